@@ -1,0 +1,33 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/relaywarden serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check receiver handlers tests bench
+	$(BIN)/ruff format --check receiver handlers tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy receiver handlers
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python bench/callbacks.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,204 @@
+"""What the signed provider clients share: one pooled ``httpx.AsyncClient``, the rate limit,
+timeouts, metrics, error mapping and the single re-sign retry.
+
+A subclass says how to read its provider's answers (:meth:`ProviderHttpClient._interpret`);
+everything else about making a call lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+import httpx
+import structlog
+
+from handlers.outcome import Outcome, ProviderError, sanitize
+from handlers.ratelimit import WindowRateLimiter
+from receiver.metrics import provider_request_duration_seconds, provider_requests_total
+
+__all__ = ["DEFAULT_TIMEOUT", "ProviderHttpClient", "json_object", "parse_retry_after"]
+
+#: Every provider call is bounded: 5 s to connect, 10 s for each read/write/pool wait.
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+_USER_AGENT = "relaywarden/0.1"
+
+log = structlog.get_logger("relaywarden.provider")
+
+
+def json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """The response body as a JSON object, or None when it is not one."""
+    try:
+        data = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """A retry-after header in seconds (non-negative number), or None when absent/unusable."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+class ProviderHttpClient:
+    """Base of the provider clients: rate-limited, timed, classified, signed HTTP calls.
+
+    ``auth`` is None when credentials are missing: every call then fails at once with
+    ``MissingCredentials`` (REJECTED) without touching the network.
+    """
+
+    provider: ClassVar[str]
+    #: Error codes after which the request is signed again and re-sent once, immediately.
+    resign_codes: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(
+        self,
+        endpoint: str,
+        auth: httpx.Auth | None,
+        *,
+        limiter: WindowRateLimiter,
+        timeout: httpx.Timeout | float,
+        transport: httpx.AsyncBaseTransport | None,
+        missing_credentials: str,
+        secrets: Iterable[str | None] = (),
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.limiter = limiter
+        self._auth = auth
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._missing_credentials = missing_credentials
+        self._secrets = tuple(s for s in secrets if s)
+        self._http = httpx.AsyncClient(
+            base_url=self.endpoint,
+            timeout=self._timeout,
+            transport=transport,
+            follow_redirects=False,
+            headers={"User-Agent": _USER_AGENT},
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(endpoint={self.endpoint!r}, limiter={self.limiter!r})"
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether calls can be made at all."""
+        return self._auth is not None
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _build(self, method: str, *, headers: dict[str, str], content: bytes | None) -> httpx.Request:
+        return self._http.build_request(
+            method, "/", headers=headers, content=content, timeout=self._timeout
+        )
+
+    def _interpret(
+        self, api: str, response: httpx.Response, secrets: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """Return the decoded success answer, or raise a classified :class:`ProviderError`."""
+        raise NotImplementedError
+
+    def _error(self, api: str, outcome: Outcome, code: str, message: str, **extra: Any) -> ProviderError:
+        return ProviderError(self.provider, api, outcome, code, message, **extra)
+
+    async def _send(
+        self,
+        api: str,
+        build: Callable[[], httpx.Request],
+        *,
+        secrets: Iterable[str | None] = (),
+    ) -> dict[str, Any]:
+        """Make one logical call: rate limit, sign, send, classify, record; re-sign once."""
+        if self._auth is None:
+            self._record(api, Outcome.REJECTED, None)
+            raise self._error(api, Outcome.REJECTED, "MissingCredentials", self._missing_credentials)
+        hidden = self._secrets + tuple(s for s in secrets if s)
+        for attempt in (1, 2):
+            await self.limiter.acquire()
+            started = time.perf_counter()
+            try:
+                response = await self._http.send(build(), auth=self._auth)
+                result = self._interpret(api, response, hidden)
+            except ProviderError as exc:
+                error = exc
+            except httpx.HTTPError as exc:
+                error = self._transport_error(api, exc, hidden)
+            else:
+                self._record(api, Outcome.OK, time.perf_counter() - started)
+                return result
+            elapsed = time.perf_counter() - started
+            if error.code in self.resign_codes:
+                if attempt == 1:
+                    self._record(api, error.outcome, elapsed, error)
+                    continue
+                error = self._error(
+                    api,
+                    Outcome.REJECTED,
+                    error.code,
+                    f"{error.message} (again after signing anew: check the system clock)",
+                    request_id=error.request_id,
+                    http_status=error.http_status,
+                )
+            self._record(api, error.outcome, elapsed, error)
+            raise error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _transport_error(
+        self, api: str, exc: httpx.HTTPError, secrets: tuple[str, ...]
+    ) -> ProviderError:
+        detail = sanitize(f"{type(exc).__name__}: {exc}", secrets)
+        if isinstance(exc, httpx.TimeoutException):
+            return self._error(
+                api, Outcome.RETRYABLE, "Timeout", f"no answer in time ({detail})"
+            )
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            return self._error(
+                api, Outcome.REJECTED, "InvalidEndpoint", f"{self.endpoint}: {detail}"
+            )
+        if isinstance(exc, httpx.TransportError):
+            return self._error(api, Outcome.RETRYABLE, "ConnectionError", detail)
+        return self._error(api, Outcome.RETRYABLE, "InvalidResponse", detail)
+
+    def _record(
+        self,
+        api: str,
+        outcome: Outcome,
+        elapsed: float | None,
+        error: ProviderError | None = None,
+    ) -> None:
+        provider_requests_total.labels(self.provider, api, outcome.value).inc()
+        if elapsed is not None:
+            provider_request_duration_seconds.labels(self.provider, api).observe(elapsed)
+        fields: dict[str, Any] = {"provider": self.provider, "api": api, "result": outcome.value}
+        if elapsed is not None:
+            fields["duration_ms"] = round(elapsed * 1000, 1)
+        if error is None:
+            log.debug("provider_call", **fields)
+            return
+        fields.update(code=error.code, message=error.message, request_id=error.request_id)
+        if outcome is Outcome.THROTTLED:
+            log.info("provider_call", **fields)
+        else:
+            log.warning("provider_call", **fields)

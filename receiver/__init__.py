@@ -1,0 +1,1 @@
+"""relaywarden's inbound side: callbacks in, durable task state out."""

@@ -1,0 +1,90 @@
+"""The ASGI application: routes, middleware and the lifespan that owns the store."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import structlog
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from receiver.api import api_routes
+from receiver.callbacks import callback_routes
+from receiver.collector import STORE_COLLECTOR
+from receiver.config import Settings, sqlite_path_from_url
+from receiver.http import error_response
+from receiver.middleware import AccessLogMiddleware, AdminAuthMiddleware, ErrorGuardMiddleware
+from receiver.ops import ops_routes
+from receiver.runtime import BackgroundService, Runtime
+from receiver.store.base import Planner
+from receiver.store.sqlite import SqliteStore
+
+__all__ = ["create_app"]
+
+log = structlog.get_logger("relaywarden.app")
+
+#: Builds the background services once the runtime (store, callback token) is ready.
+ServiceFactory = Callable[[Runtime], Sequence[BackgroundService]]
+#: Extra routes contributed by the outbound side (relays, jobs).
+RouteFactory = Callable[[], Sequence[BaseRoute]]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    messages = {404: "no such route", 405: "method not allowed on this route"}
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, messages.get(exc.status_code, str(exc.detail)))
+
+
+def create_app(
+    settings: Settings,
+    *,
+    planner: Planner | None = None,
+    services: ServiceFactory | None = None,
+    extra_routes: RouteFactory | None = None,
+    on_ready: Callable[[Runtime], None] | None = None,
+) -> Starlette:
+    """Build the app; the store opens and services start in its lifespan."""
+    store = SqliteStore(sqlite_path_from_url(settings.database_url), planner=planner)
+    runtime = Runtime(settings=settings, store=store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store.open()
+        runtime.callback_token = await store.callback_token(settings.callback_token)
+        STORE_COLLECTOR.bind(store)
+        runtime.services = list(services(runtime)) if services is not None else []
+        for service in runtime.services:
+            await service.start()
+        log.info("started", database=store.path, services=[s.name for s in runtime.services])
+        if on_ready is not None:
+            on_ready(runtime)
+        try:
+            yield
+        finally:
+            for service in reversed(runtime.services):
+                await service.stop()
+            STORE_COLLECTOR.bind(None)
+            store.close()
+            log.info("stopped")
+
+    routes: list[BaseRoute] = [*callback_routes(), *api_routes(), *ops_routes()]
+    if extra_routes is not None:
+        routes.extend(extra_routes())
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(ErrorGuardMiddleware),
+            Middleware(AccessLogMiddleware),
+            Middleware(AdminAuthMiddleware, admin_token=settings.admin_token),
+        ],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

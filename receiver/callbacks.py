@@ -1,0 +1,208 @@
+"""Callback routes: authenticate, decode, commit, answer (design.md, "HTTP interface").
+
+Each callback produces exactly one log line (source, task id, outcome, duration) and one
+``relaywarden_callbacks_total`` increment; nothing is acknowledged before the commit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from receiver import metrics
+from receiver.auth import callback_token_valid, trtc_sign_matches
+from receiver.decoders.aliyun import decode_aliyun_pull_to_push
+from receiver.decoders.base import Malformed, Unrecognized
+from receiver.decoders.trtc import decode_trtc
+from receiver.events import Event, Source
+from receiver.http import (
+    BodyTooLarge,
+    ClientDisconnect,
+    error_response,
+    read_body_limited,
+)
+from receiver.runtime import Runtime
+from receiver.store.base import IngestResult, StoreUnavailable
+
+__all__ = ["callback_routes", "decode_for_source"]
+
+log = structlog.get_logger("relaywarden.callbacks")
+
+Decoder = Callable[[bytes, dict[str, str]], Event]
+
+_ACCEPTED = b'{"status":"accepted"}'
+_DUPLICATE = b'{"status":"duplicate"}'
+_UNRECOGNIZED = b'{"status":"unrecognized"}'
+
+_DECODERS: dict[str, Decoder] = {
+    Source.ALIYUN_PULL_TO_PUSH.value: decode_aliyun_pull_to_push,
+    Source.TRTC.value: decode_trtc,
+}
+
+
+def decode_for_source(source: str, body: bytes, context: dict[str, str]) -> Event:
+    """Decode ``body`` with the decoder of ``source`` (used by replay too)."""
+    decoder = _DECODERS.get(source)
+    if decoder is None:
+        raise Unrecognized(f"no decoder for source {source!r}")
+    return decoder(body, context)
+
+
+def _json(body: bytes, status: int) -> Response:
+    return Response(body, status, media_type="application/json")
+
+
+class _Outcome:
+    """Collects what one callback did, for its metric and its log line."""
+
+    __slots__ = ("fields", "source", "started")
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.started = time.perf_counter()
+        self.fields: dict[str, object] = {}
+
+    def finish(self, outcome: str, response: Response, **fields: object) -> Response:
+        duration = time.perf_counter() - self.started
+        metrics.callbacks_total.labels(self.source.value, outcome).inc()
+        metrics.callback_duration_seconds.labels(self.source.value).observe(duration)
+        method = "info" if response.status_code < 400 else "warning"
+        getattr(log, method)(
+            "callback",
+            source=self.source.value,
+            outcome=outcome,
+            status=response.status_code,
+            duration_ms=round(duration * 1000, 3),
+            **self.fields,
+            **fields,
+        )
+        return response
+
+
+async def _process(
+    runtime: Runtime, source: Source, body: bytes, context: dict[str, str], out: _Outcome
+) -> Response:
+    """Decode and commit an authenticated body; shared by every callback route."""
+    store = runtime.store
+    try:
+        event = decode_for_source(source.value, body, context)
+    except (Malformed, Unrecognized) as exc:
+        malformed = isinstance(exc, Malformed)
+        try:
+            item = await store.quarantine(source.value, exc.reason, body, context)
+        except StoreUnavailable as unavailable:
+            return out.finish(
+                "unavailable",
+                error_response(503, "store_unavailable", f"{unavailable}; retry later"),
+            )
+        if malformed:
+            return out.finish(
+                "malformed",
+                error_response(400, "malformed", f"{exc.reason} (kept as unrecognized #{item})"),
+                quarantine_id=item,
+                reason=exc.reason,
+            )
+        return out.finish(
+            "unrecognized",
+            _json(_UNRECOGNIZED, 202),
+            quarantine_id=item,
+            reason=exc.reason,
+        )
+    out.fields["task_id"] = event.task_id
+    out.fields["status_to"] = event.status.value
+    try:
+        result: IngestResult = await store.ingest(event)
+    except StoreUnavailable as exc:
+        return out.finish(
+            "unavailable", error_response(503, "store_unavailable", f"{exc}; retry later")
+        )
+    if result.duplicate:
+        return out.finish("duplicate", _json(_DUPLICATE, 200))
+    change = result.change
+    if change is not None and change.changed:
+        metrics.task_transitions_total.labels(
+            event.provider.value, event.status.value, metrics.reason_label(event.reason)
+        ).inc()
+    return out.finish(
+        "accepted",
+        _json(_ACCEPTED, 200),
+        event_id=result.event_id,
+        applied=change.applied if change else False,
+        jobs=len(result.job_ids),
+    )
+
+
+async def _read(request: Request, runtime: Runtime, out: _Outcome) -> bytes | Response:
+    try:
+        return await read_body_limited(request, runtime.settings.max_body_bytes)
+    except BodyTooLarge:
+        limit = runtime.settings.max_body_bytes
+        return out.finish(
+            "too_large",
+            error_response(413, "too_large", f"callback bodies are limited to {limit} bytes"),
+        )
+    except ClientDisconnect:
+        return out.finish(
+            "malformed", error_response(400, "disconnected", "the client disconnected mid-body")
+        )
+
+
+async def aliyun_pull_to_push(request: Request) -> Response:
+    """``POST /callbacks/aliyun/pull-to-push?token=…``."""
+    runtime: Runtime = request.app.state.runtime
+    out = _Outcome(Source.ALIYUN_PULL_TO_PUSH)
+    query = request.query_params
+    relay_id = query.get("relay")
+    if not callback_token_valid(query.get("token"), runtime.callback_token, relay_id):
+        return out.finish(
+            "unauthorized",
+            error_response(
+                401,
+                "unauthorized",
+                "missing or wrong token: register the CallbackUrl that relaywarden printed",
+            ),
+        )
+    body = await _read(request, runtime, out)
+    if isinstance(body, Response):
+        return body
+    context = {key: query[key] for key in ("relay", "region") if query.get(key)}
+    return await _process(runtime, Source.ALIYUN_PULL_TO_PUSH, body, context, out)
+
+
+async def trtc(request: Request) -> Response:
+    """``POST /callbacks/trtc`` authenticated by the ``Sign`` header."""
+    runtime: Runtime = request.app.state.runtime
+    out = _Outcome(Source.TRTC)
+    key = runtime.settings.trtc_callback_key
+    if key is None:
+        return out.finish(
+            "unauthorized",
+            error_response(
+                401,
+                "unauthorized",
+                "TRTC callbacks are refused: RELAYWARDEN_TRTC_CALLBACK_KEY is not set",
+            ),
+        )
+    body = await _read(request, runtime, out)
+    if isinstance(body, Response):
+        return body
+    if not trtc_sign_matches(key, body, request.headers.get("sign")):
+        return out.finish(
+            "unauthorized",
+            error_response(401, "unauthorized", "missing or wrong Sign header for this body"),
+        )
+    context = {"sdk_app_id": sdk} if (sdk := request.headers.get("sdkappid")) else {}
+    return await _process(runtime, Source.TRTC, body, context, out)
+
+
+def callback_routes() -> list[Route]:
+    """The provider-facing routes."""
+    return [
+        Route("/callbacks/aliyun/pull-to-push", aliyun_pull_to_push, methods=["POST"]),
+        Route("/callbacks/trtc", trtc, methods=["POST"]),
+    ]

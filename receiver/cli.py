@@ -1,0 +1,75 @@
+"""The ``relaywarden`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import structlog
+import uvicorn
+
+from receiver.config import ConfigError, Settings
+from receiver.logs import configure_logging
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relaywarden", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="receive callbacks and run follow-up jobs",
+        description="Serve callbacks, the API and metrics. One process owns the SQLite "
+        "store (a single writer thread); scale by running replicas with their own stores.",
+    )
+    serve.add_argument("--host", help="listen address (RELAYWARDEN_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (RELAYWARDEN_PORT, default 8080)")
+    return parser
+
+
+def serve(settings: Settings) -> int:
+    """Run uvicorn with the full app until interrupted."""
+    from receiver.assembly import build_app
+
+    app = build_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        overrides = {}
+        if args.host:
+            overrides["host"] = args.host
+        if args.port is not None:
+            overrides["port"] = args.port
+        if overrides:
+            settings = Settings(**{**_as_dict(settings), **overrides})
+        settings.check_exposure()
+    except ConfigError as exc:
+        print(f"relaywarden: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_format)
+    structlog.get_logger("relaywarden").debug("configured")
+    return serve(settings)
+
+
+def _as_dict(settings: Settings) -> dict[str, object]:
+    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

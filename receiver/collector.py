@@ -1,0 +1,105 @@
+"""Gauges computed from the store at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import structlog
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from receiver.events import Provider, Status
+from receiver.metrics import REGISTRY
+from receiver.store.sqlite import SqliteStore
+
+__all__ = ["STORE_COLLECTOR", "StoreCollector"]
+
+log = structlog.get_logger("relaywarden.metrics")
+
+_STATUSES_BY_PROVIDER = {
+    Provider.ALIYUN.value: ("idle", "running", "recovering", "offline", "exited"),
+    Provider.TRTC.value: ("starting", "running", "failed", "stopped"),
+}
+JOB_ACTIONS = (
+    "recreate",
+    "create_task",
+    "delete_task",
+    "adopt_task",
+    "start_ingest",
+    "stop_ingest",
+    "check_ingest",
+)
+RELAY_STATES = ("pending", "active", "failed", "deleting", "deleted")
+
+
+class StoreCollector(Collector):
+    """``relaywarden_tasks``, ``relaywarden_jobs_pending``, oldest pending job, relays.
+
+    Each scrape runs a few ``GROUP BY`` queries over indexed columns on a read connection.
+    Known label values are always exported (as 0) so that absent series mean "no scrape".
+    """
+
+    def __init__(self) -> None:
+        self._store: SqliteStore | None = None
+
+    def bind(self, store: SqliteStore | None) -> None:
+        """Read from ``store`` from now on (None: export nothing)."""
+        self._store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if self._store is None:
+            return
+        try:
+            task_counts = self._store.task_counts()
+            pending, oldest_ms = self._store.pending_jobs()
+            relay_counts = self._store.relay_counts()
+        except Exception as exc:  # a failing scrape must not break /metrics
+            log.error("metrics_store_read_failed", error=str(exc))
+            return
+        tasks = GaugeMetricFamily(
+            "relaywarden_tasks",
+            "Tasks by provider and current status.",
+            labels=("provider", "status"),
+        )
+        seen: dict[tuple[str, str], int] = {
+            (provider, status): 0
+            for provider, statuses in _STATUSES_BY_PROVIDER.items()
+            for status in statuses
+        }
+        for provider, status, count in task_counts:
+            if status in Status.__members__.values():
+                seen[(provider, status)] = count
+        for (provider, status), count in sorted(seen.items()):
+            tasks.add_metric((provider, status), count)
+        yield tasks
+
+        jobs = GaugeMetricFamily(
+            "relaywarden_jobs_pending",
+            "Follow-up jobs not finished yet (pending or running), by action.",
+            labels=("action",),
+        )
+        by_action = dict.fromkeys(JOB_ACTIONS, 0)
+        for action, count in pending:
+            by_action[action] = count
+        for action, count in sorted(by_action.items()):
+            jobs.add_metric((action,), count)
+        yield jobs
+
+        yield GaugeMetricFamily(
+            "relaywarden_job_oldest_pending_timestamp_seconds",
+            "Creation time of the oldest unfinished job (Unix seconds); 0 when none is pending.",
+            value=(oldest_ms / 1000.0) if oldest_ms is not None else 0.0,
+        )
+
+        relays = GaugeMetricFamily("relaywarden_relays", "Relays by state.", labels=("state",))
+        by_state = dict.fromkeys(RELAY_STATES, 0)
+        for state, count in relay_counts:
+            by_state[state] = count
+        for state, count in sorted(by_state.items()):
+            relays.add_metric((state,), count)
+        yield relays
+
+
+#: The one collector registered in ``REGISTRY``; the running app binds its store to it.
+STORE_COLLECTOR = StoreCollector()
+REGISTRY.register(STORE_COLLECTOR)

@@ -1,0 +1,130 @@
+"""Settings read from the environment (design.md, "Configuration")."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["ConfigError", "Settings", "is_loopback_host", "sqlite_path_from_url"]
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _opt(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    return value if value else None
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for hosts only reachable from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def sqlite_path_from_url(url: str) -> str:
+    """The file path of a ``sqlite:///path`` URL (``sqlite:////abs`` for absolute paths)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        raise ConfigError(
+            f"RELAYWARDEN_DATABASE_URL must look like sqlite:///path, got {url.split('://')[0]}://…"
+        )
+    path = url[len(prefix) :]
+    if not path:
+        raise ConfigError("RELAYWARDEN_DATABASE_URL has an empty path")
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting of the service; ``from_env`` is the only constructor the CLI uses."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database_url: str = "sqlite:///relaywarden.db"
+    public_url: str | None = None
+    callback_token: str | None = None
+    admin_token: str | None = None
+    aliyun_access_key_id: str | None = None
+    aliyun_access_key_secret: str | None = None
+    aliyun_live_endpoint: str = "https://live.aliyuncs.com"
+    aliyun_region: str = "cn-shanghai"
+    aliyun_qps: int = 10
+    tencent_secret_id: str | None = None
+    tencent_secret_key: str | None = None
+    trtc_endpoint: str = "https://trtc.tencentcloudapi.com"
+    trtc_region: str = "ap-singapore"
+    trtc_qps: int = 20
+    trtc_callback_key: str | None = None
+    rules_file: str | None = None
+    log_format: str = "json"
+    max_body_bytes: int = 1024 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the ``RELAYWARDEN_*`` variables; raise ConfigError naming a bad one."""
+        env = os.environ if env is None else env
+        log_format = env.get("RELAYWARDEN_LOG_FORMAT", "json") or "json"
+        if log_format not in ("json", "console"):
+            raise ConfigError(f"RELAYWARDEN_LOG_FORMAT must be json or console, got {log_format!r}")
+        settings = cls(
+            host=env.get("RELAYWARDEN_HOST") or "127.0.0.1",
+            port=_int(env, "RELAYWARDEN_PORT", 8080, minimum=0),
+            database_url=env.get("RELAYWARDEN_DATABASE_URL") or "sqlite:///relaywarden.db",
+            public_url=_opt(env, "RELAYWARDEN_PUBLIC_URL"),
+            callback_token=_opt(env, "RELAYWARDEN_CALLBACK_TOKEN"),
+            admin_token=_opt(env, "RELAYWARDEN_ADMIN_TOKEN"),
+            aliyun_access_key_id=_opt(env, "RELAYWARDEN_ALIYUN_ACCESS_KEY_ID"),
+            aliyun_access_key_secret=_opt(env, "RELAYWARDEN_ALIYUN_ACCESS_KEY_SECRET"),
+            aliyun_live_endpoint=env.get("RELAYWARDEN_ALIYUN_LIVE_ENDPOINT")
+            or "https://live.aliyuncs.com",
+            aliyun_region=env.get("RELAYWARDEN_ALIYUN_REGION") or "cn-shanghai",
+            aliyun_qps=_int(env, "RELAYWARDEN_ALIYUN_QPS", 10),
+            tencent_secret_id=_opt(env, "RELAYWARDEN_TENCENT_SECRET_ID"),
+            tencent_secret_key=_opt(env, "RELAYWARDEN_TENCENT_SECRET_KEY"),
+            trtc_endpoint=env.get("RELAYWARDEN_TRTC_ENDPOINT")
+            or "https://trtc.tencentcloudapi.com",
+            trtc_region=env.get("RELAYWARDEN_TRTC_REGION") or "ap-singapore",
+            trtc_qps=_int(env, "RELAYWARDEN_TRTC_QPS", 20),
+            trtc_callback_key=_opt(env, "RELAYWARDEN_TRTC_CALLBACK_KEY"),
+            rules_file=_opt(env, "RELAYWARDEN_RULES_FILE"),
+            log_format=log_format,
+        )
+        sqlite_path_from_url(settings.database_url)
+        return settings
+
+    def check_exposure(self) -> None:
+        """Refuse an API without admin token on a non-loopback listener (design.md)."""
+        if self.admin_token is None and not is_loopback_host(self.host):
+            raise ConfigError(
+                f"RELAYWARDEN_ADMIN_TOKEN must be set when listening on {self.host}: "
+                "the /api routes would otherwise be open to the network"
+            )
+
+    @property
+    def base_url(self) -> str:
+        """The URL providers reach us at (RELAYWARDEN_PUBLIC_URL, else http://host:port)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"

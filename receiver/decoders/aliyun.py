@@ -1,0 +1,108 @@
+"""Alibaba Cloud ApsaraVideo Live pull-to-push callbacks (protocols.md, section 1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from receiver.decoders.base import Unrecognized, decode_or_classify, parse_int
+from receiver.events import Event, EventKind, Provider, Source, Status
+
+__all__ = ["AliyunPullToPushCallback", "decode_aliyun_pull_to_push"]
+
+
+class AliyunPullToPushCallback(msgspec.Struct):
+    """The callback body as sent; every field optional because the docs are incomplete."""
+
+    Event: str | None = None
+    EventTime: str | int | float | None = None
+    TaskId: str | None = None
+    TaskInfo: dict[str, Any] | None = None
+    TaskStatus: str | int | None = None
+    TaskInvalidReason: str | None = None
+    TaskExitReason: str | None = None
+    TaskExitTime: str | int | float | None = None
+
+
+_DECODER = msgspec.json.Decoder(AliyunPullToPushCallback)
+
+_STATUS_BY_CODE = {
+    0: Status.IDLE,
+    1: Status.RUNNING,
+    2: Status.RECOVERING,
+    3: Status.OFFLINE,
+    -1: Status.EXITED,
+}
+# Spellings seen in the docs' table and sample ("Runing" with one n).
+_STATUS_BY_EVENT_WORD = (
+    ("running", Status.RUNNING),
+    ("runing", Status.RUNNING),
+    ("recovering", Status.RECOVERING),
+    ("offline", Status.OFFLINE),
+    ("idle", Status.IDLE),
+)
+
+
+def _is_exit(body: AliyunPullToPushCallback, status_code: int | None) -> bool:
+    return (
+        (body.Event is not None and "exit" in body.Event.lower())
+        or status_code == -1
+        or body.TaskExitReason is not None
+    )
+
+
+def _status_from_event_name(name: str | None) -> Status | None:
+    if not name:
+        return None
+    lowered = name.lower()
+    for word, status in _STATUS_BY_EVENT_WORD:
+        if lowered.endswith(word):
+            return status
+    return None
+
+
+def decode_aliyun_pull_to_push(raw: bytes, context: dict[str, str]) -> Event:
+    """Normalize one Alibaba pull-to-push callback body.
+
+    Raises ``Malformed`` for a body that is not JSON and ``Unrecognized`` for JSON that is
+    not a pull-to-push status or exit callback.
+    """
+    body = decode_or_classify(raw, _DECODER)
+    task_id = body.TaskId or (body.TaskInfo or {}).get("TaskId")
+    if not isinstance(task_id, str) or not task_id.strip():
+        raise Unrecognized("no TaskId: not a pull-to-push callback")
+    status_code = parse_int(body.TaskStatus)
+    event_seconds = parse_int(body.EventTime)
+    if _is_exit(body, status_code):
+        if event_seconds is None:
+            event_seconds = parse_int(body.TaskExitTime)
+        kind = EventKind.EXIT
+        status = Status.EXITED
+        reason = body.TaskExitReason or body.TaskInvalidReason or ""
+    else:
+        kind = EventKind.STATUS
+        by_code = _STATUS_BY_CODE.get(status_code) if status_code is not None else None
+        by_name = _status_from_event_name(body.Event)
+        found = by_code or by_name
+        if found is None:
+            raise Unrecognized(
+                "unknown pull-to-push status "
+                f"(Event={body.Event!r}, TaskStatus={body.TaskStatus!r})"
+            )
+        status = found
+        reason = body.TaskInvalidReason or ""
+    provider_status = str(status_code) if status_code is not None else (body.Event or "")
+    return Event(
+        source=Source.ALIYUN_PULL_TO_PUSH,
+        provider=Provider.ALIYUN,
+        task_id=task_id.strip(),
+        kind=kind,
+        status=status,
+        reason=reason,
+        event_time_ms=None if event_seconds is None else event_seconds * 1000,
+        provider_status=provider_status if kind is EventKind.STATUS else "exit",
+        raw=raw,
+        task_info=body.TaskInfo,
+        context=context,
+    )

@@ -1,0 +1,64 @@
+"""What decoders raise when a body is not an event they know."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+
+__all__ = ["Malformed", "Unrecognized", "decode_or_classify", "parse_int"]
+
+T = TypeVar("T")
+
+
+class Unrecognized(Exception):
+    """Valid JSON that is not a known event: kept in quarantine, answered 202."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Malformed(Exception):
+    """Not JSON at all: answered 400 (the authenticated body is still kept)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def decode_or_classify(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    """Decode ``body`` into the source's struct, or raise Malformed / Unrecognized.
+
+    The typed decode is the hot path; only when it fails do we look at the body again to
+    tell "not JSON" from "JSON of another shape".
+    """
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise Unrecognized(f"JSON does not match the expected shape: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise Malformed(f"body is not valid JSON: {exc}") from None
+
+
+def parse_int(value: Any) -> int | None:
+    """An integer sent as a JSON number or a numeric string; ``None`` when absent or empty."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                return None
+            return int(number) if number.is_integer() else None
+    return None

@@ -1,0 +1,138 @@
+"""Prometheus metrics of relaywarden.
+
+Names and labels are part of the external contract (design.md, "Metrics"). Every label
+takes values from a bounded set; series are pre-initialised for the known values so that
+dashboards and alerts see zeros instead of absent series.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+
+__all__ = [
+    "CALLBACK_OUTCOMES",
+    "CALLBACK_SOURCES",
+    "JOB_OUTCOMES",
+    "KNOWN_REASONS",
+    "PROVIDER_RESULTS",
+    "REGISTRY",
+    "callback_duration_seconds",
+    "callbacks_total",
+    "job_duration_seconds",
+    "jobs_total",
+    "provider_request_duration_seconds",
+    "provider_requests_total",
+    "reason_label",
+    "recreations_total",
+    "task_transitions_total",
+]
+
+# ``*_created`` series double the exposition for no dashboard use.
+disable_created_metrics()
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+CALLBACK_SOURCES = ("aliyun_pull_to_push", "trtc", "tencent_pull_to_push")
+CALLBACK_OUTCOMES = (
+    "accepted",
+    "duplicate",
+    "unauthorized",
+    "malformed",
+    "unrecognized",
+    "too_large",
+    "unavailable",
+)
+JOB_OUTCOMES = ("succeeded", "retried", "dead")
+PROVIDER_RESULTS = ("ok", "throttled", "retryable", "rejected")
+PROVIDERS = ("aliyun", "trtc", "tencent")
+
+#: Reasons that may appear as a label value; anything else is counted as ``other``.
+KNOWN_REASONS = frozenset(
+    {
+        "",
+        "PullStreamFailed",
+        "PushStreamFailed",
+        "TriggerByUser",
+        "UnknownError",
+        "RetryTimesOffline",
+        "OverEndTime",
+        "StartFailed",
+        "Restarted",
+    }
+)
+
+# Callback handling is dominated by one SQLite group commit: sub-millisecond to a few ms,
+# with a tail when the disk syncs.
+_FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# Provider calls and jobs cross the Internet: tens of ms to seconds.
+_SLOW_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+callbacks_total = Counter(
+    "relaywarden_callbacks_total",
+    "Provider callbacks received, by source and outcome.",
+    ("source", "outcome"),
+    registry=REGISTRY,
+)
+callback_duration_seconds = Histogram(
+    "relaywarden_callback_duration_seconds",
+    "Time from the start of a callback request to its answer (including the durable commit).",
+    ("source",),
+    buckets=_FAST_BUCKETS,
+    registry=REGISTRY,
+)
+task_transitions_total = Counter(
+    "relaywarden_task_transitions_total",
+    "Task status changes applied to the state, by provider, new status and reason.",
+    ("provider", "status", "reason"),
+    registry=REGISTRY,
+)
+jobs_total = Counter(
+    "relaywarden_jobs_total",
+    "Follow-up job attempts finished, by action and outcome.",
+    ("action", "outcome"),
+    registry=REGISTRY,
+)
+job_duration_seconds = Histogram(
+    "relaywarden_job_duration_seconds",
+    "Duration of one follow-up job attempt.",
+    ("action",),
+    buckets=_SLOW_BUCKETS,
+    registry=REGISTRY,
+)
+provider_requests_total = Counter(
+    "relaywarden_provider_requests_total",
+    "Provider API calls, by provider, API and classified result.",
+    ("provider", "api", "result"),
+    registry=REGISTRY,
+)
+provider_request_duration_seconds = Histogram(
+    "relaywarden_provider_request_duration_seconds",
+    "Duration of one provider API call.",
+    ("provider", "api"),
+    buckets=_SLOW_BUCKETS,
+    registry=REGISTRY,
+)
+recreations_total = Counter(
+    "relaywarden_recreations_total",
+    "Relay re-creations, by outcome (created a new task, or gave up).",
+    ("outcome",),
+    registry=REGISTRY,
+)
+
+
+def reason_label(reason: str | None) -> str:
+    """Map a provider reason onto the bounded label set (unknown reasons become ``other``)."""
+    value = reason or ""
+    return value if value in KNOWN_REASONS else "other"
+
+
+def _preinitialise() -> None:
+    for source in CALLBACK_SOURCES:
+        callback_duration_seconds.labels(source)
+        for outcome in CALLBACK_OUTCOMES:
+            callbacks_total.labels(source, outcome)
+    for outcome in ("created", "gave_up"):
+        recreations_total.labels(outcome)
+
+
+_preinitialise()

@@ -1,0 +1,135 @@
+"""The OpenAPI description of the operator API, served at ``/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["OPENAPI"]
+
+
+def _error() -> dict[str, Any]:
+    return {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERR = {
+    "400": _json(_error(), "Bad query or body"),
+    "401": _json(_error(), "Missing or wrong bearer token"),
+    "404": _json(_error(), "Not found"),
+}
+_PAGE_REF = {"200": _json({"$ref": "#/components/schemas/Page"}, "A page"), **_ERR}
+
+
+def _path_param(name: str, kind: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+
+
+_PAGE = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+]
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "relaywarden", "version": "0.1.0"},
+    "components": {
+        "securitySchemes": {"admin": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                    }
+                },
+            },
+            "Task": {
+                "type": "object",
+                "properties": {
+                    "provider": {"type": "string", "enum": ["aliyun", "trtc", "tencent"]},
+                    "task_id": {"type": "string"},
+                    "status": {"type": "string"},
+                    "reason": {"type": ["string", "null"]},
+                    "first_seen": {"type": "string", "format": "date-time"},
+                    "updated_at": {"type": "string", "format": "date-time"},
+                },
+            },
+            "Page": {
+                "type": "object",
+                "properties": {
+                    "items": {"type": "array", "items": {"type": "object"}},
+                    "next_cursor": {"type": ["string", "null"]},
+                },
+            },
+        },
+    },
+    "security": [{"admin": []}],
+    "paths": {
+        "/api/tasks": {
+            "get": {
+                "summary": "Tasks, newest first",
+                "parameters": [
+                    {"name": "provider", "in": "query", "schema": {"type": "string"}},
+                    {"name": "status", "in": "query", "schema": {"type": "string"}},
+                    *_PAGE,
+                ],
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/Page"}, "A page"),
+                    **_ERR,
+                },
+            }
+        },
+        "/api/tasks/{provider}/{task_id}": {
+            "get": {
+                "summary": "One task: state, reason, relay, event history, jobs",
+                "parameters": [
+                    {
+                        "name": "provider",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "task_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/Task"}, "The task"),
+                    **_ERR,
+                },
+            }
+        },
+        "/api/unrecognized": {
+            "get": {
+                "summary": "Quarantined callbacks, newest first",
+                "parameters": _PAGE,
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/Page"}, "A page"),
+                    **_ERR,
+                },
+            }
+        },
+        "/api/unrecognized/{id}/replay": {
+            "post": {
+                "summary": "Decode a quarantined callback again and ingest it",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "responses": {
+                    "200": _json({"type": "object"}, "Ingested"),
+                    "422": _json(_error(), "Still not a known event"),
+                    **_ERR,
+                },
+            }
+        },
+    },
+}

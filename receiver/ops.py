@@ -1,0 +1,59 @@
+"""Operational routes: liveness, readiness, metrics, OpenAPI schema."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from receiver.http import json_response
+from receiver.metrics import REGISTRY
+from receiver.openapi import OPENAPI
+from receiver.runtime import Runtime
+
+__all__ = ["ops_routes"]
+
+
+async def healthz(request: Request) -> Response:
+    """``GET /healthz``: the process answers."""
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """``GET /readyz``: the store answers and every background worker runs."""
+    runtime: Runtime = request.app.state.runtime
+    problems: list[str] = []
+    if not runtime.store.writer_alive:
+        problems.append("store writer is not running")
+    else:
+        try:
+            await runtime.store.ping()
+        except Exception as exc:
+            problems.append(f"store is not reachable: {exc}")
+    problems.extend(f"{s.name} is not running" for s in runtime.services if not s.running)
+    if problems:
+        return json_response({"status": "unavailable", "problems": problems}, 503)
+    return json_response({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    """``GET /metrics`` in the Prometheus text format (store gauges are read in a thread)."""
+    payload = await anyio.to_thread.run_sync(generate_latest, REGISTRY)
+    return Response(payload, media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi(request: Request) -> Response:
+    """``GET /openapi.json``."""
+    return json_response(OPENAPI)
+
+
+def ops_routes() -> list[Route]:
+    """Liveness, readiness, metrics and schema routes."""
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]

@@ -1,0 +1,44 @@
+"""The objects a running app shares between its routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from receiver.config import Settings
+from receiver.store.sqlite import SqliteStore
+
+__all__ = ["BackgroundService", "Runtime"]
+
+
+class BackgroundService(Protocol):
+    """Something the app starts and stops with its lifespan (the job runner, say)."""
+
+    name: str
+
+    @property
+    def running(self) -> bool:
+        """True while the service does its work."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    """Settings, store and background services of one app instance."""
+
+    settings: Settings
+    store: SqliteStore
+    services: list[BackgroundService] = field(default_factory=list)
+    callback_token: str = ""
+
+    def callback_url(self, *, relay_id: str | None = None, token: str | None = None) -> str:
+        """The Alibaba pull-to-push CallbackUrl to register (with the given token)."""
+        base = f"{self.settings.base_url}/callbacks/aliyun/pull-to-push"
+        url = f"{base}?token={token or self.callback_token}"
+        if relay_id is not None:
+            url += f"&relay={relay_id}"
+        return url

@@ -1,0 +1,85 @@
+"""Store-neutral types: what a callback transaction produces and what rules may do in it.
+
+The SQLite store implements these today; a PostgreSQL store will implement the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from receiver.events import Event, Status
+
+__all__ = [
+    "IngestResult",
+    "JobSpec",
+    "Planner",
+    "StoreUnavailable",
+    "TaskChange",
+    "Transaction",
+]
+
+
+class StoreUnavailable(Exception):
+    """The store could not commit; callers answer 503 so the provider retries."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChange:
+    """How one new event related to its task's state, inside the callback transaction."""
+
+    event: Event
+    event_id: int
+    previous_status: Status | None
+    previous_reason: str | None
+    applied: bool
+    """True when the task's state now reflects this event."""
+
+    @property
+    def changed(self) -> bool:
+        """True when the state moved to a different status or reason."""
+        return self.applied and (
+            self.previous_status != self.event.status or self.previous_reason != self.event.reason
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A follow-up job to enqueue in the outbox."""
+
+    action: str
+    relay_id: str | None = None
+    provider: str | None = None
+    task_id: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    delay_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What the callback transaction did; available only after it committed."""
+
+    duplicate: bool
+    event_id: int | None
+    change: TaskChange | None
+    job_ids: tuple[int, ...] = ()
+
+
+class Transaction(Protocol):
+    """What rules can read and write inside a callback's transaction."""
+
+    now_ms: int
+
+    def enqueue_job(self, spec: JobSpec, *, cause_event_id: int | None = None) -> int:
+        """Add a pending job to the outbox; returns its id."""
+        ...
+
+    def find_relay_by_task(self, provider: str, task_id: str) -> dict[str, Any] | None:
+        """The relay that has (or had) this task, as a row dict, or None."""
+        ...
+
+
+class Planner(Protocol):
+    """Rules: given a task change inside the transaction, enqueue follow-up jobs."""
+
+    def __call__(self, tx: Transaction, change: TaskChange) -> list[int]: ...

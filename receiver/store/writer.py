@@ -1,0 +1,171 @@
+"""A single SQLite writer thread with group commit.
+
+SQLite allows one writer at a time, and a durable commit costs one fsync. Every write of
+the process goes through this thread: it takes all operations queued since its last
+commit (up to ``max_batch``), runs each inside its own savepoint of one transaction, and
+commits once. Each caller's future resolves only after that commit, so "200 after the
+durable commit" holds while fsyncs are shared by concurrent callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import structlog
+
+from receiver.store.base import StoreUnavailable
+
+__all__ = ["SqliteWriter", "connect"]
+
+T = TypeVar("T")
+log = structlog.get_logger("relaywarden.store")
+
+_STOP = object()
+
+
+def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open a connection configured for WAL and durable commits."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: the WAL is fsynced at every commit, so an acknowledged callback survives
+        # power loss, not only a process crash.
+        conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class _Op:
+    __slots__ = ("fn", "future", "loop")
+
+    def __init__(
+        self,
+        fn: Callable[[sqlite3.Connection], Any],
+        future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.fn = fn
+        self.future = future
+        self.loop = loop
+
+
+def _settle(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in results:
+        if future.done():  # the caller went away (client disconnected)
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+class SqliteWriter:
+    """Runs write operations on one thread, committing them in groups."""
+
+    def __init__(self, path: str, *, max_batch: int = 256) -> None:
+        self._path = path
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self.batches = 0
+        self.operations = 0
+
+    def start(self, init: Callable[[sqlite3.Connection], Any] | None = None) -> None:
+        """Open the connection, run ``init`` (migrations) on it and start the thread."""
+        conn = connect(self._path)
+        if init is not None:
+            init(conn)
+        self._conn = conn
+        self._thread = threading.Thread(
+            target=self._run, name="relaywarden-sqlite-writer", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """True while the writer thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Finish queued operations, then stop the thread and close the connection."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+        self._thread = None
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` inside the next group transaction; return after commit."""
+        if not self.alive:
+            raise StoreUnavailable("the store writer is not running")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Op(fn, future, loop))
+        return await future
+
+    def _run(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch: list[_Op] = [first]  # type: ignore[list-item]
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)  # type: ignore[arg-type]
+            self._commit_batch(conn, batch)
+        conn.close()
+
+    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
+        started = time.perf_counter()
+        outcomes: list[tuple[_Op, bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    value = op.fn(conn)
+                except Exception as exc:  # one bad operation must not spoil the group
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((op, False, exc))
+                else:
+                    conn.execute("RELEASE op")
+                    outcomes.append((op, True, value))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("store_commit_failed", error=str(exc), batch=len(batch))
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            failure = StoreUnavailable(f"the store could not commit: {exc}")
+            outcomes = [(op, False, failure) for op in batch]
+        self.batches += 1
+        self.operations += len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for op, ok, value in outcomes:
+            by_loop.setdefault(op.loop, []).append((op.future, ok, value))
+        for loop, results in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, results)
+            except RuntimeError:  # loop closed while we committed
+                pass
+        elapsed = time.perf_counter() - started
+        if elapsed > 1.0:
+            log.warning("store_slow_commit", seconds=round(elapsed, 3), batch=len(batch))
