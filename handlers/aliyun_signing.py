@@ -172,12 +172,12 @@ class AcsV3Auth(httpx.Auth):
         access_key_secret: str,
         *,
         clock: Callable[[], float] = time.time,
-        nonce_factory: Callable[[], str] = _new_nonce,
+        nonce_factory: Callable[[], str] | None = None,
     ) -> None:
         self._access_key_id = access_key_id
         self._access_key_secret = access_key_secret
         self._clock = clock
-        self._nonce_factory = nonce_factory
+        self._nonce_factory = nonce_factory or _new_nonce
 
     def __repr__(self) -> str:
         return f"AcsV3Auth(access_key_id={self._access_key_id!r})"

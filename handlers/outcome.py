@@ -110,6 +110,8 @@ _SENSITIVE_PAIR = re.compile(
     r"|sign|authorization|x-tc-token|credential)\b(\s*[\"']?\s*[=:]\s*[\"']?)"
     r"([^\s&,;\"'}]+)"
 )
+# A credential named in prose, e.g. ``UserSig "eJw1…" is expired``: mask the long token after it.
+_SENSITIVE_WORD = re.compile(r"(?i)\b(usersig|privatemapkey)(\s+[\"']?)([A-Za-z0-9+/=*_.-]{8,})")
 
 
 def sanitize(text: str, secrets: Iterable[str | None] = ()) -> str:
@@ -124,6 +126,7 @@ def sanitize(text: str, secrets: Iterable[str | None] = ()) -> str:
             text = text.replace(secret, "***")
     text = _SIGNING_ECHO.sub("[signing details removed]", text)
     text = _SENSITIVE_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    text = _SENSITIVE_WORD.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
     text = " ".join(text.split())
     if len(text) > _MAX_MESSAGE:
         text = text[: _MAX_MESSAGE - 1] + "…"

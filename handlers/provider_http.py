@@ -109,7 +109,9 @@ class ProviderHttpClient:
     ) -> None:
         await self.aclose()
 
-    def _build(self, method: str, *, headers: dict[str, str], content: bytes | None) -> httpx.Request:
+    def _build(
+        self, method: str, *, headers: dict[str, str], content: bytes | None
+    ) -> httpx.Request:
         return self._http.build_request(
             method, "/", headers=headers, content=content, timeout=self._timeout
         )
@@ -120,7 +122,9 @@ class ProviderHttpClient:
         """Return the decoded success answer, or raise a classified :class:`ProviderError`."""
         raise NotImplementedError
 
-    def _error(self, api: str, outcome: Outcome, code: str, message: str, **extra: Any) -> ProviderError:
+    def _error(
+        self, api: str, outcome: Outcome, code: str, message: str, **extra: Any
+    ) -> ProviderError:
         return ProviderError(self.provider, api, outcome, code, message, **extra)
 
     async def _send(
@@ -133,7 +137,9 @@ class ProviderHttpClient:
         """Make one logical call: rate limit, sign, send, classify, record; re-sign once."""
         if self._auth is None:
             self._record(api, Outcome.REJECTED, None)
-            raise self._error(api, Outcome.REJECTED, "MissingCredentials", self._missing_credentials)
+            raise self._error(
+                api, Outcome.REJECTED, "MissingCredentials", self._missing_credentials
+            )
         hidden = self._secrets + tuple(s for s in secrets if s)
         for attempt in (1, 2):
             await self.limiter.acquire()
@@ -170,9 +176,7 @@ class ProviderHttpClient:
     ) -> ProviderError:
         detail = sanitize(f"{type(exc).__name__}: {exc}", secrets)
         if isinstance(exc, httpx.TimeoutException):
-            return self._error(
-                api, Outcome.RETRYABLE, "Timeout", f"no answer in time ({detail})"
-            )
+            return self._error(api, Outcome.RETRYABLE, "Timeout", f"no answer in time ({detail})")
         if isinstance(exc, httpx.UnsupportedProtocol):
             return self._error(
                 api, Outcome.REJECTED, "InvalidEndpoint", f"{self.endpoint}: {detail}"

@@ -18,40 +18,50 @@ from receiver.http import error_response, json_response
 from receiver.runtime import Runtime
 from receiver.store.base import StoreUnavailable
 
-__all__ = ["api_routes", "iso_time", "parse_limit_cursor"]
+__all__ = ["BadQuery", "api_routes", "iso_time", "parse_limit", "parse_limit_cursor"]
 
 MAX_LIMIT = 500
+#: Ids and cursors are SQLite integers; anything beyond them cannot name a row.
+_MAX_ID = 2**63 - 1
 
 
 def iso_time(ms: int | None) -> str | None:
     """Milliseconds since the epoch as an ISO 8601 UTC string (None stays None)."""
     if ms is None:
         return None
-    return (
-        datetime.fromtimestamp(ms / 1000, tz=UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
+    try:
+        moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):  # beyond year 9999: not a real time
+        return None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class BadQuery(ValueError):
     """A query parameter has a value we cannot use."""
 
 
-def parse_limit_cursor(request: Request, default: int = 100) -> tuple[int, int | None]:
-    """``limit`` (1..500) and an opaque integer ``cursor`` from the query string."""
+def parse_limit(request: Request, default: int = 100) -> int:
+    """``limit`` (1..500) from the query string."""
     raw_limit = request.query_params.get("limit")
-    raw_cursor = request.query_params.get("cursor")
     try:
         limit = default if raw_limit in (None, "") else int(raw_limit)
     except ValueError:
         raise BadQuery(f"limit must be an integer from 1 to {MAX_LIMIT}") from None
     if not 1 <= limit <= MAX_LIMIT:
         raise BadQuery(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return limit
+
+
+def parse_limit_cursor(request: Request, default: int = 100) -> tuple[int, int | None]:
+    """``limit`` (1..500) and an opaque integer ``cursor`` from the query string."""
+    limit = parse_limit(request, default)
+    raw_cursor = request.query_params.get("cursor")
     try:
         cursor = None if raw_cursor in (None, "") else int(raw_cursor)
     except ValueError:
         raise BadQuery("cursor must be a value returned as next_cursor") from None
+    if cursor is not None and not 0 <= cursor <= _MAX_ID:
+        raise BadQuery("cursor must be a value returned as next_cursor")
     return limit, cursor
 
 
@@ -173,6 +183,8 @@ async def replay_unrecognized(request: Request) -> Response:
     try:
         item_id = int(request.path_params["item_id"])
     except ValueError:
+        return error_response(404, "not_found", "no such quarantined callback")
+    if not 0 < item_id <= _MAX_ID:
         return error_response(404, "not_found", "no such quarantined callback")
     item = await store.get_unrecognized(item_id)
     if item is None:

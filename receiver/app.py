@@ -18,8 +18,10 @@ from receiver.callbacks import callback_routes
 from receiver.collector import STORE_COLLECTOR
 from receiver.config import Settings, sqlite_path_from_url
 from receiver.http import error_response
+from receiver.jobs_api import job_routes
 from receiver.middleware import AccessLogMiddleware, AdminAuthMiddleware, ErrorGuardMiddleware
 from receiver.ops import ops_routes
+from receiver.relays_api import relay_routes
 from receiver.runtime import BackgroundService, Runtime
 from receiver.store.base import Planner
 from receiver.store.sqlite import SqliteStore
@@ -30,8 +32,6 @@ log = structlog.get_logger("relaywarden.app")
 
 #: Builds the background services once the runtime (store, callback token) is ready.
 ServiceFactory = Callable[[Runtime], Sequence[BackgroundService]]
-#: Extra routes contributed by the outbound side (relays, jobs).
-RouteFactory = Callable[[], Sequence[BaseRoute]]
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -46,7 +46,6 @@ def create_app(
     *,
     planner: Planner | None = None,
     services: ServiceFactory | None = None,
-    extra_routes: RouteFactory | None = None,
     on_ready: Callable[[Runtime], None] | None = None,
 ) -> Starlette:
     """Build the app; the store opens and services start in its lifespan."""
@@ -73,9 +72,13 @@ def create_app(
             store.close()
             log.info("stopped")
 
-    routes: list[BaseRoute] = [*callback_routes(), *api_routes(), *ops_routes()]
-    if extra_routes is not None:
-        routes.extend(extra_routes())
+    routes: list[BaseRoute] = [
+        *callback_routes(),
+        *api_routes(),
+        *relay_routes(),
+        *job_routes(),
+        *ops_routes(),
+    ]
     app = Starlette(
         routes=routes,
         middleware=[

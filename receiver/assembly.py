@@ -1,16 +1,28 @@
-"""Composition root: the full app of ``relaywarden serve``, both halves wired together."""
+"""Composition root: the full app of ``relaywarden serve``, both halves wired together.
+
+The only module of ``receiver`` that knows ``handlers``: it hands the rules to the store
+(as the planner run inside each callback transaction) and starts the job runner.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 from starlette.applications import Starlette
 
+from handlers.actions import ACTIONS
+from handlers.aliyun_client import AliyunLiveClient
+from handlers.planner import RulePlanner
+from handlers.rules import load_rules
+from handlers.runner import JobRunner
+from handlers.trtc_client import TrtcClient
 from receiver.app import create_app
 from receiver.config import Settings
-from receiver.runtime import Runtime
+from receiver.relays_api import relay_callback_url
+from receiver.runtime import BackgroundService, Runtime
 
-__all__ = ["build_app", "print_banner"]
+__all__ = ["build_app", "job_runner", "print_banner"]
 
 
 def print_banner(runtime: Runtime) -> None:
@@ -30,6 +42,46 @@ def print_banner(runtime: Runtime) -> None:
     )
 
 
-def build_app(settings: Settings) -> Starlette:
-    """The app with everything ``serve`` runs."""
-    return create_app(settings, on_ready=print_banner)
+def job_runner(runtime: Runtime) -> JobRunner:
+    """The job runner with provider clients built from the settings."""
+    settings = runtime.settings
+    aliyun = AliyunLiveClient(
+        settings.aliyun_live_endpoint,
+        settings.aliyun_access_key_id,
+        settings.aliyun_access_key_secret,
+        qps=settings.aliyun_qps,
+    )
+    trtc = TrtcClient(
+        settings.trtc_endpoint,
+        settings.tencent_secret_id,
+        settings.tencent_secret_key,
+        region=settings.trtc_region,
+        qps=settings.trtc_qps,
+    )
+    return JobRunner(
+        runtime.store,
+        ACTIONS,
+        aliyun=aliyun,
+        trtc=trtc,
+        callback_url=lambda relay_id, region: relay_callback_url(runtime, relay_id, region),
+        concurrency=settings.job_concurrency,
+        lease_seconds=settings.job_lease_seconds,
+        backoff_base=settings.job_backoff_seconds,
+        max_attempts=settings.job_max_attempts,
+    )
+
+
+def build_app(settings: Settings, *, banner: bool = True) -> Starlette:
+    """The app with everything ``serve`` runs. Raises RulesFileError for a bad rules file."""
+    rules = load_rules(settings.rules_file)
+    planner = RulePlanner(rules, default_region=settings.aliyun_region)
+
+    def services(runtime: Runtime) -> Sequence[BackgroundService]:
+        return [job_runner(runtime)]
+
+    return create_app(
+        settings,
+        planner=planner,
+        services=services,
+        on_ready=print_banner if banner else None,
+    )

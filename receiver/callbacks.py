@@ -65,7 +65,8 @@ class _Outcome:
     def __init__(self, source: Source) -> None:
         self.source = source
         self.started = time.perf_counter()
-        self.fields: dict[str, object] = {}
+        # Every callback line carries task_id: null until a body is decoded to an event.
+        self.fields: dict[str, object] = {"task_id": None}
 
     def finish(self, outcome: str, response: Response, **fields: object) -> Response:
         duration = time.perf_counter() - self.started

@@ -31,9 +31,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def serve(settings: Settings) -> int:
     """Run uvicorn with the full app until interrupted."""
+    from handlers.rules import RulesFileError
     from receiver.assembly import build_app
 
-    app = build_app(settings)
+    try:
+        app = build_app(settings)
+    except RulesFileError as exc:
+        print(f"relaywarden: bad rules file: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(
         app,
         host=settings.host,

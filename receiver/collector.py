@@ -10,6 +10,7 @@ from prometheus_client.registry import Collector
 
 from receiver.events import Provider, Status
 from receiver.metrics import REGISTRY
+from receiver.store.relays import RELAY_STATES
 from receiver.store.sqlite import SqliteStore
 
 __all__ = ["STORE_COLLECTOR", "StoreCollector"]
@@ -29,7 +30,6 @@ JOB_ACTIONS = (
     "stop_ingest",
     "check_ingest",
 )
-RELAY_STATES = ("pending", "active", "failed", "deleting", "deleted")
 
 
 class StoreCollector(Collector):

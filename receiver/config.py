@@ -27,6 +27,19 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {value}")
+    return value
+
+
 def _opt(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name)
     return value if value else None
@@ -79,6 +92,10 @@ class Settings:
     rules_file: str | None = None
     log_format: str = "json"
     max_body_bytes: int = 1024 * 1024
+    job_lease_seconds: int = 120
+    job_backoff_seconds: float = 2.0
+    job_max_attempts: int = 8
+    job_concurrency: int = 4
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +126,10 @@ class Settings:
             trtc_callback_key=_opt(env, "RELAYWARDEN_TRTC_CALLBACK_KEY"),
             rules_file=_opt(env, "RELAYWARDEN_RULES_FILE"),
             log_format=log_format,
+            job_lease_seconds=_int(env, "RELAYWARDEN_JOB_LEASE_SECONDS", 120),
+            job_backoff_seconds=_float(env, "RELAYWARDEN_JOB_BACKOFF_SECONDS", 2.0),
+            job_max_attempts=_int(env, "RELAYWARDEN_JOB_MAX_ATTEMPTS", 8),
+            job_concurrency=_int(env, "RELAYWARDEN_JOB_CONCURRENCY", 4),
         )
         sqlite_path_from_url(settings.database_url)
         return settings

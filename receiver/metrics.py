@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 # ``*_created`` series double the exposition for no dashboard use.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 

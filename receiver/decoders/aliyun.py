@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from receiver.decoders.base import Unrecognized, decode_or_classify, parse_int
+from receiver.decoders.base import Unrecognized, checked_time_ms, decode_or_classify, parse_int
 from receiver.events import Event, EventKind, Provider, Source, Status
 
 __all__ = ["AliyunPullToPushCallback", "decode_aliyun_pull_to_push"]
@@ -74,9 +74,11 @@ def decode_aliyun_pull_to_push(raw: bytes, context: dict[str, str]) -> Event:
         raise Unrecognized("no TaskId: not a pull-to-push callback")
     status_code = parse_int(body.TaskStatus)
     event_seconds = parse_int(body.EventTime)
+    time_field = "EventTime"
     if _is_exit(body, status_code):
         if event_seconds is None:
             event_seconds = parse_int(body.TaskExitTime)
+            time_field = "TaskExitTime"
         kind = EventKind.EXIT
         status = Status.EXITED
         reason = body.TaskExitReason or body.TaskInvalidReason or ""
@@ -92,6 +94,9 @@ def decode_aliyun_pull_to_push(raw: bytes, context: dict[str, str]) -> Event:
             )
         status = found
         reason = body.TaskInvalidReason or ""
+    event_time_ms = checked_time_ms(
+        None if event_seconds is None else event_seconds * 1000, time_field
+    )
     provider_status = str(status_code) if status_code is not None else (body.Event or "")
     return Event(
         source=Source.ALIYUN_PULL_TO_PUSH,
@@ -100,7 +105,7 @@ def decode_aliyun_pull_to_push(raw: bytes, context: dict[str, str]) -> Event:
         kind=kind,
         status=status,
         reason=reason,
-        event_time_ms=None if event_seconds is None else event_seconds * 1000,
+        event_time_ms=event_time_ms,
         provider_status=provider_status if kind is EventKind.STATUS else "exit",
         raw=raw,
         task_info=body.TaskInfo,

@@ -6,9 +6,20 @@ from typing import Any, TypeVar
 
 import msgspec
 
-__all__ = ["Malformed", "Unrecognized", "decode_or_classify", "parse_int"]
+__all__ = [
+    "MAX_EVENT_TIME_MS",
+    "Malformed",
+    "Unrecognized",
+    "checked_time_ms",
+    "decode_or_classify",
+    "parse_int",
+]
 
 T = TypeVar("T")
+
+#: The last millisecond of year 9999: provider times beyond it (or before 1970) are not
+#: times at all, and would not fit the store's 64-bit integers or an ISO 8601 date.
+MAX_EVENT_TIME_MS = 253_402_300_799_999
 
 
 class Unrecognized(Exception):
@@ -39,6 +50,15 @@ def decode_or_classify(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
         raise Unrecognized(f"JSON does not match the expected shape: {exc}") from None
     except msgspec.DecodeError as exc:
         raise Malformed(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise Unrecognized("JSON is nested too deeply to decode") from None
+
+
+def checked_time_ms(value: int | None, field: str) -> int | None:
+    """A provider time in milliseconds, or Unrecognized when it cannot be a real time."""
+    if value is not None and not 0 <= value <= MAX_EVENT_TIME_MS:
+        raise Unrecognized(f"{field} is not a time between 1970 and 9999")
+    return value
 
 
 def parse_int(value: Any) -> int | None:

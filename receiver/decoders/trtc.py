@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from receiver.decoders.base import Unrecognized, decode_or_classify, parse_int
+from receiver.decoders.base import Unrecognized, checked_time_ms, decode_or_classify, parse_int
 from receiver.events import Event, EventKind, Provider, Source, Status
 
 __all__ = ["TrtcCallback", "decode_trtc"]
@@ -64,6 +64,7 @@ def decode_trtc(raw: bytes, context: dict[str, str]) -> Event:
     if event_ms is None:
         seconds = parse_int(info.EventTs)
         event_ms = seconds * 1000 if seconds is not None else parse_int(body.CallbackMsTs)
+    event_ms = checked_time_ms(event_ms, "the event time")
     return Event(
         source=Source.TRTC,
         provider=Provider.TRTC,

@@ -78,6 +78,18 @@ class Transaction(Protocol):
         """The relay that has (or had) this task, as a row dict, or None."""
         ...
 
+    def relay_task(self, provider: str, task_id: str) -> dict[str, Any] | None:
+        """How a task belongs to its relay (generation, retired_by_us), or None."""
+        ...
+
+    def create_relay(self, **fields: Any) -> dict[str, Any]:
+        """Insert a relay (see ``store.relays.create_relay`` for the fields)."""
+        ...
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Run one statement (``?`` placeholders) and return its rows as dicts."""
+        ...
+
 
 class Planner(Protocol):
     """Rules: given a task change inside the transaction, enqueue follow-up jobs."""

@@ -6,7 +6,6 @@ import json
 import secrets
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -14,22 +13,16 @@ import anyio.to_thread
 
 from receiver.events import TERMINAL_STATUSES, Event, Status
 from receiver.store.base import IngestResult, JobSpec, Planner, TaskChange
+from receiver.store.jobs import enqueue_job
 from receiver.store.migrations import migrate
+from receiver.store.relays import create_relay, find_relay_by_task, relay_task
+from receiver.store.rows import now_ms
+from receiver.store.rows import rows as _rows
 from receiver.store.writer import SqliteWriter, connect
 
 __all__ = ["SqliteStore", "SqliteTransaction", "now_ms"]
 
 T = TypeVar("T")
-
-
-def now_ms() -> int:
-    """Wall-clock time in milliseconds since the epoch."""
-    return time.time_ns() // 1_000_000
-
-
-def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
-    names = [column[0] for column in cursor.description or ()]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 class SqliteTransaction:
@@ -43,39 +36,17 @@ class SqliteTransaction:
         return enqueue_job(self.conn, spec, now=self.now_ms, cause_event_id=cause_event_id)
 
     def find_relay_by_task(self, provider: str, task_id: str) -> dict[str, Any] | None:
-        rows = self.query(
-            "SELECT r.* FROM relays r JOIN relay_tasks t ON t.relay_id = r.id "
-            "WHERE t.provider = ? AND t.task_id = ?",
-            (provider, task_id),
-        )
-        return rows[0] if rows else None
+        return find_relay_by_task(self.conn, task_id, provider=provider)
+
+    def relay_task(self, provider: str, task_id: str) -> dict[str, Any] | None:
+        return relay_task(self.conn, task_id, provider=provider)
+
+    def create_relay(self, **fields: Any) -> dict[str, Any]:
+        return create_relay(self.conn, **fields)
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         """Run one SQL statement and return its rows as dicts."""
         return _rows(self.conn.execute(sql, params))
-
-
-def enqueue_job(
-    conn: sqlite3.Connection, spec: JobSpec, *, now: int, cause_event_id: int | None = None
-) -> int:
-    """Insert a pending job; it becomes due ``spec.delay_seconds`` from ``now``."""
-    cursor = conn.execute(
-        "INSERT INTO jobs (action, relay_id, provider, task_id, payload, state, due_at_ms, "
-        "cause_event_id, created_at_ms, updated_at_ms) "
-        "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-        (
-            spec.action,
-            spec.relay_id,
-            spec.provider,
-            spec.task_id,
-            json.dumps(spec.payload, separators=(",", ":")),
-            now + int(spec.delay_seconds * 1000),
-            cause_event_id,
-            now,
-            now,
-        ),
-    )
-    return int(cursor.lastrowid or 0)
 
 
 def apply_event(

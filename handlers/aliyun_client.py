@@ -1,0 +1,245 @@
+"""Client of the Alibaba Cloud Live OpenAPI pull-to-push operations (protocols.md section 2).
+
+RPC style, Version ``2016-11-01``, signed with ``ACS3-HMAC-SHA256``: the operation's
+parameters travel as query parameters, the action and version as ``x-acs-action`` /
+``x-acs-version`` headers, arrays as one compact JSON string.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from handlers.aliyun_signing import AcsV3Auth, canonical_query
+from handlers.outcome import (
+    ALIYUN_RESIGN_CODES,
+    Outcome,
+    ProviderError,
+    classify_aliyun,
+    sanitize,
+)
+from handlers.provider_http import (
+    DEFAULT_TIMEOUT,
+    ProviderHttpClient,
+    json_object,
+    parse_retry_after,
+)
+from handlers.ratelimit import WindowRateLimiter
+
+__all__ = [
+    "ALIYUN_LIVE_VERSION",
+    "DEFAULT_ALIYUN_LIVE_ENDPOINT",
+    "AliyunLiveClient",
+    "is_dst_url_conflict",
+    "query_value",
+]
+
+DEFAULT_ALIYUN_LIVE_ENDPOINT = "https://live.aliyuncs.com"
+ALIYUN_LIVE_VERSION = "2016-11-01"
+_MISSING_CREDENTIALS = (
+    "Alibaba Cloud credentials are not configured: set RELAYWARDEN_ALIYUN_ACCESS_KEY_ID "
+    "and RELAYWARDEN_ALIYUN_ACCESS_KEY_SECRET"
+)
+
+
+def query_value(value: Any) -> str:
+    """One parameter as the RPC style sends it: arrays/objects as compact JSON, bools lowercase."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    raise TypeError(f"unsupported parameter type {type(value).__name__}")
+
+
+def _query_items(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(key, query_value(value)) for key, value in params.items() if value is not None]
+
+
+_CONFLICT_WORDS = ("exist", "used", "conflict", "duplicate", "occupied", "already")
+
+
+def is_dst_url_conflict(error: ProviderError) -> bool:
+    """Whether a CreateLivePullToPush error says the ``DstUrl`` is taken by another task.
+
+    The provider's code for this is unconfirmed, so this is tolerant: a REJECTED answer whose
+    code or message mentions ``DstUrl`` together with a word like "exists"/"used"/"conflict".
+    The fake provider answers ``InvalidParameter.DstUrlExists``.
+    """
+    if error.provider != "aliyun" or error.outcome is not Outcome.REJECTED:
+        return False
+    text = f"{error.code} {error.message}".lower()
+    return "dsturl" in text.replace("_", "").replace(" ", "") and any(
+        word in text for word in _CONFLICT_WORDS
+    )
+
+
+class AliyunLiveClient(ProviderHttpClient):
+    """Pull-to-push operations of ApsaraVideo Live, rate limited per account.
+
+    One instance holds one connection pool and one :class:`WindowRateLimiter` (``qps`` calls
+    in any second across all its operations unless a shared ``limiter`` is given). Every
+    method returns the decoded JSON answer or raises :class:`ProviderError`.
+    """
+
+    provider = "aliyun"
+    resign_codes = ALIYUN_RESIGN_CODES
+
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ALIYUN_LIVE_ENDPOINT,
+        access_key_id: str | None = None,
+        access_key_secret: str | None = None,
+        *,
+        limiter: WindowRateLimiter | None = None,
+        qps: int = 10,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        nonce_factory: Callable[[], str] | None = None,
+    ) -> None:
+        auth: AcsV3Auth | None = None
+        if access_key_id and access_key_secret:
+            auth = AcsV3Auth(
+                access_key_id, access_key_secret, clock=clock, nonce_factory=nonce_factory
+            )
+        super().__init__(
+            endpoint,
+            auth,
+            limiter=limiter or WindowRateLimiter(qps),
+            timeout=timeout,
+            transport=transport,
+            missing_credentials=_MISSING_CREDENTIALS,
+            secrets=(access_key_secret,),
+        )
+
+    async def call(
+        self, action: str, params: Mapping[str, Any], *, method: str = "GET"
+    ) -> dict[str, Any]:
+        """Call any Live ``2016-11-01`` RPC operation with ``params`` (None values skipped)."""
+        query = canonical_query(_query_items(params)).encode("ascii")
+        headers = {"x-acs-action": action, "x-acs-version": ALIYUN_LIVE_VERSION}
+
+        def build() -> httpx.Request:
+            request = self._build(method, headers=headers, content=None)
+            request.url = request.url.copy_with(query=query or None)
+            return request
+
+        return await self._send(action, build)
+
+    async def create_live_pull_to_push(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """CreateLivePullToPush (POST) with the provider's parameter names; has ``TaskId``."""
+        return await self.call("CreateLivePullToPush", params, method="POST")
+
+    async def delete_live_pull_to_push(self, region: str, task_id: str) -> dict[str, Any]:
+        """DeleteLivePullToPush; a gone task raises REJECTED ``CodeTaskNotExist``."""
+        return await self.call("DeleteLivePullToPush", {"Region": region, "TaskId": task_id})
+
+    async def stop_live_pull_to_push(self, region: str, task_id: str) -> dict[str, Any]:
+        """StopLivePullToPush."""
+        return await self.call("StopLivePullToPush", {"Region": region, "TaskId": task_id})
+
+    async def restart_live_pull_to_push(self, region: str, task_id: str) -> dict[str, Any]:
+        """RestartLivePullToPush (no effect before the task's StartTime)."""
+        return await self.call("RestartLivePullToPush", {"Region": region, "TaskId": task_id})
+
+    async def describe_live_pull_to_push(self, region: str, task_id: str) -> dict[str, Any]:
+        """DescribeLivePullToPush: ``TaskStatus``, reasons and ``TaskInfo``."""
+        return await self.call("DescribeLivePullToPush", {"Region": region, "TaskId": task_id})
+
+    async def describe_live_pull_to_push_list(
+        self,
+        region: str,
+        *,
+        dst_url: str | None = None,
+        task_id: str | None = None,
+        task_name: str | None = None,
+        page_number: int = 1,
+        page_size: int = 100,
+    ) -> dict[str, Any]:
+        """DescribeLivePullToPushList with fuzzy filters: ``Total`` and ``TaskList``."""
+        params = {
+            "Region": region,
+            "DstUrl": dst_url,
+            "TaskId": task_id,
+            "TaskName": task_name,
+            "PageNumber": page_number,
+            "PageSize": page_size,
+        }
+        return await self.call("DescribeLivePullToPushList", params)
+
+    async def update_live_pull_to_push(
+        self, region: str, task_id: str, **fields: Any
+    ) -> dict[str, Any]:
+        """UpdateLivePullToPush; ``fields`` use the provider's names (``EndTime=…``)."""
+        params = {"Region": region, "TaskId": task_id, **fields}
+        return await self.call("UpdateLivePullToPush", params)
+
+    def _interpret(
+        self, api: str, response: httpx.Response, secrets: tuple[str, ...]
+    ) -> dict[str, Any]:
+        status = response.status_code
+        data = json_object(response)
+        if data is None:
+            kind = response.headers.get("content-type", "no content type")
+            outcome = Outcome.RETRYABLE if status >= 500 else Outcome.REJECTED
+            raise self._error(
+                api,
+                outcome,
+                "InvalidResponse",
+                f"HTTP {status} answer is not a JSON object ({kind})",
+                http_status=status,
+            )
+        request_id = _text(data.get("RequestId"))
+        if 200 <= status < 300:
+            ret_code = data.get("RetCode")
+            if _is_nonzero(ret_code):
+                raise self._error(
+                    api,
+                    Outcome.REJECTED,
+                    f"RetCode{ret_code}",
+                    sanitize(_text(data.get("Description")) or "", secrets),
+                    request_id=request_id,
+                    http_status=status,
+                )
+            return data
+        code = _text(data.get("Code"))
+        outcome = _classify(status, code)
+        retry_after = parse_retry_after(
+            response.headers.get("x-acs-retry-after") or response.headers.get("retry-after")
+        )
+        raise self._error(
+            api,
+            outcome,
+            code or f"HTTP{status}",
+            sanitize(_text(data.get("Message")) or "", secrets),
+            retry_after=retry_after,
+            request_id=request_id,
+            http_status=status,
+        )
+
+
+def _classify(status: int, code: str | None) -> Outcome:
+    """Classify an error answer (a non-2xx status is never OK, whatever its code)."""
+    outcome = classify_aliyun(status, code)
+    return Outcome.REJECTED if outcome is Outcome.OK else outcome
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _is_nonzero(value: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return False
+    try:
+        return int(str(value).strip()) != 0
+    except ValueError:
+        return False

@@ -1,0 +1,223 @@
+"""The job runner: claims due jobs from the outbox, runs their actions, records outcomes.
+
+At-least-once: a job is claimed with a lease and a fencing token; a worker that dies
+leaves the job to be claimed again when the lease runs out. Retryable failures back off
+exponentially with jitter, throttling waits without using up attempts, and a permanent
+error or the last attempt makes the job ``dead`` with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import sqlite3
+import time
+from collections.abc import Mapping
+
+import structlog
+
+from handlers.actions import Action, Skip
+from handlers.aliyun_client import AliyunLiveClient
+from handlers.context import ActionContext, CallbackUrlFactory
+from handlers.outcome import Outcome, ProviderError
+from handlers.trtc_client import TrtcClient
+from receiver import metrics
+from receiver.store.base import StoreUnavailable
+from receiver.store.jobs import ClaimedJob, LeaseLost, claim_due_jobs, finish_job
+from receiver.store.rows import now_ms
+from receiver.store.sqlite import SqliteStore
+
+__all__ = ["JobRunner", "backoff_seconds"]
+
+log = structlog.get_logger("relaywarden.jobs")
+
+
+def backoff_seconds(attempt: int, base: float, cap: float = 300.0) -> float:
+    """Exponential backoff with jitter: between half and all of ``base * 2**(attempt-1)``."""
+    ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
+    return float(ceiling * random.uniform(0.5, 1.0))
+
+
+def _has_due_job(conn: sqlite3.Connection) -> bool:
+    now = now_ms()
+    row = conn.execute(
+        "SELECT 1 FROM jobs WHERE (state = 'pending' AND due_at_ms <= ?) "
+        "OR (state = 'running' AND lease_until_ms < ?) LIMIT 1",
+        (now, now),
+    ).fetchone()
+    return row is not None
+
+
+class JobRunner:
+    """Runs follow-up jobs inside ``relaywarden serve`` (a background service)."""
+
+    name = "job-runner"
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        actions: Mapping[str, Action],
+        *,
+        aliyun: AliyunLiveClient,
+        trtc: TrtcClient,
+        callback_url: CallbackUrlFactory,
+        concurrency: int = 4,
+        lease_seconds: float = 120.0,
+        backoff_base: float = 2.0,
+        max_attempts: int = 8,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self.store = store
+        self.actions = actions
+        self.aliyun = aliyun
+        self.trtc = trtc
+        self.callback_url = callback_url
+        self.concurrency = concurrency
+        self.lease_ms = int(lease_seconds * 1000)
+        self.backoff_base = backoff_base
+        self.max_attempts = max_attempts
+        self.poll_interval = poll_interval
+        self._loop_task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+
+    @property
+    def running(self) -> bool:
+        """True while the claim loop runs."""
+        return self._loop_task is not None and not self._loop_task.done()
+
+    async def start(self) -> None:
+        """Start claiming jobs."""
+        self._stopping.clear()
+        self._loop_task = asyncio.create_task(self._loop(), name="relaywarden-job-runner")
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Stop claiming; give running jobs ``grace_seconds``, then cancel them.
+
+        A cancelled job keeps its lease and is claimed again after it (at-least-once).
+        """
+        self._stopping.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        if self._inflight:
+            _, pending = await asyncio.wait(self._inflight, timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.aliyun.aclose()
+        await self.trtc.aclose()
+
+    async def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._claim_and_spawn()
+            except Exception:  # keep the runner alive through store hiccups
+                log.exception("job_claim_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.poll_interval)
+
+    async def _claim_and_spawn(self) -> None:
+        free = self.concurrency - len(self._inflight)
+        if free <= 0 or not await self.store.read(_has_due_job):
+            return
+        lease = self.lease_ms
+        claimed = await self.store.write(
+            lambda conn: claim_due_jobs(conn, limit=free, lease_ms=lease)
+        )
+        for job in claimed:
+            task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    async def _run(self, job: ClaimedJob) -> None:
+        started = time.perf_counter()
+        bound = log.bind(
+            job_id=job.id, action=job.action, relay_id=job.relay_id, attempt=job.attempts
+        )
+        action = self.actions.get(job.action)
+        outcome = "succeeded"
+        try:
+            if action is None:
+                await self._finish(job, "dead", f"unknown action {job.action!r}")
+                outcome = "dead"
+                return
+            context = ActionContext(
+                job=job,
+                store=self.store,
+                aliyun=self.aliyun,
+                trtc=self.trtc,
+                callback_url=self.callback_url,
+                lease_ms=self.lease_ms,
+            )
+            try:
+                await action(context)
+            except Skip as skip:
+                bound.info("job_skipped", reason=str(skip))
+            await self._finish(job, "succeeded", None)
+            bound.info("job_succeeded")
+        except LeaseLost:
+            outcome = "lease_lost"
+            bound.warning("job_lease_lost")
+        except ProviderError as error:
+            outcome = await self._provider_failure(job, error, bound)
+        except StoreUnavailable as error:
+            outcome = "lease_lost"  # cannot record anything; the lease brings it back
+            bound.error("job_store_unavailable", error=str(error))
+        except Exception as error:
+            bound.exception("job_crashed")
+            outcome = await self._retry_or_die(job, f"{type(error).__name__}: {error}", bound)
+        finally:
+            if outcome in ("succeeded", "retried", "dead"):
+                metrics.jobs_total.labels(job.action, outcome).inc()
+            metrics.job_duration_seconds.labels(job.action).observe(time.perf_counter() - started)
+
+    async def _provider_failure(
+        self, job: ClaimedJob, error: ProviderError, bound: structlog.typing.FilteringBoundLogger
+    ) -> str:
+        if error.outcome is Outcome.THROTTLED:
+            delay = max(
+                error.retry_after or 0.0, backoff_seconds(job.throttled + 1, self.backoff_base)
+            )
+            await self._finish(job, "pending", str(error), delay=delay, throttled=True)
+            bound.info("job_throttled", error=str(error), retry_in_s=round(delay, 2))
+            return "retried"
+        if error.outcome is Outcome.RETRYABLE:
+            return await self._retry_or_die(job, str(error), bound)
+        await self._finish(job, "dead", str(error))
+        bound.error("job_dead", error=str(error))
+        return "dead"
+
+    async def _retry_or_die(
+        self, job: ClaimedJob, reason: str, bound: structlog.typing.FilteringBoundLogger
+    ) -> str:
+        if job.attempts >= self.max_attempts:
+            await self._finish(job, "dead", f"gave up after {job.attempts} attempts: {reason}")
+            bound.error("job_dead", error=reason)
+            return "dead"
+        delay = backoff_seconds(job.attempts, self.backoff_base)
+        await self._finish(job, "pending", reason, delay=delay)
+        bound.warning("job_retry", error=reason, retry_in_s=round(delay, 2))
+        return "retried"
+
+    async def _finish(
+        self,
+        job: ClaimedJob,
+        state: str,
+        error: str | None,
+        *,
+        delay: float | None = None,
+        throttled: bool = False,
+    ) -> None:
+        due = now_ms() + int(delay * 1000) if delay is not None else None
+        await self.store.write(
+            lambda conn: finish_job(
+                conn,
+                job.id,
+                job.fence,
+                state=state,
+                error=error,
+                due_at_ms=due,
+                throttled=throttled,
+            )
+        )

@@ -1,0 +1,157 @@
+"""Client of the Tencent TRTC stream-ingest operations (protocols.md section 4).
+
+API 3.0 style: ``POST /`` with a JSON body, ``X-TC-Action``/``X-TC-Version``/``X-TC-Region``
+headers, signed with ``TC3-HMAC-SHA256``. Errors arrive with HTTP 200 in
+``Response.Error``; a non-200 status is a gateway problem and retryable.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from handlers.outcome import TRTC_RESIGN_CODES, Outcome, classify_trtc, sanitize
+from handlers.provider_http import DEFAULT_TIMEOUT, ProviderHttpClient, json_object
+from handlers.ratelimit import WindowRateLimiter
+from handlers.tc3_signing import Tc3Auth
+
+__all__ = [
+    "DEFAULT_TRTC_ENDPOINT",
+    "DEFAULT_TRTC_REGION",
+    "TRTC_SERVICE",
+    "TRTC_VERSION",
+    "TrtcClient",
+]
+
+DEFAULT_TRTC_ENDPOINT = "https://trtc.tencentcloudapi.com"
+DEFAULT_TRTC_REGION = "ap-singapore"
+TRTC_SERVICE = "trtc"
+TRTC_VERSION = "2019-07-22"
+_CONTENT_TYPE = "application/json"
+#: Request parameters that are credentials in their own right: never shown anywhere.
+_SECRET_PARAMS = ("UserSig", "PrivateMapKey")
+_MISSING_CREDENTIALS = (
+    "Tencent Cloud credentials are not configured: set RELAYWARDEN_TENCENT_SECRET_ID "
+    "and RELAYWARDEN_TENCENT_SECRET_KEY"
+)
+
+
+class TrtcClient(ProviderHttpClient):
+    """TRTC stream-ingest operations, rate limited (``qps`` calls in any second).
+
+    Every method returns the ``Response`` object of a successful answer (with its
+    ``RequestId``) or raises :class:`~handlers.outcome.ProviderError`; an
+    ``AuthFailure.SignatureExpire`` is signed anew and re-sent once.
+    """
+
+    provider = "trtc"
+    resign_codes = TRTC_RESIGN_CODES
+
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_TRTC_ENDPOINT,
+        secret_id: str | None = None,
+        secret_key: str | None = None,
+        *,
+        region: str = DEFAULT_TRTC_REGION,
+        limiter: WindowRateLimiter | None = None,
+        qps: int = 20,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        auth = None
+        if secret_id and secret_key:
+            auth = Tc3Auth(secret_id, secret_key, TRTC_SERVICE, clock=clock)
+        super().__init__(
+            endpoint,
+            auth,
+            limiter=limiter or WindowRateLimiter(qps),
+            timeout=timeout,
+            transport=transport,
+            missing_credentials=_MISSING_CREDENTIALS,
+            secrets=(secret_key,),
+        )
+        self.region = region
+
+    async def call(self, action: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Call any TRTC ``2019-07-22`` action with a JSON body of ``params``."""
+        body = json.dumps(dict(params), separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {
+            "Content-Type": _CONTENT_TYPE,
+            "X-TC-Action": action,
+            "X-TC-Version": TRTC_VERSION,
+            "X-TC-Region": self.region,
+        }
+        hidden = [value for key in _SECRET_PARAMS if isinstance(value := params.get(key), str)]
+
+        def build() -> httpx.Request:
+            return self._build("POST", headers=headers, content=body)
+
+        return await self._send(action, build, secrets=hidden)
+
+    async def start_stream_ingest(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """StartStreamIngest with the provider's parameter names; the answer has ``TaskId``.
+
+        Not idempotent: a retried start may start a second ingest or fail with
+        ``FailedOperation.TaskExist``.
+        """
+        return await self.call("StartStreamIngest", params)
+
+    async def stop_stream_ingest(self, sdk_app_id: int, task_id: str) -> dict[str, Any]:
+        """StopStreamIngest; an ended task raises REJECTED ``FailedOperation.TaskFinished``."""
+        return await self.call("StopStreamIngest", {"SdkAppId": sdk_app_id, "TaskId": task_id})
+
+    async def describe_stream_ingest(self, sdk_app_id: int, task_id: str) -> dict[str, Any]:
+        """DescribeStreamIngest: ``Status`` is ``InProgress`` or ``NotExist``."""
+        params = {"SdkAppId": sdk_app_id, "TaskId": task_id}
+        return await self.call("DescribeStreamIngest", params)
+
+    async def update_stream_ingest(
+        self, sdk_app_id: int, task_id: str, **fields: Any
+    ) -> dict[str, Any]:
+        """UpdateStreamIngest; ``fields`` use the provider's names (``StreamUrl=…``)."""
+        params = {"SdkAppId": sdk_app_id, "TaskId": task_id, **fields}
+        return await self.call("UpdateStreamIngest", params)
+
+    def _interpret(
+        self, api: str, response: httpx.Response, secrets: tuple[str, ...]
+    ) -> dict[str, Any]:
+        status = response.status_code
+        if status != 200:
+            raise self._error(
+                api,
+                Outcome.RETRYABLE,
+                f"HTTP{status}",
+                f"HTTP {status} from the API gateway",
+                http_status=status,
+            )
+        data = json_object(response)
+        answer = data.get("Response") if data is not None else None
+        if not isinstance(answer, dict):
+            raise self._error(
+                api,
+                Outcome.REJECTED,
+                "InvalidResponse",
+                "HTTP 200 answer without a JSON Response object",
+                http_status=status,
+            )
+        error = answer.get("Error")
+        if error is None:
+            return answer
+        request_id = answer.get("RequestId")
+        code = error.get("Code") if isinstance(error, dict) else None
+        message = error.get("Message") if isinstance(error, dict) else None
+        code_text = str(code) if code else "UnknownError"
+        raise self._error(
+            api,
+            classify_trtc(code_text),
+            code_text,
+            sanitize(str(message or ""), secrets),
+            request_id=str(request_id) if request_id is not None else None,
+            http_status=status,
+        )

@@ -1,0 +1,26 @@
+"""Row helpers shared by the SQLite query modules."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+__all__ = ["now_ms", "one", "rows"]
+
+
+def now_ms() -> int:
+    """Wall-clock time in milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
+
+
+def rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    """All rows of ``cursor`` as dicts keyed by column name."""
+    names = [column[0] for column in cursor.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def one(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
+    """The first row of ``cursor`` as a dict, or None."""
+    found = rows(cursor)
+    return found[0] if found else None
