@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
 
 __all__ = [
     "bearer_token_matches",
     "callback_token_valid",
+    "css_sign_valid",
     "relay_callback_token",
     "token_matches",
     "trtc_sign",
@@ -60,3 +62,19 @@ def bearer_token_matches(authorization: str | None, expected: str) -> bool:
         return False
     scheme, _, value = authorization.partition(" ")
     return scheme.lower() == "bearer" and token_matches(value.strip(), expected)
+
+
+def css_sign_valid(key: str, t: str | None, sign: str | None, *, now: float | None = None) -> bool:
+    """Tencent CSS ``sign = md5_hex(key + t)`` with ``t`` an expiry time (Unix seconds).
+
+    Only checked when the callback carries ``sign`` or ``t`` (protocols.md: unconfirmed for
+    pull-to-push callbacks); the key is relaywarden's callback token.
+    """
+    if sign is None and t is None:
+        return True
+    if not sign or not t or not t.isdigit():
+        return False
+    if int(t) < (time.time() if now is None else now):
+        return False
+    expected = hashlib.md5((key + t).encode(), usedforsecurity=False).hexdigest()
+    return hmac.compare_digest(expected.encode(), sign.strip().lower().encode())

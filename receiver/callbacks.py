@@ -15,9 +15,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from receiver import metrics
-from receiver.auth import callback_token_valid, trtc_sign_matches
+from receiver.auth import callback_token_valid, css_sign_valid, trtc_sign_matches
 from receiver.decoders.aliyun import decode_aliyun_pull_to_push
 from receiver.decoders.base import Malformed, Unrecognized
+from receiver.decoders.tencent import decode_tencent_pull_to_push
 from receiver.decoders.trtc import decode_trtc
 from receiver.events import Event, Source
 from receiver.http import (
@@ -42,6 +43,7 @@ _UNRECOGNIZED = b'{"status":"unrecognized"}'
 _DECODERS: dict[str, Decoder] = {
     Source.ALIYUN_PULL_TO_PUSH.value: decode_aliyun_pull_to_push,
     Source.TRTC.value: decode_trtc,
+    Source.TENCENT_PULL_TO_PUSH.value: decode_tencent_pull_to_push,
 }
 
 
@@ -153,26 +155,37 @@ async def _read(request: Request, runtime: Runtime, out: _Outcome) -> bytes | Re
         )
 
 
-async def aliyun_pull_to_push(request: Request) -> Response:
-    """``POST /callbacks/aliyun/pull-to-push?token=…``."""
+_BAD_TOKEN = "missing or wrong token: register the CallbackUrl that relaywarden printed"
+_BAD_CSS_SIGN = "wrong or expired sign/t: use relaywarden's callback token as the CSS callback key"
+
+
+async def _token_callback(request: Request, source: Source) -> Response:
+    """The token-authenticated routes: the token (or a relay's own token) in the URL."""
     runtime: Runtime = request.app.state.runtime
-    out = _Outcome(Source.ALIYUN_PULL_TO_PUSH)
+    out = _Outcome(source)
     query = request.query_params
-    relay_id = query.get("relay")
-    if not callback_token_valid(query.get("token"), runtime.callback_token, relay_id):
-        return out.finish(
-            "unauthorized",
-            error_response(
-                401,
-                "unauthorized",
-                "missing or wrong token: register the CallbackUrl that relaywarden printed",
-            ),
-        )
+    token = runtime.callback_token
+    if not callback_token_valid(query.get("token"), token, query.get("relay")):
+        return out.finish("unauthorized", error_response(401, "unauthorized", _BAD_TOKEN))
+    if source is Source.TENCENT_PULL_TO_PUSH and not css_sign_valid(
+        token, query.get("t"), query.get("sign")
+    ):
+        return out.finish("unauthorized", error_response(401, "unauthorized", _BAD_CSS_SIGN))
     body = await _read(request, runtime, out)
     if isinstance(body, Response):
         return body
     context = {key: query[key] for key in ("relay", "region") if query.get(key)}
-    return await _process(runtime, Source.ALIYUN_PULL_TO_PUSH, body, context, out)
+    return await _process(runtime, source, body, context, out)
+
+
+async def aliyun_pull_to_push(request: Request) -> Response:
+    """``POST /callbacks/aliyun/pull-to-push?token=…``."""
+    return await _token_callback(request, Source.ALIYUN_PULL_TO_PUSH)
+
+
+async def tencent_pull_to_push(request: Request) -> Response:
+    """``POST /callbacks/tencent/pull-to-push?token=…`` (plus ``sign``/``t`` when present)."""
+    return await _token_callback(request, Source.TENCENT_PULL_TO_PUSH)
 
 
 async def trtc(request: Request) -> Response:
@@ -206,4 +219,5 @@ def callback_routes() -> list[Route]:
     return [
         Route("/callbacks/aliyun/pull-to-push", aliyun_pull_to_push, methods=["POST"]),
         Route("/callbacks/trtc", trtc, methods=["POST"]),
+        Route("/callbacks/tencent/pull-to-push", tencent_pull_to_push, methods=["POST"]),
     ]

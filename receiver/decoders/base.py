@@ -50,6 +50,8 @@ def decode_or_classify(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
         raise Unrecognized(f"JSON does not match the expected shape: {exc}") from None
     except msgspec.DecodeError as exc:
         raise Malformed(f"body is not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:  # msgspec raises it for bad UTF-8 inside strings
+        raise Malformed(f"body is not valid UTF-8 JSON: {exc.reason} at byte {exc.start}") from None
     except RecursionError:
         raise Unrecognized("JSON is nested too deeply to decode") from None
 

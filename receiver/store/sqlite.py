@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio.to_thread
+import structlog
 
 from receiver.events import TERMINAL_STATUSES, Event, Status
-from receiver.store.base import IngestResult, JobSpec, Planner, TaskChange
+from receiver.store.base import IngestResult, JobSpec, Planner, StoreUnavailable, TaskChange
 from receiver.store.jobs import enqueue_job
 from receiver.store.migrations import migrate
 from receiver.store.relays import create_relay, find_relay_by_task, relay_task
@@ -23,6 +24,7 @@ from receiver.store.writer import SqliteWriter, connect
 __all__ = ["SqliteStore", "SqliteTransaction", "now_ms"]
 
 T = TypeVar("T")
+log = structlog.get_logger("relaywarden.store")
 
 
 class SqliteTransaction:
@@ -135,7 +137,15 @@ def apply_event(
     )
     job_ids: list[int] = []
     if planner is not None:
-        job_ids = planner(SqliteTransaction(conn, now), change)
+        # A failing rule must not cost us the event: its writes are undone, the event and
+        # the state change stay, and the failure is logged for the operator.
+        conn.execute("SAVEPOINT planner")
+        try:
+            job_ids = planner(SqliteTransaction(conn, now), change)
+        except Exception:
+            conn.execute("ROLLBACK TO planner")
+            log.exception("rules_failed", provider=event.provider.value, task_id=event.task_id)
+        conn.execute("RELEASE planner")
     return IngestResult(duplicate=False, event_id=event_id, change=change, job_ids=tuple(job_ids))
 
 
@@ -208,7 +218,10 @@ class SqliteStore:
     async def ingest(self, event: Event) -> IngestResult:
         """Append, apply and plan one event in one durable transaction."""
         planner = self.planner
-        return await self.write(lambda conn: apply_event(conn, event, planner, now_ms()))
+        try:
+            return await self.write(lambda conn: apply_event(conn, event, planner, now_ms()))
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the store could not record the event: {exc}") from exc
 
     async def quarantine(
         self, source: str, reason: str, body: bytes, context: dict[str, str]
@@ -223,7 +236,10 @@ class SqliteStore:
             )
             return int(cursor.lastrowid or 0)
 
-        return await self.write(insert)
+        try:
+            return await self.write(insert)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the store could not keep the body: {exc}") from exc
 
     async def callback_token(self, configured: str | None) -> str:
         """The callback token: the configured one, else one generated once and kept."""
