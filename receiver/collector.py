@@ -9,7 +9,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from receiver.events import Provider, Status
-from receiver.metrics import REGISTRY
+from receiver.metrics import JOB_ACTIONS, REGISTRY
 from receiver.store.relays import RELAY_STATES
 from receiver.store.sqlite import SqliteStore
 
@@ -20,16 +20,8 @@ log = structlog.get_logger("relaywarden.metrics")
 _STATUSES_BY_PROVIDER = {
     Provider.ALIYUN.value: ("idle", "running", "recovering", "offline", "exited"),
     Provider.TRTC.value: ("starting", "running", "failed", "stopped"),
+    Provider.TENCENT.value: ("running", "recovering", "offline"),
 }
-JOB_ACTIONS = (
-    "recreate",
-    "create_task",
-    "delete_task",
-    "adopt_task",
-    "start_ingest",
-    "stop_ingest",
-    "check_ingest",
-)
 
 
 class StoreCollector(Collector):

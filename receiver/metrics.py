@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 __all__ = [
     "CALLBACK_OUTCOMES",
     "CALLBACK_SOURCES",
+    "JOB_ACTIONS",
     "JOB_OUTCOMES",
     "KNOWN_REASONS",
     "PROVIDER_RESULTS",
@@ -45,6 +46,16 @@ CALLBACK_OUTCOMES = (
 JOB_OUTCOMES = ("succeeded", "retried", "dead")
 PROVIDER_RESULTS = ("ok", "throttled", "retryable", "rejected")
 PROVIDERS = ("aliyun", "trtc", "tencent")
+#: The follow-up actions jobs carry (the ``action`` label).
+JOB_ACTIONS = (
+    "recreate",
+    "create_task",
+    "delete_task",
+    "adopt_task",
+    "start_ingest",
+    "stop_ingest",
+    "check_ingest",
+)
 
 #: Reasons that may appear as a label value; anything else is counted as ``other``.
 KNOWN_REASONS = frozenset(
@@ -133,6 +144,12 @@ def _preinitialise() -> None:
             callbacks_total.labels(source, outcome)
     for outcome in ("created", "gave_up"):
         recreations_total.labels(outcome)
+    # increase() cannot see a counter's first step from nothing: start every alerted
+    # series at zero so the first dead job after a restart still fires the alert.
+    for action in JOB_ACTIONS:
+        job_duration_seconds.labels(action)
+        for outcome in JOB_OUTCOMES:
+            jobs_total.labels(action, outcome)
 
 
 _preinitialise()

@@ -47,6 +47,12 @@ def decode_or_classify(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as exc:
+        # The typed decoder stops at the first wrong type; the body may still be broken
+        # further on (``[1, 2`` fails as "not an object" before the missing bracket).
+        try:
+            msgspec.json.decode(body)
+        except msgspec.DecodeError as syntax:
+            raise Malformed(f"body is not valid JSON: {syntax}") from None
         raise Unrecognized(f"JSON does not match the expected shape: {exc}") from None
     except msgspec.DecodeError as exc:
         raise Malformed(f"body is not valid JSON: {exc}") from None

@@ -143,8 +143,15 @@ class SqliteWriter:
                 try:
                     value = op.fn(conn)
                 except Exception as exc:  # one bad operation must not spoil the group
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
+                    try:
+                        conn.execute("ROLLBACK TO op")
+                        conn.execute("RELEASE op")
+                    except sqlite3.Error:
+                        # SQLite already rolled the whole transaction back (I/O error,
+                        # disk full): the batch is lost, report the original error.
+                        if isinstance(exc, sqlite3.Error):
+                            raise exc from None
+                        raise
                     outcomes.append((op, False, exc))
                 else:
                     conn.execute("RELEASE op")
