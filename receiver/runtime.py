@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import quote
 
 from receiver.config import Settings
 from receiver.store.sqlite import SqliteStore
@@ -38,7 +39,8 @@ class Runtime:
     def callback_url(self, *, relay_id: str | None = None, token: str | None = None) -> str:
         """The Alibaba pull-to-push CallbackUrl to register (with the given token)."""
         base = f"{self.settings.base_url}/callbacks/aliyun/pull-to-push"
-        url = f"{base}?token={token or self.callback_token}"
+        # Encoded: a configured token may hold "&", "+" or "=", which would break the URL.
+        url = f"{base}?token={quote(token or self.callback_token, safe='')}"
         if relay_id is not None:
-            url += f"&relay={relay_id}"
+            url += f"&relay={quote(relay_id, safe='')}"
         return url

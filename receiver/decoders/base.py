@@ -47,19 +47,23 @@ def decode_or_classify(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as exc:
-        # The typed decoder stops at the first wrong type; the body may still be broken
-        # further on (``[1, 2`` fails as "not an object" before the missing bracket).
-        try:
-            msgspec.json.decode(body)
-        except msgspec.DecodeError as syntax:
-            raise Malformed(f"body is not valid JSON: {syntax}") from None
-        raise Unrecognized(f"JSON does not match the expected shape: {exc}") from None
+        shape_error = exc
     except msgspec.DecodeError as exc:
         raise Malformed(f"body is not valid JSON: {exc}") from None
     except UnicodeDecodeError as exc:  # msgspec raises it for bad UTF-8 inside strings
         raise Malformed(f"body is not valid UTF-8 JSON: {exc.reason} at byte {exc.start}") from None
     except RecursionError:
         raise Unrecognized("JSON is nested too deeply to decode") from None
+    # The typed decoder stops at the first wrong type; the body may still be broken
+    # further on (``[1, 2`` fails as "not an object" before the missing bracket). Raw
+    # checks only the syntax: an integer too big for a typed field is still valid JSON.
+    try:
+        msgspec.json.decode(body, type=msgspec.Raw)
+    except msgspec.DecodeError as syntax:
+        raise Malformed(f"body is not valid JSON: {syntax}") from None
+    except RecursionError:
+        raise Unrecognized("JSON is nested too deeply to decode") from None
+    raise Unrecognized(f"JSON does not match the expected shape: {shape_error}")
 
 
 def checked_time_ms(value: int | None, field: str) -> int | None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from receiver.decoders.base import Unrecognized, decode_or_classify, parse_int
+from receiver.decoders.base import Unrecognized, checked_time_ms, decode_or_classify, parse_int
 from receiver.events import Event, EventKind, Provider, Source, Status
 
 __all__ = ["TencentPullToPushCallback", "decode_tencent_pull_to_push"]
@@ -35,7 +35,7 @@ def _inner(msg: str | dict[str, Any] | None) -> dict[str, Any]:
         return {}
     try:
         value = msgspec.json.decode(msg.strip())
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deeply
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -63,6 +63,7 @@ def decode_tencent_pull_to_push(raw: bytes, context: dict[str, str]) -> Event:
     else:
         raise Unrecognized(f"CSS pull-to-push event {event!r} carries no task status")
     seconds = parse_int(body.event_time)
+    event_time_ms = checked_time_ms(None if seconds is None else seconds * 1000, "event_time")
     return Event(
         source=Source.TENCENT_PULL_TO_PUSH,
         provider=Provider.TENCENT,
@@ -70,7 +71,7 @@ def decode_tencent_pull_to_push(raw: bytes, context: dict[str, str]) -> Event:
         kind=EventKind.STATUS,
         status=status,
         reason=reason,
-        event_time_ms=None if seconds is None else seconds * 1000,
+        event_time_ms=event_time_ms,
         provider_status=event,
         raw=raw,
         context=context,

@@ -1,0 +1,155 @@
+"""Settings from the environment, the exposure check and the CLI's refusal to start."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from receiver.cli import main
+from receiver.config import ConfigError, Settings, is_loopback_host, sqlite_path_from_url
+from tests.receiver.helpers import RELAYWARDEN, serve_env
+from tests.support.servers import free_port
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert settings.database_url == "sqlite:///relaywarden.db"
+    assert settings.callback_token is None and settings.admin_token is None
+    assert settings.trtc_callback_key is None
+    assert settings.aliyun_region == "cn-shanghai" and settings.aliyun_qps == 10
+    assert settings.trtc_region == "ap-singapore" and settings.trtc_qps == 20
+    assert settings.log_format == "json"
+    assert settings.max_body_bytes == 1024 * 1024
+    assert settings.base_url == "http://127.0.0.1:8080"
+
+
+def test_values_from_env() -> None:
+    settings = Settings.from_env(
+        {
+            "RELAYWARDEN_HOST": "::1",
+            "RELAYWARDEN_PORT": "9000",
+            "RELAYWARDEN_DATABASE_URL": "sqlite:////var/lib/rw.db",
+            "RELAYWARDEN_CALLBACK_TOKEN": "cb",
+            "RELAYWARDEN_ADMIN_TOKEN": "adm",
+            "RELAYWARDEN_TRTC_CALLBACK_KEY": "k",
+            "RELAYWARDEN_ALIYUN_QPS": "7",
+            "RELAYWARDEN_LOG_FORMAT": "console",
+            "RELAYWARDEN_ADMIN_TOKEN_UNRELATED": "x",
+        }
+    )
+    assert settings.port == 9000
+    assert settings.base_url == "http://[::1]:9000"
+    assert sqlite_path_from_url(settings.database_url) == "/var/lib/rw.db"
+    assert (settings.callback_token, settings.admin_token) == ("cb", "adm")
+    assert settings.trtc_callback_key == "k" and settings.aliyun_qps == 7
+    assert settings.log_format == "console"
+
+
+def test_empty_values_mean_unset() -> None:
+    settings = Settings.from_env({"RELAYWARDEN_ADMIN_TOKEN": "", "RELAYWARDEN_PORT": " "})
+    assert settings.admin_token is None
+    assert settings.port == 8080
+
+
+def test_public_url_overrides_base_url() -> None:
+    settings = Settings(public_url="https://rw.example.com/")
+    assert settings.base_url == "https://rw.example.com"
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"RELAYWARDEN_PORT": "http"}, "RELAYWARDEN_PORT"),
+        ({"RELAYWARDEN_ALIYUN_QPS": "0"}, "RELAYWARDEN_ALIYUN_QPS"),
+        ({"RELAYWARDEN_LOG_FORMAT": "xml"}, "RELAYWARDEN_LOG_FORMAT"),
+        ({"RELAYWARDEN_DATABASE_URL": "mysql://x"}, "RELAYWARDEN_DATABASE_URL"),
+        ({"RELAYWARDEN_DATABASE_URL": "sqlite:///"}, "RELAYWARDEN_DATABASE_URL"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
+    with pytest.raises(ConfigError, match=names):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.5", False),
+        ("example.com", False),
+        ("", False),
+    ],
+)
+def test_is_loopback_host(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
+
+
+def test_check_exposure_refuses_a_public_listener_without_admin_token() -> None:
+    with pytest.raises(ConfigError, match="RELAYWARDEN_ADMIN_TOKEN"):
+        Settings(host="0.0.0.0").check_exposure()
+    Settings(host="0.0.0.0", admin_token="adm").check_exposure()
+    Settings(host="127.0.0.1").check_exposure()
+    Settings(host="localhost").check_exposure()
+
+
+def test_cli_main_refuses_before_serving(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for name in ("RELAYWARDEN_ADMIN_TOKEN", "RELAYWARDEN_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RELAYWARDEN_DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
+    served: list[Settings] = []
+    monkeypatch.setattr("receiver.cli.serve", lambda settings: served.append(settings) or 0)
+    # Logging set-up is global to the process: keep the test runner's.
+    monkeypatch.setattr("receiver.cli.configure_logging", lambda log_format: None)
+    assert main(["serve", "--host", "0.0.0.0"]) == 2
+    assert served == []
+    assert (
+        "RELAYWARDEN_ADMIN_TOKEN must be set when listening on 0.0.0.0" in capsys.readouterr().err
+    )
+    # --host/--port override the environment; loopback needs no admin token.
+    assert main(["serve", "--host", "127.0.0.1", "--port", "9999"]) == 0
+    assert (served[0].host, served[0].port) == ("127.0.0.1", 9999)
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(["--host", "0.0.0.0"], {}), ([], {"RELAYWARDEN_HOST": "0.0.0.0"})],
+)
+def test_serve_on_a_public_address_without_admin_token_exits_non_zero(
+    tmp_path: Path, args: list[str], env: dict[str, str]
+) -> None:
+    db = tmp_path / "x.db"
+    result = subprocess.run(
+        [str(RELAYWARDEN), "serve", *args],
+        env=serve_env(db, free_port(), **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "RELAYWARDEN_ADMIN_TOKEN must be set when listening on 0.0.0.0" in result.stderr
+    assert not db.exists()  # refused before touching anything
+
+
+def test_serve_with_a_bad_setting_exits_with_its_name(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(RELAYWARDEN), "serve"],
+        env=serve_env(tmp_path / "x.db", free_port(), RELAYWARDEN_ALIYUN_QPS="lots"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "RELAYWARDEN_ALIYUN_QPS must be an integer" in result.stderr
