@@ -8,6 +8,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+import msgspec
 import structlog
 
 __all__ = ["configure_logging", "redact_url"]
@@ -32,12 +33,31 @@ def _redact_event(
     return event_dict
 
 
+_JSON = msgspec.json.Encoder(enc_hook=repr)
+
+
+def _encode_json(event_dict: Any, **_: Any) -> bytes:
+    return _JSON.encode(event_dict)
+
+
 def configure_logging(log_format: str = "json", level: int = logging.INFO) -> None:
     """Route structlog and stdlib logging (uvicorn's included) to stdout in one format."""
-    renderer: Any = (
+    text_renderer: Any = (
         structlog.processors.JSONRenderer()
         if log_format == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    # Our own lines (one per callback, on the hot path) are encoded by msgspec straight to
+    # bytes; stdlib lines (uvicorn's) go through the text renderer above.
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=_encode_json)
+        if log_format == "json"
+        else text_renderer
+    )
+    factory: Any = (
+        structlog.BytesLoggerFactory(sys.stdout.buffer)
+        if log_format == "json"
+        else structlog.PrintLoggerFactory(sys.stdout)
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -48,7 +68,7 @@ def configure_logging(log_format: str = "json", level: int = logging.INFO) -> No
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=factory,
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)
@@ -56,7 +76,7 @@ def configure_logging(log_format: str = "json", level: int = logging.INFO) -> No
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                renderer,
+                text_renderer,
             ],
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         )
