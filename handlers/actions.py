@@ -22,6 +22,7 @@ from handlers.policy import (
     RecreatePolicy,
     config_from_task_info,
     format_provider_time,
+    missing_config_keys,
     parse_provider_time,
     recent_attempts,
 )
@@ -73,47 +74,85 @@ def _create_params(relay: dict[str, Any], ctx: ActionContext, *, start_now: bool
     return params
 
 
-async def _create_or_find(ctx: ActionContext, relay: dict[str, Any], params: dict[str, Any]) -> str:
-    """CreateLivePullToPush; on a DstUrl conflict, the task holding our DstUrl is ours.
+async def _find_live_task(
+    ctx: ActionContext, region: str, dst_url: str, exclude: str | None
+) -> str | None:
+    """The id of a task (not ``exclude``, not exited) that pushes to ``dst_url``, if any."""
+    listing = await ctx.aliyun.describe_live_pull_to_push_list(region, dst_url=dst_url)
+    for item in listing.get("TaskList") or []:
+        info = item.get("TaskInfo") or item
+        dst = info.get("DstUrl") or item.get("DstUrl")
+        found = item.get("TaskId") or info.get("TaskId")
+        if (
+            dst == dst_url
+            and str(item.get("TaskStatus")) != "-1"
+            and isinstance(found, str)
+            and found
+            and found != exclude
+        ):
+            return found
+    return None
 
-    A Create whose answer was lost (timeout, 5xx after the provider acted) is retried; the
-    retry meets the conflict and adopts the task the first Create made, so a relay never
-    ends up with two tasks.
+
+def _mark_create_sent(job_id: int) -> Callable[[sqlite3.Connection], None]:
+    def mark(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE jobs SET payload = json_set(payload, '$.create_sent', 1) WHERE id = ?",
+            (job_id,),
+        )
+
+    return mark
+
+
+async def _create_or_find(
+    ctx: ActionContext,
+    relay: dict[str, Any],
+    params: dict[str, Any],
+    *,
+    replaces: str | None = None,
+) -> str:
+    """CreateLivePullToPush exactly once in effect.
+
+    Before sending Create, the job notes that it did. A re-run of the job (its answer was
+    lost to a timeout, a 5xx after the provider acted, or a crash) first looks for a live
+    task with the relay's DstUrl and adopts it instead of creating a second one. The
+    provider may also refuse the DstUrl as taken (unconfirmed whether it does): the same
+    look-up resolves that. ``replaces`` is the task being re-created, never adopted.
     """
+    region, dst_url = relay["region"], params["DstUrl"]
+    if ctx.job.payload.get("create_sent"):
+        found = await _find_live_task(ctx, region, dst_url, replaces)
+        if found is not None:
+            log.info("create_found_existing_task", relay_id=relay["id"], task_id=found)
+            return found
+    else:
+        await ctx.checkpoint(_mark_create_sent(ctx.job.id))
     try:
         answer = await ctx.aliyun.create_live_pull_to_push(params)
-        task_id = answer.get("TaskId")
-        if not isinstance(task_id, str) or not task_id:
+    except ProviderError as error:
+        if not is_dst_url_conflict(error):
+            raise
+        found = await _find_live_task(ctx, region, dst_url, replaces)
+        if found is None:
             raise ProviderError(
                 "aliyun",
                 "CreateLivePullToPush",
                 Outcome.RETRYABLE,
-                "NoTaskId",
-                "the answer carried no TaskId",
-            )
-        return task_id
-    except ProviderError as error:
-        if not is_dst_url_conflict(error):
-            raise
-    listing = await ctx.aliyun.describe_live_pull_to_push_list(
-        relay["region"], dst_url=params["DstUrl"]
-    )
-    for item in listing.get("TaskList") or []:
-        info = item.get("TaskInfo") or item
-        dst = info.get("DstUrl") or item.get("DstUrl")
-        status = item.get("TaskStatus")
-        if dst == params["DstUrl"] and str(status) != "-1":
-            found = item.get("TaskId") or info.get("TaskId")
-            if isinstance(found, str) and found:
-                log.info("create_found_existing_task", relay_id=relay["id"], task_id=found)
-                return found
-    raise ProviderError(
-        "aliyun",
-        "CreateLivePullToPush",
-        Outcome.RETRYABLE,
-        "DstUrlConflict",
-        "the DstUrl is taken but no live task with it was found; will look again",
-    )
+                "DstUrlConflict",
+                "the DstUrl is taken but no live task with it was found; will look again",
+            ) from None
+        log.info("create_found_existing_task", relay_id=relay["id"], task_id=found)
+        return found
+    task_id = answer.get("TaskId")
+    if not isinstance(task_id, str) or not task_id:
+        raise ProviderError(
+            "aliyun",
+            "CreateLivePullToPush",
+            Outcome.RETRYABLE,
+            "NoTaskId",
+            "the answer carried no TaskId",
+        )
+    return task_id
 
 
 def _record_new_task(relay_id: str, task_id: str) -> Callable[[sqlite3.Connection], int]:
@@ -148,6 +187,8 @@ async def adopt_task(ctx: ActionContext) -> None:
     if relay is None or relay["state"] in ("deleting", "deleted"):
         raise Skip("the relay is no longer managed")
     task_id = str(ctx.job.payload.get("task_id") or ctx.job.task_id)
+    if relay["state"] != "pending" and relay["current_task_id"] != task_id:
+        raise Skip("the relay moved on to another task (a re-creation read the config)")
     region = str(ctx.job.payload.get("region") or relay["region"])
     answer = await ctx.aliyun.describe_live_pull_to_push(region, task_id)
     info = answer.get("TaskInfo") or answer
@@ -167,6 +208,32 @@ async def adopt_task(ctx: ActionContext) -> None:
     await ctx.checkpoint(record)
 
 
+async def _complete_config(
+    ctx: ActionContext, relay: dict[str, Any], task_id: str
+) -> dict[str, Any]:
+    """Read the configuration an adopted relay still lacks, before anything is deleted.
+
+    A relay adopted from a callback with a bare TaskInfo gets its configuration from an
+    ``adopt_task`` job; a re-creation that runs first (that job throttled, failed or not yet
+    due) must not delete the only task the configuration can still be read from.
+    """
+    answer = await ctx.aliyun.describe_live_pull_to_push(relay["region"], task_id)
+    info = answer.get("TaskInfo") or answer
+    config = {**relay["pull_to_push"], **config_from_task_info(info, relay["region"])}
+    missing = missing_config_keys(config)
+    if missing:
+        raise ProviderError(
+            "aliyun",
+            "DescribeLivePullToPush",
+            Outcome.REJECTED,
+            "IncompleteTaskInfo",
+            f"cannot re-create task {task_id}: its configuration lacks {', '.join(missing)}",
+        )
+    relay_id = relay["id"]
+    await ctx.checkpoint(lambda conn: update_relay(conn, relay_id, pull_to_push=config))
+    return {**relay, "pull_to_push": config}
+
+
 async def _delete_task(ctx: ActionContext, region: str, task_id: str) -> None:
     try:
         await ctx.aliyun.delete_live_pull_to_push(region, task_id)
@@ -181,6 +248,8 @@ async def recreate(ctx: ActionContext) -> None:
     old_task = str(ctx.job.payload.get("task_id") or ctx.job.task_id)
     if relay is None or relay["state"] != "active" or relay["current_task_id"] != old_task:
         raise Skip("the relay moved on since this job was planned")
+    if missing_config_keys(relay["pull_to_push"]):
+        relay = await _complete_config(ctx, relay, old_task)
     policy = RecreatePolicy(**relay["recreate"])
     now = now_ms()
     end = parse_provider_time(relay["pull_to_push"].get("EndTime"))
@@ -224,7 +293,8 @@ async def recreate(ctx: ActionContext) -> None:
         log.warning("recreate_gave_up", relay_id=relay_id, task_id=old_task)
         return
     await _delete_task(ctx, relay["region"], old_task)
-    task_id = await _create_or_find(ctx, relay, _create_params(relay, ctx, start_now=True))
+    params = _create_params(relay, ctx, start_now=True)
+    task_id = await _create_or_find(ctx, relay, params, replaces=old_task)
     generation = await ctx.checkpoint(_record_new_task(relay_id, task_id))
     metrics.recreations_total.labels("created").inc()
     log.info(

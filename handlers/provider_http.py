@@ -7,6 +7,7 @@ everything else about making a call lives here.
 
 from __future__ import annotations
 
+import abc
 import json
 import math
 import time
@@ -50,7 +51,7 @@ def parse_retry_after(value: str | None) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
-class ProviderHttpClient:
+class ProviderHttpClient(abc.ABC):
     """Base of the provider clients: rate-limited, timed, classified, signed HTTP calls.
 
     ``auth`` is None when credentials are missing: every call then fails at once with
@@ -116,11 +117,11 @@ class ProviderHttpClient:
             method, "/", headers=headers, content=content, timeout=self._timeout
         )
 
+    @abc.abstractmethod
     def _interpret(
         self, api: str, response: httpx.Response, secrets: tuple[str, ...]
     ) -> dict[str, Any]:
         """Return the decoded success answer, or raise a classified :class:`ProviderError`."""
-        raise NotImplementedError
 
     def _error(
         self, api: str, outcome: Outcome, code: str, message: str, **extra: Any
@@ -142,19 +143,11 @@ class ProviderHttpClient:
             )
         hidden = self._secrets + tuple(s for s in secrets if s)
         for attempt in (1, 2):
-            await self.limiter.acquire()
-            started = time.perf_counter()
-            try:
-                response = await self._http.send(build(), auth=self._auth)
-                result = self._interpret(api, response, hidden)
-            except ProviderError as exc:
-                error = exc
-            except httpx.HTTPError as exc:
-                error = self._transport_error(api, exc, hidden)
-            else:
-                self._record(api, Outcome.OK, time.perf_counter() - started)
-                return result
-            elapsed = time.perf_counter() - started
+            outcome, elapsed = await self._attempt(api, build, hidden)
+            if not isinstance(outcome, ProviderError):
+                self._record(api, Outcome.OK, elapsed)
+                return outcome
+            error = outcome
             if error.code in self.resign_codes:
                 if attempt == 1:
                     self._record(api, error.outcome, elapsed, error)
@@ -170,6 +163,22 @@ class ProviderHttpClient:
             self._record(api, error.outcome, elapsed, error)
             raise error
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(
+        self, api: str, build: Callable[[], httpx.Request], hidden: tuple[str, ...]
+    ) -> tuple[dict[str, Any] | ProviderError, float]:
+        """One signed request inside a rate-limit slot held until its answer is in."""
+        async with self.limiter.call():
+            started = time.perf_counter()
+            try:
+                response = await self._http.send(build(), auth=self._auth)
+            except httpx.HTTPError as exc:
+                return self._transport_error(api, exc, hidden), time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        try:
+            return self._interpret(api, response, hidden), elapsed
+        except ProviderError as exc:
+            return exc, elapsed
 
     def _transport_error(
         self, api: str, exc: httpx.HTTPError, secrets: tuple[str, ...]

@@ -99,6 +99,19 @@ def _line_of(text: str, index: int, field: str | None) -> int | None:
     return header_line
 
 
+def _top_level_line(text: str, key: str) -> int | None:
+    """The line of a top-level ``key`` (a ``key = …`` or ``[key]`` before any table)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            if re.match(rf"\[\[?\s*{re.escape(key)}\s*\]", stripped):
+                return number
+            continue
+        if re.match(rf"{re.escape(key)}\s*=", stripped):
+            return number
+    return None
+
+
 def parse_rules(text: str, source: str = "<rules>") -> tuple[Rule, ...]:
     """Parse and validate a rules file's text."""
     try:
@@ -109,17 +122,22 @@ def parse_rules(text: str, source: str = "<rules>") -> tuple[Rule, ...]:
         parsed = msgspec.convert(data, _RulesFile)
     except msgspec.ValidationError as exc:
         message = str(exc)
-        where = ""
+        named = re.search(r"(?:missing required|unknown) field `(\w+)`", message) or re.search(
+            r"at `\$\.(\w+)`$", message
+        )
+        name = named.group(1) if named else None
         found = _PATH.search(message)
         if found:
             index = int(found.group(1))
-            field = found.group(2)
-            missing = re.search(r"missing required field `(\w+)`", message)
-            line = _line_of(text, index, field)
-            name = field or (missing.group(1) if missing else None)
-            where = f" line {line}," if line else ""
-            where += f" rule #{index + 1}" + (f", field {name!r}" if name else "")
-        raise RulesFileError(f"{source}:{where}: {message}") from None
+            name = found.group(2) or name
+            # An unknown field's own line; a missing field's rule header.
+            line = _line_of(text, index, name)
+            where = f"line {line}, " if line else ""
+            where += f"rule #{index + 1}" + (f", field {name!r}" if name else "")
+        else:
+            line = _top_level_line(text, name) if name else None
+            where = (f"line {line}, " if line else "") + (f"field {name!r}" if name else "")
+        raise RulesFileError(f"{source}: {where + ': ' if where else ''}{message}") from None
     return tuple(parsed.rules)
 
 

@@ -117,7 +117,10 @@ def stack_factory(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
 
         port = free_port()
         overrides.setdefault("port", port)
-        settings = make_settings(tmp_path, aliyun_url, trtc_url, **overrides)
+        # Each stack of a test gets its own store: one file has one writer process.
+        store_dir = tmp_path / f"stack-{len(started)}"
+        store_dir.mkdir()
+        settings = make_settings(store_dir, aliyun_url, trtc_url, **overrides)
         app = build_app(settings, banner=False)
         server_cm = serve_in_thread(app, port=port)
         url = server_cm.__enter__()
@@ -154,8 +157,12 @@ def relay_body(name: str = "final-match", **extra: Any) -> dict[str, Any]:
             "RetryCount": 3,
             "RetryInterval": 60,
         },
-        "recreate": {"max_attempts": 5, "within_seconds": 3600, "min_remaining_seconds": 60,
-                     "base_delay_seconds": 0.1},
+        "recreate": {
+            "max_attempts": 5,
+            "within_seconds": 3600,
+            "min_remaining_seconds": 60,
+            "base_delay_seconds": 0.1,
+        },
     }
     body.update(extra)
     return body

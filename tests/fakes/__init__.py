@@ -1,0 +1,22 @@
+"""Local stand-ins for the providers' APIs, served on loopback sockets in tests.
+
+- :mod:`tests.fakes.aliyun_live`: Alibaba Cloud Live pull-to-push OpenAPI (ACS3 signed).
+- :mod:`tests.fakes.trtc`: Tencent TRTC stream-ingest API (TC3 signed).
+
+Both verify signatures with the official SDKs' functions, keep task state, enforce the
+providers' per-account QPS, answer in the providers' formats, take injected faults and
+record every call.
+"""
+
+from tests.fakes.aliyun_live import FakeAliyunLive, PullToPushTask
+from tests.fakes.common import CallRecord, ErrorFault
+from tests.fakes.trtc import FakeTrtc, IngestTask
+
+__all__ = [
+    "CallRecord",
+    "ErrorFault",
+    "FakeAliyunLive",
+    "FakeTrtc",
+    "IngestTask",
+    "PullToPushTask",
+]

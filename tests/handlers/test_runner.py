@@ -1,0 +1,292 @@
+"""The job runner and the outbox: backoff, leases and fencing, attempts and throttling.
+
+Store-level tests use ``receiver.store.jobs`` on a real SQLite file through
+``SqliteStore``; runner tests drive ``JobRunner`` with stand-in actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import sqlite3
+import statistics
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handlers.actions import Skip
+from handlers.aliyun_client import AliyunLiveClient
+from handlers.context import ActionContext
+from handlers.outcome import Outcome, ProviderError
+from handlers.runner import JobRunner, backoff_seconds
+from handlers.trtc_client import TrtcClient
+from receiver.store.base import JobSpec
+from receiver.store.jobs import (
+    LeaseLost,
+    check_fence,
+    claim_due_jobs,
+    enqueue_job,
+    finish_job,
+    get_job,
+)
+from receiver.store.rows import now_ms
+from receiver.store.sqlite import SqliteStore
+
+pytestmark = pytest.mark.anyio
+
+
+# ----- backoff ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("attempt", range(1, 12))
+def test_backoff_stays_within_half_and_all_of_the_ceiling(attempt: int) -> None:
+    ceiling = min(300.0, 2.0 * 2 ** (attempt - 1))
+    samples = [backoff_seconds(attempt, 2.0) for _ in range(400)]
+    assert all(ceiling / 2 <= s <= ceiling for s in samples)
+    # Jitter: spread over the range, not one value.
+    assert len(set(samples)) > 300
+    assert max(samples) - min(samples) > ceiling * 0.3
+
+
+def test_backoff_grows_exponentially_up_to_the_cap() -> None:
+    means = [
+        statistics.fmean(backoff_seconds(a, 1.0, cap=60.0) for _ in range(300))
+        for a in range(1, 10)
+    ]
+    for earlier, later in itertools.pairwise(means[:7]):  # ceilings 1, 2, 4 … 64, then capped
+        assert later > earlier * 1.6
+    assert all(m <= 60.0 for m in means)
+    assert min(backoff_seconds(9, 1.0, cap=60.0) for _ in range(200)) >= 30.0
+    assert backoff_seconds(0, 4.0) <= 4.0  # attempt 0 is treated as the first
+
+
+# ----- store: claims, leases, fences -----------------------------------------------------
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = SqliteStore(str(tmp_path / "jobs.db"))
+    opened.open()
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _enqueue(spec: JobSpec, now: int) -> Callable[[sqlite3.Connection], int]:
+    return lambda conn: enqueue_job(conn, spec, now=now)
+
+
+async def test_an_expired_lease_is_claimed_again_and_the_stale_run_is_fenced_off(
+    store: SqliteStore,
+) -> None:
+    t0 = now_ms()
+    job_id = await store.write(_enqueue(JobSpec("create_task", relay_id="r1"), t0))
+
+    [first] = await store.write(lambda c: claim_due_jobs(c, limit=5, lease_ms=1000, now=t0))
+    assert (first.id, first.fence, first.attempts) == (job_id, 1, 1)
+    # While the lease holds, nobody else gets the job.
+    held = await store.write(lambda c: claim_due_jobs(c, limit=5, lease_ms=1000, now=t0 + 999))
+    assert held == []
+    # The worker died: after its lease the job is claimed again, with a higher fence.
+    [second] = await store.write(lambda c: claim_due_jobs(c, limit=5, lease_ms=1000, now=t0 + 1001))
+    assert (second.id, second.fence, second.attempts) == (job_id, 2, 2)
+
+    # The stale run can neither checkpoint nor finish…
+    with pytest.raises(LeaseLost):
+        await store.write(lambda c: check_fence(c, job_id, first.fence, extend_lease_ms=1000))
+    with pytest.raises(LeaseLost):
+        await store.write(lambda c: finish_job(c, job_id, first.fence, state="succeeded"))
+    row = await store.read(lambda c: get_job(c, job_id))
+    assert row is not None and (row["state"], row["fence"]) == ("running", 2)
+
+    # …while the new one can, once; afterwards even its own fence is spent.
+    await store.write(lambda c: check_fence(c, job_id, second.fence, extend_lease_ms=60_000))
+    await store.write(lambda c: finish_job(c, job_id, second.fence, state="succeeded"))
+    row = await store.read(lambda c: get_job(c, job_id))
+    assert row is not None
+    assert (row["state"], row["attempts"], row["lease_until_ms"]) == ("succeeded", 2, None)
+    with pytest.raises(LeaseLost):
+        await store.write(lambda c: finish_job(c, job_id, second.fence, state="dead"))
+    with pytest.raises(LeaseLost):
+        await store.write(lambda c: finish_job(c, job_id, first.fence, state="dead"))
+
+
+async def test_throttled_finish_gives_the_attempt_back(store: SqliteStore) -> None:
+    t0 = now_ms()
+    job_id = await store.write(_enqueue(JobSpec("recreate", relay_id="r1"), t0))
+    for expected_throttled in (1, 2, 3):
+        [job] = await store.write(lambda c: claim_due_jobs(c, limit=1, lease_ms=1000))
+        await store.write(
+            functools.partial(
+                finish_job, job_id=job.id, fence=job.fence, state="pending", throttled=True
+            )
+        )
+        row = await store.read(lambda c: get_job(c, job_id))
+        assert row is not None
+        assert (row["attempts"], row["throttled"]) == (0, expected_throttled)
+
+
+async def test_one_running_job_per_relay_and_due_times_respected(store: SqliteStore) -> None:
+    t0 = now_ms()
+    a1 = await store.write(_enqueue(JobSpec("recreate", relay_id="a"), t0))
+    a2 = await store.write(_enqueue(JobSpec("start_ingest", relay_id="a"), t0))
+    b1 = await store.write(_enqueue(JobSpec("recreate", relay_id="b", delay_seconds=5), t0))
+    c1 = await store.write(_enqueue(JobSpec("stop_ingest"), t0))
+    claimed = await store.write(lambda c: claim_due_jobs(c, limit=10, lease_ms=1000, now=t0))
+    # One job of relay "a" at a time; b1 is not due yet; c1 has no relay to wait for.
+    assert sorted(j.id for j in claimed) == sorted([a1, c1])
+    assert await store.write(lambda c: claim_due_jobs(c, limit=10, lease_ms=1000, now=t0)) == []
+    for job in claimed:
+        await store.write(
+            functools.partial(finish_job, job_id=job.id, fence=job.fence, state="succeeded")
+        )
+    later = await store.write(lambda c: claim_due_jobs(c, limit=10, lease_ms=1000, now=t0 + 5000))
+    assert sorted(j.id for j in later) == sorted([a2, b1])
+
+
+# ----- the runner ------------------------------------------------------------------------
+
+
+class Scripted:
+    """Stand-in actions: each run pops the next behaviour of its job's action."""
+
+    def __init__(self, script: dict[str, list[Any]]) -> None:
+        self.script = script
+        self.runs: list[tuple[str, int]] = []  # (action, fence)
+
+    def action(self, name: str) -> Callable[[ActionContext], Any]:
+        async def run(ctx: ActionContext) -> None:
+            self.runs.append((name, ctx.job.fence))
+            step = self.script[name].pop(0) if self.script[name] else None
+            if isinstance(step, BaseException):
+                raise step
+            if isinstance(step, asyncio.Event):
+                await step.wait()
+            await ctx.checkpoint(lambda conn: None)
+
+        return run
+
+
+def throttled() -> ProviderError:
+    return ProviderError("aliyun", "CreateLivePullToPush", Outcome.THROTTLED, "Throttling.User", "")
+
+
+def retryable() -> ProviderError:
+    return ProviderError("aliyun", "CreateLivePullToPush", Outcome.RETRYABLE, "InternalError", "")
+
+
+def rejected() -> ProviderError:
+    return ProviderError(
+        "aliyun", "CreateLivePullToPush", Outcome.REJECTED, "InvalidParameter.DstUrl", "bad"
+    )
+
+
+@pytest.fixture
+def make_runner(store: SqliteStore) -> Iterator[Callable[..., JobRunner]]:
+    def build(scripted: Scripted, **options: Any) -> JobRunner:
+        options.setdefault("backoff_base", 0.01)
+        options.setdefault("poll_interval", 0.02)
+        return JobRunner(
+            store,
+            {name: scripted.action(name) for name in scripted.script},
+            aliyun=AliyunLiveClient("http://127.0.0.1:9"),
+            trtc=TrtcClient("http://127.0.0.1:9"),
+            callback_url=lambda relay_id, region: f"http://cb/{relay_id}?region={region}",
+            **options,
+        )
+
+    yield build
+
+
+async def _wait_state(store: SqliteStore, job_id: int, *states: str) -> dict[str, Any]:
+    for _ in range(500):
+        row = await store.read(lambda c: get_job(c, job_id))
+        if row is not None and row["state"] in states:
+            return row
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"job {job_id} never reached {states}")
+
+
+async def _enqueue_now(store: SqliteStore, action: str, relay_id: str = "r1") -> int:
+    return await store.write(_enqueue(JobSpec(action, relay_id=relay_id), now_ms()))
+
+
+async def test_runner_outcomes(store: SqliteStore, make_runner: Callable[..., JobRunner]) -> None:
+    scripted = Scripted(
+        {
+            "throttled_then_ok": [throttled(), throttled(), throttled()],
+            "mixed_then_ok": [throttled(), retryable(), throttled()],
+            "always_failing": [retryable(), retryable(), retryable()],
+            "rejected": [rejected()],
+            "crashing": [RuntimeError("boom"), RuntimeError("boom")],
+            "skipped": [Skip("nothing to do")],
+        }
+    )
+    runner = make_runner(scripted, max_attempts=2)
+    ids = {name: await _enqueue_now(store, name, relay_id=name) for name in scripted.script}
+    unknown = await store.write(_enqueue(JobSpec("no_such_action"), now_ms()))
+    await runner.start()
+    try:
+        rows = {name: await _wait_state(store, i, "succeeded", "dead") for name, i in ids.items()}
+        unknown_row = await _wait_state(store, unknown, "succeeded", "dead")
+    finally:
+        await runner.stop()
+
+    def summary(name: str) -> tuple[str, int, int]:
+        row = rows[name]
+        return row["state"], row["attempts"], row["throttled"]
+
+    # Throttling never uses up attempts: three throttles with max_attempts=2 still succeed.
+    assert summary("throttled_then_ok") == ("succeeded", 1, 3)
+    assert summary("mixed_then_ok") == ("succeeded", 2, 2)
+    assert summary("always_failing") == ("dead", 2, 0)
+    assert rows["always_failing"]["last_error"].startswith("gave up after 2 attempts: ")
+    assert "InternalError" in rows["always_failing"]["last_error"]
+    assert summary("rejected") == ("dead", 1, 0)
+    assert "InvalidParameter.DstUrl" in rows["rejected"]["last_error"]
+    assert summary("crashing") == ("dead", 2, 0)
+    assert "RuntimeError: boom" in rows["crashing"]["last_error"]
+    assert summary("skipped") == ("succeeded", 1, 0)
+    assert unknown_row["state"] == "dead" and "no_such_action" in unknown_row["last_error"]
+    assert [a for a, _ in scripted.runs].count("throttled_then_ok") == 4
+
+
+async def test_retries_wait_for_their_backoff(
+    store: SqliteStore, make_runner: Callable[..., JobRunner]
+) -> None:
+    scripted = Scripted({"flaky": [retryable(), retryable()]})
+    runner = make_runner(scripted, backoff_base=0.2)
+    job_id = await _enqueue_now(store, "flaky")
+    started = asyncio.get_running_loop().time()
+    await runner.start()
+    try:
+        await _wait_state(store, job_id, "succeeded")
+    finally:
+        await runner.stop()
+    # Delays of at least 0.1 s (half of 0.2) and then 0.2 s (half of 0.4).
+    assert asyncio.get_running_loop().time() - started >= 0.3
+
+
+async def test_a_stuck_run_loses_its_job_to_a_new_claim_after_the_lease(
+    store: SqliteStore, make_runner: Callable[..., JobRunner]
+) -> None:
+    stuck = asyncio.Event()
+    scripted = Scripted({"work": [stuck]})  # the first run hangs, as a dead worker would
+    runner = make_runner(scripted, lease_seconds=0.3, concurrency=2)
+    job_id = await _enqueue_now(store, "work")
+    await runner.start()
+    try:
+        row = await _wait_state(store, job_id, "succeeded")
+        assert scripted.runs == [("work", 1), ("work", 2)]
+        assert (row["attempts"], row["fence"]) == (2, 2)
+        # The stuck run wakes up: its checkpoint is refused and nothing it does is recorded.
+        stuck.set()
+        await asyncio.sleep(0.2)
+        after = await store.read(lambda c: get_job(c, job_id))
+        assert after == row
+    finally:
+        await runner.stop()
