@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 from starlette.requests import Request
@@ -46,7 +47,7 @@ _REQUIRED = ("Region", "SourceType", "SourceUrls", "DstUrl", "EndTime")
 def relay_callback_url(runtime: Runtime, relay_id: str, region: str) -> str:
     """The CallbackUrl relaywarden registers for a relay's tasks (per-relay token)."""
     token = relay_callback_token(runtime.callback_token, relay_id)
-    return f"{runtime.callback_url(relay_id=relay_id, token=token)}&region={region}"
+    return f"{runtime.callback_url(relay_id=relay_id, token=token)}&region={quote(region, safe='')}"
 
 
 def _parse_time(value: Any) -> datetime | None:

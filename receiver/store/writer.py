@@ -102,6 +102,19 @@ class SqliteWriter:
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
         self._thread = None
+        # An operation queued while the thread was stopping never ran: fail it, don't hang it.
+        stranded: list[_Op] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Op):
+                stranded.append(item)
+        failure = StoreUnavailable("the store writer stopped; retry later")
+        for op in stranded:
+            with contextlib.suppress(RuntimeError):
+                op.loop.call_soon_threadsafe(_settle, [(op.future, False, failure)])
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` inside the next group transaction; return after commit."""

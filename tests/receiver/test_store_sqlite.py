@@ -180,3 +180,23 @@ async def test_task_counts_and_list_cursor(store: SqliteStore) -> None:
     assert [r["task_id"] for r in page] == ["t4", "t3"]
     rest = await store.list_tasks(provider=None, status=None, limit=10, cursor=page[-1]["seq"])
     assert [r["task_id"] for r in rest] == ["t2", "t1", "t0"]
+
+
+async def test_an_operation_queued_while_the_writer_stops_fails_instead_of_hanging(
+    tmp_path: Path,
+) -> None:
+    from receiver.store import writer as writer_module
+
+    store = SqliteStore(str(tmp_path / "stopping.db"))
+    store.open()
+    writer = store.writer
+    # The thread has taken its stop marker, but a caller got past the ``alive`` check.
+    writer._queue.put(writer_module._STOP)
+    assert writer._thread is not None
+    writer._thread.join(timeout=10)
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[int] = loop.create_future()
+    writer._queue.put(writer_module._Op(lambda conn: 1, future, loop))
+    store.close()
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(future, timeout=5)
