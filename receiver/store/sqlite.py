@@ -59,50 +59,14 @@ def apply_event(
     Runs inside the writer's transaction. A duplicate (same dedupe key) changes nothing.
     """
     order_time = event.event_time_ms if event.event_time_ms is not None else now
-    try:
-        cursor = conn.execute(
-            "INSERT INTO events (dedupe_key, source, provider, task_id, kind, status, reason, "
-            "provider_status, event_time_ms, order_time_ms, received_at_ms, applied, raw) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
-            (
-                event.dedupe_key,
-                event.source.value,
-                event.provider.value,
-                event.task_id,
-                event.kind.value,
-                event.status.value,
-                event.reason,
-                event.provider_status,
-                event.event_time_ms,
-                order_time,
-                now,
-                event.raw,
-            ),
-        )
-    except sqlite3.IntegrityError:
-        return IngestResult(duplicate=True, event_id=None, change=None)
-    event_id = int(cursor.lastrowid or 0)
+    provider = event.provider.value
     row = conn.execute(
         "SELECT status, reason, state_order_time_ms FROM tasks WHERE provider = ? AND task_id = ?",
-        (event.provider.value, event.task_id),
+        (provider, event.task_id),
     ).fetchone()
     previous_status: Status | None = None
     previous_reason: str | None = None
     if row is None:
-        conn.execute(
-            "INSERT INTO tasks (provider, task_id, status, reason, state_event_id, "
-            "state_order_time_ms, first_seen_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                event.provider.value,
-                event.task_id,
-                event.status.value,
-                event.reason,
-                event_id,
-                order_time,
-                now,
-                now,
-            ),
-        )
         applied = True
     else:
         previous_status, previous_reason = Status(row[0]), row[1]
@@ -112,22 +76,59 @@ def apply_event(
         applied = previous_status not in TERMINAL_STATUSES and (
             order_time >= row[2] or event.status in TERMINAL_STATUSES
         )
-        if applied:
-            conn.execute(
-                "UPDATE tasks SET status = ?, reason = ?, state_event_id = ?, "
-                "state_order_time_ms = ?, updated_at_ms = ? WHERE provider = ? AND task_id = ?",
-                (
-                    event.status.value,
-                    event.reason,
-                    event_id,
-                    max(order_time, row[2]),
-                    now,
-                    event.provider.value,
-                    event.task_id,
-                ),
-            )
-    if applied:
-        conn.execute("UPDATE events SET applied = 1 WHERE id = ?", (event_id,))
+    try:
+        cursor = conn.execute(
+            "INSERT INTO events (dedupe_key, source, provider, task_id, kind, status, reason, "
+            "provider_status, event_time_ms, order_time_ms, received_at_ms, applied, raw) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.dedupe_key,
+                event.source.value,
+                provider,
+                event.task_id,
+                event.kind.value,
+                event.status.value,
+                event.reason,
+                event.provider_status,
+                event.event_time_ms,
+                order_time,
+                now,
+                int(applied),
+                event.raw,
+            ),
+        )
+    except sqlite3.IntegrityError:
+        return IngestResult(duplicate=True, event_id=None, change=None)
+    event_id = int(cursor.lastrowid or 0)
+    if row is None:
+        conn.execute(
+            "INSERT INTO tasks (provider, task_id, status, reason, state_event_id, "
+            "state_order_time_ms, first_seen_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                provider,
+                event.task_id,
+                event.status.value,
+                event.reason,
+                event_id,
+                order_time,
+                now,
+                now,
+            ),
+        )
+    elif applied:
+        conn.execute(
+            "UPDATE tasks SET status = ?, reason = ?, state_event_id = ?, "
+            "state_order_time_ms = ?, updated_at_ms = ? WHERE provider = ? AND task_id = ?",
+            (
+                event.status.value,
+                event.reason,
+                event_id,
+                max(order_time, row[2]),
+                now,
+                provider,
+                event.task_id,
+            ),
+        )
     change = TaskChange(
         event=event,
         event_id=event_id,
