@@ -30,24 +30,34 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def serve(settings: Settings) -> int:
-    """Run uvicorn with the full app until interrupted."""
+    """Run uvicorn with the full app until interrupted (one worker: see ``store.lock``)."""
     from handlers.rules import RulesFileError
     from receiver.assembly import build_app
+    from receiver.config import sqlite_path_from_url
+    from receiver.store.lock import StoreLocked, hold_store_lock
 
     try:
         app = build_app(settings)
     except RulesFileError as exc:
         print(f"relaywarden: bad rules file: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        log_config=None,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
+    try:
+        with hold_store_lock(sqlite_path_from_url(settings.database_url)):
+            uvicorn.run(
+                app,
+                host=settings.host,
+                port=settings.port,
+                access_log=False,
+                log_config=None,
+                server_header=False,
+                timeout_graceful_shutdown=10,
+            )
+    except StoreLocked as exc:
+        print(f"relaywarden: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"relaywarden: cannot open the store: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
