@@ -22,11 +22,10 @@ from handlers.policy import (
     RecreatePolicy,
     config_from_task_info,
     format_provider_time,
-    missing_config_keys,
-    parse_provider_time,
     recent_attempts,
 )
 from receiver import metrics
+from receiver.relay_model import missing_config_keys, parse_provider_time
 from receiver.store.base import JobSpec
 from receiver.store.jobs import enqueue_job
 from receiver.store.relays import (
@@ -53,6 +52,16 @@ _LIVE_INGEST_STATES = ("starting", "running")
 
 class Skip(Exception):
     """Nothing to do for this job (the relay moved on); the job counts as succeeded."""
+
+
+def _task_id_of(answer: dict[str, Any], provider: str, api: str) -> str:
+    """The ``TaskId`` a successful start/create answer carries (retryable when it has none)."""
+    task_id = answer.get("TaskId")
+    if not isinstance(task_id, str) or not task_id:
+        raise ProviderError(
+            provider, api, Outcome.RETRYABLE, "NoTaskId", "the answer had no TaskId"
+        )
+    return task_id
 
 
 def _is_code(error: ProviderError, codes: tuple[str, ...]) -> bool:
@@ -143,16 +152,7 @@ async def _create_or_find(
             ) from None
         log.info("create_found_existing_task", relay_id=relay["id"], task_id=found)
         return found
-    task_id = answer.get("TaskId")
-    if not isinstance(task_id, str) or not task_id:
-        raise ProviderError(
-            "aliyun",
-            "CreateLivePullToPush",
-            Outcome.RETRYABLE,
-            "NoTaskId",
-            "the answer carried no TaskId",
-        )
-    return task_id
+    return _task_id_of(answer, "aliyun", "CreateLivePullToPush")
 
 
 def _record_new_task(relay_id: str, task_id: str) -> Callable[[sqlite3.Connection], int]:
@@ -375,15 +375,7 @@ async def start_ingest(ctx: ActionContext) -> None:
     if live or not params:
         return
     answer = await ctx.trtc.start_stream_ingest(params)
-    task_id = answer.get("TaskId")
-    if not isinstance(task_id, str) or not task_id:
-        raise ProviderError(
-            "trtc",
-            "StartStreamIngest",
-            Outcome.RETRYABLE,
-            "NoTaskId",
-            "the answer carried no TaskId",
-        )
+    task_id = _task_id_of(answer, "trtc", "StartStreamIngest")
     sdk_app_id = int(params["SdkAppId"])
     await ctx.checkpoint(
         lambda conn: add_ingest(

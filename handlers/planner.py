@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import structlog
 
 from handlers.policy import (
     RecreatePolicy,
     config_from_task_info,
-    missing_config_keys,
-    parse_provider_time,
     recent_attempts,
     recreate_delay_seconds,
 )
 from handlers.rules import Rule, matching_actions
 from receiver.events import EventKind, Provider, Status
+from receiver.relay_model import missing_config_keys, parse_provider_time
 from receiver.store.base import JobSpec, TaskChange, Transaction
 from receiver.store.relays import new_relay_id
 
@@ -40,7 +40,7 @@ class RulePlanner:
         if event.provider is not Provider.ALIYUN or not change.applied:
             return []
         link = tx.relay_task(event.provider.value, event.task_id)
-        relay = tx.find_relay_by_task(event.provider.value, event.task_id) if link else None
+        relay = tx.get_relay(link["relay_id"]) if link else None
         if relay is None:
             relay = self._relay_from_context(tx, change)
         if relay is None:
@@ -64,24 +64,15 @@ class RulePlanner:
         relay_id = change.event.context.get("relay")
         if not relay_id:
             return None
-        rows = tx.query("SELECT * FROM relays WHERE id = ?", (relay_id,))
-        if not rows or rows[0]["state"] not in ("pending", "active"):
+        relay = tx.get_relay(relay_id)
+        if relay is None or relay["state"] not in ("pending", "active"):
             return None
-        relay = tx.find_relay_by_task("aliyun", change.event.task_id)
-        if relay is not None:
-            return relay
-        generation = int(rows[0]["generation"]) + 1
-        tx.query(
-            "UPDATE relays SET current_task_id = ?, generation = ?, state = 'active', "
-            "updated_at_ms = ? WHERE id = ?",
-            (change.event.task_id, generation, tx.now_ms, relay_id),
+        generation = int(relay["generation"]) + 1
+        tx.update_relay(
+            relay_id, current_task_id=change.event.task_id, generation=generation, state="active"
         )
-        tx.query(
-            "INSERT OR IGNORE INTO relay_tasks (provider, task_id, relay_id, generation, "
-            "created_at_ms) VALUES ('aliyun', ?, ?, ?, ?)",
-            (change.event.task_id, relay_id, generation, tx.now_ms),
-        )
-        return tx.find_relay_by_task("aliyun", change.event.task_id)
+        tx.attach_task(relay_id, change.event.task_id, generation=generation)
+        return tx.get_relay(relay_id)
 
     def _adopt(self, tx: Transaction, change: TaskChange) -> list[int]:
         event = change.event
@@ -89,7 +80,7 @@ class RulePlanner:
         config = config_from_task_info(event.task_info or {}, region)
         name = str(config.get("TaskName") or f"adopted-{event.task_id[:12]}")
         relay_id = new_relay_id()
-        tx.create_relay(
+        relay = tx.create_relay(
             relay_id=relay_id,
             name=name,
             state="active",
@@ -97,7 +88,7 @@ class RulePlanner:
             region=region,
             pull_to_push=config,
             trtc_ingest=None,
-            recreate=msgspec_to_dict(RecreatePolicy()),
+            recreate=msgspec.structs.asdict(RecreatePolicy()),
             current_task_id=event.task_id,
         )
         log.info("relay_adopted", relay_id=relay_id, task_id=event.task_id, region=region)
@@ -115,9 +106,7 @@ class RulePlanner:
                     cause_event_id=change.event_id,
                 )
             )
-        relay = tx.find_relay_by_task("aliyun", event.task_id)
-        if relay is not None:
-            jobs.extend(self._apply_rules(tx, change, relay))
+        jobs.extend(self._apply_rules(tx, change, relay))
         return jobs
 
     def _apply_rules(self, tx: Transaction, change: TaskChange, relay: dict[str, Any]) -> list[int]:
@@ -153,23 +142,12 @@ class RulePlanner:
             )
         if action == "stop_ingest":
             if event.status is Status.EXITED:
-                tx.query(
-                    "UPDATE relays SET state = 'ended', updated_at_ms = ? WHERE id = ?",
-                    (tx.now_ms, relay["id"]),
-                )
+                tx.update_relay(relay["id"], state="ended")
             return JobSpec(action="stop_ingest", payload={"reason": event.status.value}, **base)
         if action == "start_ingest":
             if change.previous_status is Status.RUNNING:
                 return None
-            has_links = bool(
-                tx.query("SELECT 1 FROM ingests WHERE relay_id = ? LIMIT 1", (relay["id"],))
-            )
-            if relay["trtc_ingest"] is None and not has_links:
+            if relay["trtc_ingest"] is None and not tx.has_ingests(relay["id"]):
                 return None
             return JobSpec(action="start_ingest", payload={}, **base)
         return None
-
-
-def msgspec_to_dict(policy: RecreatePolicy) -> dict[str, Any]:
-    """A policy as the plain dict stored with the relay."""
-    return {field: getattr(policy, field) for field in policy.__struct_fields__}

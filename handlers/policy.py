@@ -14,8 +14,6 @@ __all__ = [
     "RecreatePolicy",
     "config_from_task_info",
     "format_provider_time",
-    "missing_config_keys",
-    "parse_provider_time",
     "recent_attempts",
     "recreate_delay_seconds",
 ]
@@ -36,7 +34,6 @@ PULL_TO_PUSH_KEYS = (
     "FileIndex",
     "Offset",
 )
-_REQUIRED = ("Region", "SourceType", "SourceUrls", "DstUrl", "EndTime")
 
 
 def recent_attempts(attempts_ms: list[int], policy: RecreatePolicy, now_ms: int) -> list[int]:
@@ -51,17 +48,6 @@ def recreate_delay_seconds(previous_attempts: int, policy: RecreatePolicy) -> fl
         return 0.0
     delay = policy.base_delay_seconds * 2 ** (previous_attempts - 1)
     return float(min(delay, policy.max_delay_seconds))
-
-
-def parse_provider_time(value: Any) -> datetime | None:
-    """A ``yyyy-MM-ddTHH:mm:ssZ`` provider time as an aware datetime, or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def format_provider_time(moment: datetime) -> str:
@@ -81,8 +67,3 @@ def config_from_task_info(task_info: dict[str, Any], region: str) -> dict[str, A
             u for u in (msgspec.json.decode(urls) if urls.startswith("[") else [urls])
         ]
     return config
-
-
-def missing_config_keys(config: dict[str, Any]) -> list[str]:
-    """Keys a re-creation needs that ``config`` lacks."""
-    return [key for key in _REQUIRED if config.get(key) in (None, "", [])]

@@ -15,7 +15,7 @@ from receiver.callbacks import decode_for_source
 from receiver.decoders.base import Malformed, Unrecognized
 from receiver.events import Provider, Status
 from receiver.http import error_response, json_response
-from receiver.runtime import Runtime
+from receiver.runtime import runtime_of
 from receiver.store.base import StoreUnavailable
 
 __all__ = ["BadQuery", "api_routes", "iso_time", "parse_limit", "parse_limit_cursor"]
@@ -63,11 +63,6 @@ def parse_limit_cursor(request: Request, default: int = 100) -> tuple[int, int |
     if cursor is not None and not 0 <= cursor <= _MAX_ID:
         raise BadQuery("cursor must be a value returned as next_cursor")
     return limit, cursor
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def _task_summary(row: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +122,7 @@ async def list_tasks(request: Request) -> Response:
         limit, cursor = parse_limit_cursor(request)
     except BadQuery as exc:
         return error_response(400, "bad_query", str(exc))
-    rows = await _runtime(request).store.list_tasks(
+    rows = await runtime_of(request).store.list_tasks(
         provider=provider, status=status, limit=limit, cursor=cursor
     )
     next_cursor = str(rows[-1]["seq"]) if len(rows) == limit else None
@@ -138,7 +133,7 @@ async def get_task(request: Request) -> Response:
     """``GET /api/tasks/{provider}/{task_id:path}``: state, reason, relay, history, jobs."""
     provider = request.path_params["provider"]
     task_id = request.path_params["task_id"]
-    store = _runtime(request).store
+    store = runtime_of(request).store
     task = await store.get_task(provider, task_id)
     if task is None:
         return error_response(404, "not_found", f"no {provider} task {task_id!r} has been seen")
@@ -172,14 +167,14 @@ async def list_unrecognized(request: Request) -> Response:
         limit, cursor = parse_limit_cursor(request)
     except BadQuery as exc:
         return error_response(400, "bad_query", str(exc))
-    rows = await _runtime(request).store.list_unrecognized(limit=limit, cursor=cursor)
+    rows = await runtime_of(request).store.list_unrecognized(limit=limit, cursor=cursor)
     next_cursor = str(rows[-1]["id"]) if len(rows) == limit else None
     return json_response({"items": [_quarantined(r) for r in rows], "next_cursor": next_cursor})
 
 
 async def replay_unrecognized(request: Request) -> Response:
     """``POST /api/unrecognized/{id}/replay``: decode a kept body again (after an upgrade)."""
-    store = _runtime(request).store
+    store = runtime_of(request).store
     try:
         item_id = int(request.path_params["item_id"])
     except ValueError:

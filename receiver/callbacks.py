@@ -27,7 +27,7 @@ from receiver.http import (
     error_response,
     read_body_limited,
 )
-from receiver.runtime import Runtime
+from receiver.runtime import Runtime, runtime_of
 from receiver.store.base import IngestResult, StoreUnavailable
 
 __all__ = ["callback_routes", "decode_for_source"]
@@ -161,7 +161,7 @@ _BAD_CSS_SIGN = "wrong or expired sign/t: use relaywarden's callback token as th
 
 async def _token_callback(request: Request, source: Source) -> Response:
     """The token-authenticated routes: the token (or a relay's own token) in the URL."""
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     out = _Outcome(source)
     query = request.query_params
     token = runtime.callback_token
@@ -190,7 +190,7 @@ async def tencent_pull_to_push(request: Request) -> Response:
 
 async def trtc(request: Request) -> Response:
     """``POST /callbacks/trtc`` authenticated by the ``Sign`` header."""
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     out = _Outcome(Source.TRTC)
     key = runtime.settings.trtc_callback_key
     if key is None:

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from receiver.api import BadQuery, iso_time, parse_limit_cursor
 from receiver.http import error_response, json_response
-from receiver.runtime import Runtime
+from receiver.runtime import runtime_of
 from receiver.store.base import StoreUnavailable
 from receiver.store.jobs import JOB_STATES, get_job, list_jobs, retry_dead_job
 
@@ -37,11 +37,6 @@ def job_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 async def list_all(request: Request) -> Response:
     """``GET /api/jobs?state=&limit=&cursor=``: newest first."""
     state = request.query_params.get("state") or None
@@ -51,7 +46,7 @@ async def list_all(request: Request) -> Response:
         limit, cursor = parse_limit_cursor(request)
     except BadQuery as exc:
         return error_response(400, "bad_query", str(exc))
-    found = await _runtime(request).store.read(
+    found = await runtime_of(request).store.read(
         lambda conn: list_jobs(conn, state=state, limit=limit, cursor=cursor)
     )
     next_cursor = str(found[-1]["id"]) if len(found) == limit else None
@@ -64,7 +59,7 @@ async def retry(request: Request) -> Response:
         job_id = int(request.path_params["job_id"])
     except ValueError:
         return error_response(404, "not_found", "no such job")
-    store = _runtime(request).store
+    store = runtime_of(request).store
     try:
         row = await store.write(lambda conn: retry_dead_job(conn, job_id))
     except StoreUnavailable as exc:

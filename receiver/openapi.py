@@ -79,29 +79,13 @@ OPENAPI: dict[str, Any] = {
                     {"name": "status", "in": "query", "schema": {"type": "string"}},
                     *_PAGE,
                 ],
-                "responses": {
-                    "200": _json({"$ref": "#/components/schemas/Page"}, "A page"),
-                    **_ERR,
-                },
+                "responses": _PAGE_REF,
             }
         },
         "/api/tasks/{provider}/{task_id}": {
             "get": {
                 "summary": "One task: state, reason, relay, event history, jobs",
-                "parameters": [
-                    {
-                        "name": "provider",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    },
-                    {
-                        "name": "task_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    },
-                ],
+                "parameters": [_path_param("provider"), _path_param("task_id")],
                 "responses": {
                     "200": _json({"$ref": "#/components/schemas/Task"}, "The task"),
                     **_ERR,
@@ -112,18 +96,13 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "Quarantined callbacks, newest first",
                 "parameters": _PAGE,
-                "responses": {
-                    "200": _json({"$ref": "#/components/schemas/Page"}, "A page"),
-                    **_ERR,
-                },
+                "responses": _PAGE_REF,
             }
         },
         "/api/unrecognized/{id}/replay": {
             "post": {
                 "summary": "Decode a quarantined callback again and ingest it",
-                "parameters": [
-                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
-                ],
+                "parameters": [_path_param("id", "integer")],
                 "responses": {
                     "200": _json({"type": "object"}, "Ingested"),
                     "422": _json(_error(), "Still not a known event"),

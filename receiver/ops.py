@@ -11,7 +11,7 @@ from starlette.routing import Route
 from receiver.http import json_response
 from receiver.metrics import REGISTRY
 from receiver.openapi import OPENAPI
-from receiver.runtime import Runtime
+from receiver.runtime import runtime_of
 
 __all__ = ["ops_routes"]
 
@@ -23,7 +23,7 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     """``GET /readyz``: the store answers and every background worker runs."""
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     problems: list[str] = []
     if not runtime.store.writer_alive:
         problems.append("store writer is not running")

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-__all__ = ["AdoptSpec", "RecreatePolicy", "RelayRequest", "redact_ingest"]
+__all__ = [
+    "REQUIRED_CONFIG_KEYS",
+    "AdoptSpec",
+    "RecreatePolicy",
+    "RelayRequest",
+    "missing_config_keys",
+    "parse_provider_time",
+    "redact_ingest",
+]
+
+#: CreateLivePullToPush parameters a relay cannot be (re-)created without.
+REQUIRED_CONFIG_KEYS = ("Region", "SourceType", "SourceUrls", "DstUrl", "EndTime")
 
 
 class RecreatePolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -52,3 +64,19 @@ def redact_ingest(params: dict[str, Any] | None) -> dict[str, Any] | None:
     if params is None:
         return None
     return {k: ("***" if k in _SECRET_INGEST_KEYS else v) for k, v in params.items()}
+
+
+def parse_provider_time(value: Any) -> datetime | None:
+    """A ``yyyy-MM-ddTHH:mm:ssZ`` provider time as an aware datetime, or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def missing_config_keys(config: dict[str, Any]) -> list[str]:
+    """Keys a re-creation needs that ``config`` lacks."""
+    return [key for key in REQUIRED_CONFIG_KEYS if config.get(key) in (None, "", [])]

@@ -22,8 +22,13 @@ from receiver.http import (
     read_body_limited,
 )
 from receiver.logs import redact_url
-from receiver.relay_model import RelayRequest, redact_ingest
-from receiver.runtime import Runtime
+from receiver.relay_model import (
+    RelayRequest,
+    missing_config_keys,
+    parse_provider_time,
+    redact_ingest,
+)
+from receiver.runtime import Runtime, runtime_of
 from receiver.store.base import JobSpec, StoreUnavailable
 from receiver.store.jobs import enqueue_job
 from receiver.store.relays import (
@@ -41,23 +46,12 @@ from receiver.store.rows import now_ms, rows
 __all__ = ["relay_callback_url", "relay_routes", "validate_relay_request"]
 
 _DECODER = msgspec.json.Decoder(RelayRequest)
-_REQUIRED = ("Region", "SourceType", "SourceUrls", "DstUrl", "EndTime")
 
 
 def relay_callback_url(runtime: Runtime, relay_id: str, region: str) -> str:
     """The CallbackUrl relaywarden registers for a relay's tasks (per-relay token)."""
     token = relay_callback_token(runtime.callback_token, relay_id)
     return f"{runtime.callback_url(relay_id=relay_id, token=token)}&region={quote(region, safe='')}"
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def validate_relay_request(request: RelayRequest) -> str | None:
@@ -68,7 +62,7 @@ def validate_relay_request(request: RelayRequest) -> str | None:
         return "give exactly one of pull_to_push (create a task) or adopt (take one over)"
     if request.pull_to_push is not None:
         config = request.pull_to_push
-        missing = [k for k in _REQUIRED if config.get(k) in (None, "", [])]
+        missing = missing_config_keys(config)
         if missing:
             return f"pull_to_push lacks {', '.join(missing)}"
         urls = config["SourceUrls"]
@@ -76,12 +70,12 @@ def validate_relay_request(request: RelayRequest) -> str | None:
             return "pull_to_push.SourceUrls must be a list of URLs"
         if "CallbackUrl" in config:
             return "pull_to_push.CallbackUrl is set by relaywarden; leave it out"
-        end = _parse_time(config["EndTime"])
+        end = parse_provider_time(config["EndTime"])
         if end is None:
             return "pull_to_push.EndTime must look like 2026-11-22T12:00:00Z"
         if end <= datetime.now(UTC):
             return "pull_to_push.EndTime is in the past"
-        if "StartTime" in config and _parse_time(config["StartTime"]) is None:
+        if "StartTime" in config and parse_provider_time(config["StartTime"]) is None:
             return "pull_to_push.StartTime must look like 2026-11-22T10:00:00Z"
     ingest = request.trtc_ingest
     if ingest is not None:
@@ -126,14 +120,9 @@ def _relay_view(relay: dict[str, Any], links: list[dict[str, Any]]) -> dict[str,
     }
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 async def create(request: Request) -> Response:
     """``POST /api/relays``: 202 with ``{"id", "state", "callback_url"}``."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     try:
         body = await read_body_limited(request, runtime.settings.max_body_bytes)
     except BodyTooLarge:
@@ -153,7 +142,7 @@ async def create(request: Request) -> Response:
     region = adopt.Region if adopt is not None else str(config["Region"])
     ingest = declared.trtc_ingest
     start_params = ingest if ingest is not None and "TaskId" not in ingest else None
-    policy = {f: getattr(declared.recreate, f) for f in declared.recreate.__struct_fields__}
+    policy = msgspec.structs.asdict(declared.recreate)
 
     def insert(conn: sqlite3.Connection) -> dict[str, Any]:
         now = now_ms()
@@ -221,7 +210,7 @@ async def list_all(request: Request) -> Response:
         return [_relay_view(r, ingests_of(conn, r["id"])) for r in found], last
 
     try:
-        items, next_cursor = await _runtime(request).store.read(load)
+        items, next_cursor = await runtime_of(request).store.read(load)
     except ValueError:
         return error_response(400, "bad_query", "cursor must be a value returned as next_cursor")
     return json_response({"items": items, "next_cursor": next_cursor})
@@ -255,7 +244,7 @@ async def get_one(request: Request) -> Response:
         ]
         return view
 
-    view = await _runtime(request).store.read(load)
+    view = await runtime_of(request).store.read(load)
     if view is None:
         return error_response(404, "not_found", f"no relay {relay_id!r}")
     return json_response(view)
@@ -274,7 +263,7 @@ async def delete(request: Request) -> Response:
         return get_relay(conn, relay_id)
 
     try:
-        relay = await _runtime(request).store.write(mark)
+        relay = await runtime_of(request).store.write(mark)
     except StoreUnavailable as exc:
         return error_response(503, "store_unavailable", f"{exc}; retry later")
     if relay is None:

@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import quote
 
+from starlette.requests import Request
+
 from receiver.config import Settings
 from receiver.store.sqlite import SqliteStore
 
-__all__ = ["BackgroundService", "Runtime"]
+__all__ = ["BackgroundService", "Runtime", "runtime_of"]
 
 
 class BackgroundService(Protocol):
@@ -44,3 +46,9 @@ class Runtime:
         if relay_id is not None:
             url += f"&relay={quote(relay_id, safe='')}"
         return url
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The runtime of the app serving ``request``."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime

@@ -74,20 +74,28 @@ class Transaction(Protocol):
         """Add a pending job to the outbox; returns its id."""
         ...
 
-    def find_relay_by_task(self, provider: str, task_id: str) -> dict[str, Any] | None:
-        """The relay that has (or had) this task, as a row dict, or None."""
+    def relay_task(self, provider: str, task_id: str) -> dict[str, Any] | None:
+        """How a task belongs to its relay (relay_id, generation, retired_by_us), or None."""
         ...
 
-    def relay_task(self, provider: str, task_id: str) -> dict[str, Any] | None:
-        """How a task belongs to its relay (generation, retired_by_us), or None."""
+    def get_relay(self, relay_id: str) -> dict[str, Any] | None:
+        """One relay as a row dict (JSON columns decoded), or None."""
         ...
 
     def create_relay(self, **fields: Any) -> dict[str, Any]:
-        """Insert a relay (see ``store.relays.create_relay`` for the fields)."""
+        """Insert a relay and return it (see ``store.relays.create_relay`` for the fields)."""
         ...
 
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        """Run one statement (``?`` placeholders) and return its rows as dicts."""
+    def update_relay(self, relay_id: str, **fields: Any) -> None:
+        """Set columns of a relay."""
+        ...
+
+    def attach_task(self, relay_id: str, task_id: str, *, generation: int) -> None:
+        """Record that an aliyun task belongs to the relay (idempotent)."""
+        ...
+
+    def has_ingests(self, relay_id: str) -> bool:
+        """True when any TRTC ingest is linked to the relay."""
         ...
 
 

@@ -18,7 +18,6 @@ __all__ = [
     "add_ingest",
     "attach_task",
     "create_relay",
-    "find_relay_by_task",
     "get_relay",
     "ingests_of",
     "list_relays",
@@ -172,21 +171,6 @@ def relay_task(
     return one(
         conn.execute(
             "SELECT * FROM relay_tasks WHERE provider = ? AND task_id = ?", (provider, task_id)
-        )
-    )
-
-
-def find_relay_by_task(
-    conn: sqlite3.Connection, task_id: str, *, provider: str = "aliyun"
-) -> dict[str, Any] | None:
-    """The relay that has or had ``task_id``, or None."""
-    return _decode(
-        one(
-            conn.execute(
-                "SELECT r.* FROM relays r JOIN relay_tasks t ON t.relay_id = r.id "
-                "WHERE t.provider = ? AND t.task_id = ?",
-                (provider, task_id),
-            )
         )
     )
 

@@ -16,7 +16,13 @@ from receiver.events import TERMINAL_STATUSES, Event, Status
 from receiver.store.base import IngestResult, JobSpec, Planner, StoreUnavailable, TaskChange
 from receiver.store.jobs import enqueue_job
 from receiver.store.migrations import migrate
-from receiver.store.relays import create_relay, find_relay_by_task, relay_task
+from receiver.store.relays import (
+    attach_task,
+    create_relay,
+    get_relay,
+    relay_task,
+    update_relay,
+)
 from receiver.store.rows import now_ms
 from receiver.store.rows import rows as _rows
 from receiver.store.writer import SqliteWriter, connect
@@ -37,18 +43,24 @@ class SqliteTransaction:
     def enqueue_job(self, spec: JobSpec, *, cause_event_id: int | None = None) -> int:
         return enqueue_job(self.conn, spec, now=self.now_ms, cause_event_id=cause_event_id)
 
-    def find_relay_by_task(self, provider: str, task_id: str) -> dict[str, Any] | None:
-        return find_relay_by_task(self.conn, task_id, provider=provider)
-
     def relay_task(self, provider: str, task_id: str) -> dict[str, Any] | None:
         return relay_task(self.conn, task_id, provider=provider)
+
+    def get_relay(self, relay_id: str) -> dict[str, Any] | None:
+        return get_relay(self.conn, relay_id)
 
     def create_relay(self, **fields: Any) -> dict[str, Any]:
         return create_relay(self.conn, **fields)
 
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        """Run one SQL statement and return its rows as dicts."""
-        return _rows(self.conn.execute(sql, params))
+    def update_relay(self, relay_id: str, **fields: Any) -> None:
+        update_relay(self.conn, relay_id, **fields)
+
+    def attach_task(self, relay_id: str, task_id: str, *, generation: int) -> None:
+        attach_task(self.conn, relay_id, task_id, generation=generation)
+
+    def has_ingests(self, relay_id: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM ingests WHERE relay_id = ? LIMIT 1", (relay_id,))
+        return row.fetchone() is not None
 
 
 def apply_event(
