@@ -110,5 +110,66 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/relays": {
+            "post": {
+                "summary": "Declare a relay: pull_to_push (create a task) or adopt (take one over)",
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {
+                    "202": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "string"},
+                                "state": {"type": "string"},
+                                "callback_url": {"type": "string"},
+                            },
+                        },
+                        "Accepted; a job creates or adopts the task",
+                    ),
+                    **_ERR,
+                },
+            },
+            "get": {
+                "summary": "Relays, newest first",
+                "parameters": [
+                    {"name": "state", "in": "query", "schema": {"type": "string"}},
+                    *_PAGE,
+                ],
+                "responses": _PAGE_REF,
+            },
+        },
+        "/api/relays/{id}": {
+            "get": {
+                "summary": "One relay: current task, generation, tasks, ingests, state",
+                "parameters": [_path_param("id")],
+                "responses": {"200": _json({"type": "object"}, "The relay"), **_ERR},
+            },
+            "delete": {
+                "summary": "Stop managing it: delete its task and stop its ingests (a job)",
+                "parameters": [_path_param("id")],
+                "responses": {"202": _json({"type": "object"}, "Deleting"), **_ERR},
+            },
+        },
+        "/api/jobs": {
+            "get": {
+                "summary": "Follow-up jobs, newest first",
+                "parameters": [
+                    {"name": "state", "in": "query", "schema": {"type": "string"}},
+                    *_PAGE,
+                ],
+                "responses": _PAGE_REF,
+            }
+        },
+        "/api/jobs/{id}/retry": {
+            "post": {
+                "summary": "Put a dead job back in the queue",
+                "parameters": [_path_param("id", "integer")],
+                "responses": {
+                    "200": _json({"type": "object"}, "The job, pending again"),
+                    "409": _json(_error(), "The job is not dead"),
+                    **_ERR,
+                },
+            }
+        },
     },
 }

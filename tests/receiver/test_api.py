@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from receiver.api import iso_time
+from receiver.app import create_app
+from receiver.config import Settings
 from tests.receiver.helpers import (
     Server,
     aliyun_status,
@@ -149,6 +152,24 @@ def test_openapi_describes_the_task_routes(server: Server) -> None:
     assert "/api/tasks" in schema["paths"]
     assert any(path.startswith("/api/tasks/") for path in schema["paths"])
     assert "/api/unrecognized" in schema["paths"]
+
+
+def test_openapi_describes_every_api_route_and_method(tmp_path: Path) -> None:
+    from receiver.openapi import OPENAPI
+
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'schema.db'}"))
+    described = {
+        (re.sub(r"\{(\w+)(:path)?\}", "{x}", path), method.upper())
+        for path, item in OPENAPI["paths"].items()
+        for method in item
+    }
+    for route in app.routes:
+        path = getattr(route, "path", "")
+        if not path.startswith("/api/"):
+            continue
+        for method in getattr(route, "methods", set()) - {"HEAD"}:
+            shape = re.sub(r"\{(\w+)(:path)?\}", "{x}", path)
+            assert (shape, method) in described, f"{method} {path} missing from /openapi.json"
 
 
 def test_iso_time() -> None:
