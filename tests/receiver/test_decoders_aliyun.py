@@ -35,11 +35,26 @@ def test_documented_sample_as_sent() -> None:
 
 
 @pytest.mark.parametrize("name", ["LivePullToPushRuning", "LivePullToPushRunning"])
-def test_both_running_spellings_without_task_status(name: str) -> None:
-    body = {"Event": name, "EventTime": "1725501246", "TaskId": "t-1"}
-    event = decode(body)
-    assert event.status is Status.RUNNING
+@pytest.mark.parametrize(("code", "status"), [(1, Status.RUNNING), (3, Status.OFFLINE)])
+def test_both_event_spellings_take_the_state_from_task_status(
+    name: str, code: int, status: Status
+) -> None:
+    event = decode({"Event": name, "EventTime": "1725501246", "TaskId": "t-1", "TaskStatus": code})
+    assert event.status is status
     assert event.kind is EventKind.STATUS
+
+
+@pytest.mark.parametrize(
+    "name", ["LivePullToPushRuning", "LivePullToPushRunning", "LivePullToPushOffline", None]
+)
+def test_a_status_callback_without_task_status_is_unrecognized(name: str | None) -> None:
+    # The Event is LivePullToPushRunning for every state, so it cannot stand in for TaskStatus.
+    body = {"Event": name, "EventTime": "1725501246", "TaskId": "t-1", "TaskStatus": ""}
+    with pytest.raises(Unrecognized, match="without TaskStatus"):
+        decode(body)
+    del body["TaskStatus"]
+    with pytest.raises(Unrecognized, match="without TaskStatus"):
+        decode(body)
 
 
 def test_string_and_numeric_fields_decode_to_the_same_event() -> None:
