@@ -32,6 +32,7 @@ from handlers.ratelimit import WindowRateLimiter
 
 __all__ = [
     "ALIYUN_LIVE_VERSION",
+    "CONFIG_EXISTS_CODE",
     "DEFAULT_ALIYUN_LIVE_ENDPOINT",
     "AliyunLiveClient",
     "is_dst_url_conflict",
@@ -64,17 +65,22 @@ def _query_items(params: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 _CONFLICT_WORDS = ("exist", "used", "conflict", "duplicate", "occupied", "already")
+#: CreateLivePullToPush's documented answer when a task with the same configuration (its
+#: DstUrl, unique across tasks) exists; right after a Delete it is transient.
+CONFIG_EXISTS_CODE = "CodeConfigAlreadyExists"
 
 
 def is_dst_url_conflict(error: ProviderError) -> bool:
     """Whether a CreateLivePullToPush error says the ``DstUrl`` is taken by another task.
 
-    The provider's code for this is unconfirmed, so this is tolerant: a REJECTED answer whose
-    code or message mentions ``DstUrl`` together with a word like "exists"/"used"/"conflict".
-    The fake provider answers ``InvalidParameter.DstUrlExists``.
+    The documented code is ``CodeConfigAlreadyExists``; other answers are recognised
+    tolerantly: a REJECTED one whose code or message mentions ``DstUrl`` together with a
+    word like "exists"/"used"/"conflict".
     """
     if error.provider != "aliyun" or error.outcome is not Outcome.REJECTED:
         return False
+    if error.code == CONFIG_EXISTS_CODE:
+        return True
     text = f"{error.code} {error.message}".lower()
     return "dsturl" in text.replace("_", "").replace(" ", "") and any(
         word in text for word in _CONFLICT_WORDS

@@ -25,6 +25,10 @@ class ActionContext:
     aliyun: AliyunLiveClient
     trtc: TrtcClient
     callback_url: CallbackUrlFactory
+    regions: tuple[str, ...] = ()
+    """Alibaba regions a task of unknown region is looked for in."""
+    ingest_id_wait_seconds: float = 60.0
+    """How long a start that answered TaskExist waits for its TaskId from a 701."""
 
     async def relay(self) -> Relay | None:
         """The job's relay as it is now (None for jobs without one, or a vanished relay)."""

@@ -32,9 +32,12 @@ log = structlog.get_logger("relaywarden.rules")
 class RulePlanner:
     """Maps committed task changes to follow-up jobs; adopts tasks nobody declared."""
 
-    def __init__(self, rules: tuple[Rule, ...], *, default_region: str) -> None:
+    def __init__(
+        self, rules: tuple[Rule, ...], *, default_region: str, regions: tuple[str, ...] = ()
+    ) -> None:
         self.rules = rules
         self.default_region = default_region
+        self.regions = regions or (default_region,)
 
     def __call__(self, given: PlanInput) -> Plan:
         event = given.change.event
@@ -76,7 +79,9 @@ class RulePlanner:
 
     def _adopt(self, given: PlanInput) -> Plan:
         event = given.change.event
-        region = event.context.get("region") or self.default_region
+        # A CallbackUrl without ``region`` leaves the task's region to be found (adopt job).
+        known = event.context.get("region")
+        region = known or self.default_region
         config = config_from_task_info(event.task_info or {}, region)
         relay = Relay(
             id=new_relay_id(),
@@ -90,18 +95,19 @@ class RulePlanner:
         )
         log.info("relay_adopted", relay_id=relay.id, task_id=event.task_id, region=region)
         jobs: list[JobSpec] = []
-        if missing_config_keys(config):
+        # With one region configured there is nowhere else to look until a Delete needs it.
+        if missing_config_keys(config) or (not known and len(self.regions) > 1):
             jobs.append(
                 JobSpec(
                     action=JobAction.ADOPT_TASK,
                     relay_id=relay.id,
                     provider=Provider.ALIYUN,
                     task_id=event.task_id,
-                    payload={"task_id": event.task_id, "region": region},
+                    payload={"task_id": event.task_id, "region": known},
                 )
             )
         jobs.extend(self._apply_rules(given, relay))
-        return Plan(jobs=tuple(jobs), new_relay=relay)
+        return Plan(jobs=tuple(jobs), new_relay=relay, task_region=known)
 
     def _apply_rules(self, given: PlanInput, relay: Relay) -> list[JobSpec]:
         event = given.change.event

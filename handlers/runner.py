@@ -56,6 +56,8 @@ class JobRunner:
         backoff_base: float = 2.0,
         max_attempts: int = 8,
         poll_interval: float = 0.2,
+        regions: tuple[str, ...] = (),
+        ingest_id_wait_seconds: float = 120.0,
     ) -> None:
         self.store = store
         self.actions = actions
@@ -67,6 +69,8 @@ class JobRunner:
         self.backoff_base = backoff_base
         self.max_attempts = max_attempts
         self.poll_interval = poll_interval
+        self.regions = regions
+        self.ingest_id_wait_seconds = ingest_id_wait_seconds
         self._loop_task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -134,11 +138,17 @@ class JobRunner:
                 aliyun=self.aliyun,
                 trtc=self.trtc,
                 callback_url=self.callback_url,
+                regions=self.regions,
+                ingest_id_wait_seconds=self.ingest_id_wait_seconds,
             )
             try:
                 await action(context)
             except Skip as skip:
+                # Not "succeeded": nothing was done, and the job says why.
+                await self._finish(job, JobState.SKIPPED, f"skipped: {skip}")
+                outcome = JobOutcome.SKIPPED
                 bound.info("job_skipped", reason=str(skip))
+                return
             await self._finish(job, JobState.SUCCEEDED, None)
             bound.info("job_succeeded")
         except LeaseLost:

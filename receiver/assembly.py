@@ -68,13 +68,15 @@ def job_runner(runtime: Runtime) -> JobRunner:
         lease_seconds=settings.job_lease_seconds,
         backoff_base=settings.job_backoff_seconds,
         max_attempts=settings.job_max_attempts,
+        regions=settings.regions,
+        ingest_id_wait_seconds=settings.ingest_id_wait_seconds,
     )
 
 
 def build_app(settings: Settings, *, banner: bool = True) -> Starlette:
     """The app with everything ``serve`` runs. Raises RulesFileError for a bad rules file."""
     rules = load_rules(settings.rules_file)
-    planner = RulePlanner(rules, default_region=settings.aliyun_region)
+    planner = RulePlanner(rules, default_region=settings.aliyun_region, regions=settings.regions)
 
     def services(runtime: Runtime) -> Sequence[BackgroundService]:
         return [job_runner(runtime)]

@@ -45,6 +45,14 @@ def _opt(env: Mapping[str, str], name: str) -> str | None:
     return value if value else None
 
 
+def _regions(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("RELAYWARDEN_ALIYUN_REGIONS") or ""
+    regions = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    if raw.strip() and not regions:
+        raise ConfigError(f"RELAYWARDEN_ALIYUN_REGIONS must be a comma list, got {raw!r}")
+    return regions
+
+
 def is_loopback_host(host: str) -> bool:
     """True for hosts only reachable from this machine (127.0.0.0/8, ::1, localhost)."""
     if host == "localhost":
@@ -97,6 +105,11 @@ class Settings:
     job_backoff_seconds: float = 2.0
     job_max_attempts: int = 8
     job_concurrency: int = 4
+    aliyun_regions: tuple[str, ...] = ()
+    """Regions probed for a task of unknown region; empty means ``(aliyun_region,)``."""
+    reconcile_interval_seconds: float = 60.0
+    retention_days: int = 30
+    ingest_id_wait_seconds: float = 120.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -132,6 +145,10 @@ class Settings:
             job_backoff_seconds=_float(env, "RELAYWARDEN_JOB_BACKOFF_SECONDS", 2.0),
             job_max_attempts=_int(env, "RELAYWARDEN_JOB_MAX_ATTEMPTS", 8),
             job_concurrency=_int(env, "RELAYWARDEN_JOB_CONCURRENCY", 4),
+            aliyun_regions=_regions(env),
+            reconcile_interval_seconds=_float(env, "RELAYWARDEN_RECONCILE_INTERVAL_SECONDS", 60.0),
+            retention_days=_int(env, "RELAYWARDEN_RETENTION_DAYS", 30),
+            ingest_id_wait_seconds=_float(env, "RELAYWARDEN_INGEST_ID_WAIT_SECONDS", 120.0),
         )
         sqlite_path_from_url(settings.database_url)
         return settings
@@ -143,6 +160,11 @@ class Settings:
                 f"RELAYWARDEN_ADMIN_TOKEN must be set when listening on {self.host}: "
                 "the /api routes would otherwise be open to the network"
             )
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The Alibaba regions probed for a task (``RELAYWARDEN_ALIYUN_REGIONS``)."""
+        return self.aliyun_regions or (self.aliyun_region,)
 
     @property
     def base_url(self) -> str:

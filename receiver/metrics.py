@@ -38,7 +38,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-CALLBACK_SOURCES = tuple(Source)
+CALLBACK_SOURCES = tuple(s for s in Source if s is not Source.RECONCILER)
 CALLBACK_OUTCOMES = (
     "accepted",
     "duplicate",
@@ -54,6 +54,7 @@ class JobOutcome(enum.StrEnum):
     """How one job attempt ended (the ``outcome`` label of ``relaywarden_jobs_total``)."""
 
     SUCCEEDED = "succeeded"
+    SKIPPED = "skipped"
     RETRIED = "retried"
     DEAD = "dead"
 

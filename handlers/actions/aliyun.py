@@ -13,21 +13,25 @@ import msgspec
 import structlog
 
 from handlers.actions.common import Skip, is_code, task_id_of
+from handlers.actions.regions import TASK_GONE, known_region, locate_task
 from handlers.actions.trtc import stop_ingests
-from handlers.aliyun_client import is_dst_url_conflict
+from handlers.aliyun_client import CONFIG_EXISTS_CODE, is_dst_url_conflict
 from handlers.context import ActionContext
 from handlers.outcome import Outcome, ProviderError
 from handlers.policy import config_from_task_info, format_provider_time
 from receiver import metrics
-from receiver.domain.relay import Relay, missing_config_keys, parse_provider_time
+from receiver.domain.relay import (
+    PullToPushSpec,
+    Relay,
+    missing_config_keys,
+    parse_provider_time,
+)
 from receiver.domain.states import RelayState
 from receiver.store.rows import now_ms
 
 __all__ = ["adopt_task", "create_task", "delete_task", "recreate"]
 
 log = structlog.get_logger("relaywarden.actions")
-
-_TASK_GONE = ("CodeTaskNotExist", "TaskNotExist", "InvalidTask.NotFound")
 
 
 def _create_params(relay: Relay, ctx: ActionContext, *, start_now: bool) -> dict[str, Any]:
@@ -45,8 +49,8 @@ def _create_params(relay: Relay, ctx: ActionContext, *, start_now: bool) -> dict
 
 async def _find_live_task(
     ctx: ActionContext, region: str, dst_url: str, exclude: str | None
-) -> str | None:
-    """The id of a task (not ``exclude``, not exited) that pushes to ``dst_url``, if any."""
+) -> dict[str, Any] | None:
+    """The Describe item of a task (not ``exclude``, not exited) pushing to ``dst_url``."""
     listing = await ctx.aliyun.describe_live_pull_to_push_list(region, dst_url=dst_url)
     for item in listing.get("TaskList") or []:
         info = item.get("TaskInfo") or item
@@ -59,8 +63,35 @@ async def _find_live_task(
             and found
             and found != exclude
         ):
-            return found
+            return {**info, "TaskId": found}
     return None
+
+
+def _is_relays(found: dict[str, Any], relay: Relay) -> bool:
+    """True when a found task pulls the relay's sources to its DstUrl (adopting it is safe)."""
+    own = relay.pull_to_push
+    urls = config_from_task_info(found, relay.region).SourceUrls
+    return found.get("DstUrl") == own.DstUrl and urls == own.SourceUrls
+
+
+async def _adopt_found(
+    ctx: ActionContext, relay: Relay, region: str, dst_url: str, replaces: str | None
+) -> str | None:
+    """The id of the relay's own live task at ``dst_url``; fails the job if it is another's."""
+    found = await _find_live_task(ctx, region, dst_url, replaces)
+    if found is None:
+        return None
+    if not _is_relays(found, relay):
+        raise ProviderError(
+            "aliyun",
+            "CreateLivePullToPush",
+            Outcome.REJECTED,
+            CONFIG_EXISTS_CODE,
+            f"the DstUrl is used by task {found['TaskId']}, whose SourceUrls are not this "
+            "relay's: delete that task or give the relay another DstUrl",
+        )
+    log.info("create_found_existing_task", relay_id=relay.id, task_id=found["TaskId"])
+    return str(found["TaskId"])
 
 
 async def _create_or_find(
@@ -71,14 +102,15 @@ async def _create_or_find(
     Before sending Create, the job notes that it did. A re-run of the job (its answer was
     lost to a timeout, a 5xx after the provider acted, or a crash) first looks for a live
     task with the relay's DstUrl and adopts it instead of creating a second one. The
-    provider may also refuse the DstUrl as taken (unconfirmed whether it does): the same
-    look-up resolves that. ``replaces`` is the task being re-created, never adopted.
+    provider refuses a DstUrl that a task holds with ``CodeConfigAlreadyExists``: the same
+    look-up adopts that task when its SourceUrls are the relay's and fails the relay when
+    they are not; when no task is listed the refusal is the provider still propagating a
+    Delete, and the job retries with backoff. ``replaces`` is never adopted.
     """
     region, dst_url = relay.region, str(params["DstUrl"])
     if ctx.job.payload.get("create_sent"):
-        found = await _find_live_task(ctx, region, dst_url, replaces)
+        found = await _adopt_found(ctx, relay, region, dst_url, replaces)
         if found is not None:
-            log.info("create_found_existing_task", relay_id=relay.id, task_id=found)
             return found
     else:
         await ctx.store.mark_create_sent(ctx.job)
@@ -87,16 +119,16 @@ async def _create_or_find(
     except ProviderError as error:
         if not is_dst_url_conflict(error):
             raise
-        found = await _find_live_task(ctx, region, dst_url, replaces)
+        found = await _adopt_found(ctx, relay, region, dst_url, replaces)
         if found is None:
             raise ProviderError(
                 "aliyun",
                 "CreateLivePullToPush",
                 Outcome.RETRYABLE,
-                "DstUrlConflict",
-                "the DstUrl is taken but no live task with it was found; will look again",
+                error.code,
+                "the DstUrl is still held but no live task has it (a deletion propagating); "
+                "will try again",
             ) from None
-        log.info("create_found_existing_task", relay_id=relay.id, task_id=found)
         return found
     return task_id_of(answer, "aliyun", "CreateLivePullToPush")
 
@@ -119,8 +151,22 @@ async def adopt_task(ctx: ActionContext) -> None:
     task_id = ctx.payload_task_id()
     if relay.state is not RelayState.PENDING and relay.current_task_id != task_id:
         raise Skip("the relay moved on to another task (a re-creation read the config)")
-    region = str(ctx.job.payload.get("region") or relay.region)
-    answer = await ctx.aliyun.describe_live_pull_to_push(region, task_id)
+    given = ctx.job.payload.get("region")
+    if given:
+        region, answer = str(given), await ctx.aliyun.describe_live_pull_to_push(given, task_id)
+    else:  # a callback that named no region: look in each configured one
+        found = await locate_task(ctx, task_id, relay.region)
+        if found is None:
+            raise ProviderError(
+                "aliyun",
+                "DescribeLivePullToPush",
+                Outcome.REJECTED,
+                "CodeTaskNotExist",
+                f"task {task_id} is in none of the regions "
+                f"{', '.join(ctx.regions or (relay.region,))} (RELAYWARDEN_ALIYUN_REGIONS)",
+            )
+        region, answer = found
+        await ctx.store.record_task_region(ctx.job, relay.id, task_id, region)
     described = config_from_task_info(answer.get("TaskInfo") or answer, region)
     exited = str(answer.get("TaskStatus")) == "-1"
     await ctx.store.record_adopted_config(ctx.job, relay.id, task_id, described, exited=exited)
@@ -149,12 +195,25 @@ async def _complete_config(ctx: ActionContext, relay: Relay, task_id: str) -> Re
     return msgspec.structs.replace(relay, pull_to_push=config)
 
 
-async def _delete_task(ctx: ActionContext, region: str, task_id: str) -> None:
+async def _delete_task(ctx: ActionContext, relay: Relay, task_id: str) -> None:
+    """Delete a task in its own region; "does not exist" there (or anywhere) is done."""
+    region = await known_region(ctx, relay, task_id)
+    if region is None:
+        return
     try:
         await ctx.aliyun.delete_live_pull_to_push(region, task_id)
     except ProviderError as error:
-        if not is_code(error, _TASK_GONE):
+        if not is_code(error, TASK_GONE):
             raise
+
+
+async def _in_task_region(ctx: ActionContext, relay: Relay, task_id: str) -> Relay:
+    """The relay as it stands once its current task's region is known (found if need be)."""
+    region = await known_region(ctx, relay, task_id)
+    if region is None or region == relay.region:
+        return relay
+    config = relay.pull_to_push.merged(PullToPushSpec(Region=region))
+    return msgspec.structs.replace(relay, region=region, pull_to_push=config)
 
 
 async def recreate(ctx: ActionContext) -> None:
@@ -163,6 +222,7 @@ async def recreate(ctx: ActionContext) -> None:
     old_task = ctx.payload_task_id()
     if relay is None or relay.state is not RelayState.ACTIVE or relay.current_task_id != old_task:
         raise Skip("the relay moved on since this job was planned")
+    relay = await _in_task_region(ctx, relay, old_task)
     if missing_config_keys(relay.pull_to_push):
         relay = await _complete_config(ctx, relay, old_task)
     policy, now = relay.recreate, now_ms()
@@ -172,7 +232,7 @@ async def recreate(ctx: ActionContext) -> None:
         metrics.recreations_total.labels("gave_up").inc()
         log.warning("recreate_gave_up", relay_id=relay.id, task_id=old_task)
         return
-    await _delete_task(ctx, relay.region, old_task)
+    await _delete_task(ctx, relay, old_task)
     params = _create_params(relay, ctx, start_now=True)
     task_id = await _create_or_find(ctx, relay, params, replaces=old_task)
     generation = await ctx.store.record_new_task(ctx.job, relay.id, task_id)
@@ -194,6 +254,6 @@ async def delete_task(ctx: ActionContext) -> None:
     task_id = relay.current_task_id
     if task_id:
         await ctx.store.retire_task(ctx.job, task_id)
-        await _delete_task(ctx, relay.region, task_id)
+        await _delete_task(ctx, relay, task_id)
     await stop_ingests(ctx, relay.id)
     await ctx.store.set_relay_state(ctx.job, relay.id, RelayState.DELETED)

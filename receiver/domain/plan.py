@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from receiver.domain.records import RelayTaskLink
+from receiver.domain.records import IngestLink, RelayTaskLink
 from receiver.domain.relay import Relay
-from receiver.domain.states import JobAction, Provider, Status
+from receiver.domain.states import IngestState, JobAction, Provider, Status
 from receiver.events import Event
 
-__all__ = ["JobSpec", "Plan", "PlanInput", "Planner", "TaskChange"]
+__all__ = ["IngestUpdate", "JobSpec", "Plan", "PlanInput", "Planner", "TaskChange"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +51,24 @@ class JobSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class IngestUpdate:
+    """A change to one ingest link; fields left None stay as they are."""
+
+    link_id: int
+    task_id: str | None = None
+    state: IngestState | None = None
+    failures: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PlanInput:
     """Everything the planner reads about one committed task change.
 
     ``relay`` is the task's relay by its link, else the relay its CallbackUrl names
     (``linked`` tells which); ``has_ingests`` says whether any TRTC ingest is linked to it.
+    For a TRTC event, ``ingest`` is the link that owns its TaskId, else ``claimable``: the
+    oldest start of that SdkAppId still waiting for its TaskId (``relay`` is then theirs).
     """
 
     change: TaskChange
@@ -64,6 +77,8 @@ class PlanInput:
     linked: bool
     has_ingests: bool
     now_ms: int
+    ingest: IngestLink | None = None
+    claimable: IngestLink | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +88,17 @@ class Plan:
     ``new_relay``: a relay to insert (adopting a task nobody declared) with the task as its
     generation 1. ``claimed``: an existing relay that now has the event's task as its
     current task (at the relay's ``generation``). ``jobs``: follow-ups to enqueue.
+    ``task_region``: the region the event's task is known to live in (None: not known).
+    ``ingests``: changes to ingest links; ``ingest_restart``: count one ingest restart
+    against the relay's budget.
     """
 
     jobs: tuple[JobSpec, ...] = ()
     new_relay: Relay | None = None
     claimed: Relay | None = None
+    task_region: str | None = None
+    ingests: tuple[IngestUpdate, ...] = ()
+    ingest_restart: bool = False
 
 
 #: Rules: a pure function from a task change (and what the store knows of it) to a plan.

@@ -102,10 +102,15 @@ class RelayTaskLink(msgspec.Struct, frozen=True, kw_only=True):
     generation: int
     retired_by_us: bool
     status: Status | None = None
+    region: str | None = None
+    """The region the task is known to live in; None until it has been found."""
 
 
 class IngestLink(msgspec.Struct, frozen=True, kw_only=True):
-    """A TRTC ingest linked to a relay; ``owned`` when relaywarden started it."""
+    """A TRTC ingest linked to a relay; ``owned`` when relaywarden started it.
+
+    ``task_id`` is None while a start whose answer was lost awaits its id from a 701.
+    """
 
     id: int
     relay_id: str
@@ -113,6 +118,11 @@ class IngestLink(msgspec.Struct, frozen=True, kw_only=True):
     task_id: str | None
     state: IngestState
     owned: bool
+    reason: str | None = None
+    failures: int = 0
+    """Start failures (701 with Status 1) in a row."""
+    awaiting_since_ms: int | None = None
+    """Since when the ingest's TaskId is awaited (a start answered TaskExist)."""
 
 
 class RelayRecord(msgspec.Struct, frozen=True, kw_only=True):

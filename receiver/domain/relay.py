@@ -160,6 +160,7 @@ class Relay(msgspec.Struct, frozen=True, kw_only=True):
     current_task_id: str | None = None
     generation: int = 0
     recreate_attempts: list[int] = msgspec.field(default_factory=list)
+    ingest_restarts: list[int] = msgspec.field(default_factory=list)
     failure_reason: str | None = None
     created_at_ms: int = 0
     updated_at_ms: int = 0

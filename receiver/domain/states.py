@@ -30,6 +30,8 @@ class Source(enum.StrEnum):
     ALIYUN_PULL_TO_PUSH = "aliyun_pull_to_push"
     TRTC = "trtc"
     TENCENT_PULL_TO_PUSH = "tencent_pull_to_push"
+    RECONCILER = "reconciler"
+    """Not a route: events the reconciler synthesizes from Describe answers."""
 
 
 class Provider(enum.StrEnum):
@@ -122,6 +124,8 @@ class JobState(enum.StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
+    SKIPPED = "skipped"
+    """Finished without acting: the relay had moved on when the job ran."""
     DEAD = "dead"
 
 
@@ -135,6 +139,8 @@ class JobAction(enum.StrEnum):
     START_INGEST = "start_ingest"
     STOP_INGEST = "stop_ingest"
     CHECK_INGEST = "check_ingest"
+    RESTART_INGEST = "restart_ingest"
+    AWAIT_INGEST_ID = "await_ingest_id"
 
 
 #: Actions whose death leaves the relay without a task: the relay fails with their reason.
@@ -147,8 +153,12 @@ class IngestState(enum.StrEnum):
     STARTING = "starting"
     RUNNING = "running"
     STOPPED = "stopped"
+    AWAITING_ID = "awaiting_id"
+    """Started (the start answered TaskExist), its TaskId not known yet."""
+    UNKNOWN = "ingest_unknown"
+    """Its TaskId never arrived: it may run, and relaywarden cannot stop it."""
 
     @property
     def live(self) -> bool:
         """True when the ingest may still be pushing."""
-        return self in (IngestState.STARTING, IngestState.RUNNING)
+        return self is not IngestState.STOPPED

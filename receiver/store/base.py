@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from receiver.domain.plan import JobSpec, Plan, PlanInput, Planner, TaskChange
+from receiver.domain.plan import IngestUpdate, JobSpec, Plan, PlanInput, Planner, TaskChange
 from receiver.domain.records import (
     IngestLink,
     JobRecord,
     QuarantinedRecord,
     RelayRecord,
+    RelayTaskLink,
     TaskDetail,
     TaskRecord,
 )
@@ -266,6 +267,41 @@ class Store(Protocol):
         self, job: ClaimedJob, relay_id: str, sdk_app_id: int, task_id: str
     ) -> int:
         """Link an ingest relaywarden started (running, owned); returns the link id."""
+        ...
+
+    # self-healing: regions, ingests awaiting their id ----------------------------------
+    async def task_link(self, task_id: str) -> RelayTaskLink | None:
+        """How an Alibaba task belongs to its relay (with its known region), or None."""
+        ...
+
+    async def record_task_region(
+        self, job: ClaimedJob, relay_id: str, task_id: str, region: str
+    ) -> None:
+        """Keep the region a task was found in; the relay's own when it is its current task."""
+        ...
+
+    async def get_ingest(self, link_id: int) -> IngestLink | None:
+        """One ingest link, or None."""
+        ...
+
+    async def begin_ingest_start(
+        self, job: ClaimedJob, relay_id: str, sdk_app_id: int
+    ) -> int | None:
+        """The link of a start about to be sent; None while another relay awaits an id."""
+        ...
+
+    async def update_ingest(self, job: ClaimedJob, update: IngestUpdate) -> None:
+        """Write a change to an ingest link."""
+        ...
+
+    async def await_ingest_id(
+        self, job: ClaimedJob, link_id: int, reason: str, bound_seconds: float
+    ) -> None:
+        """Mark a start that answered TaskExist; check for its id after ``bound_seconds``."""
+        ...
+
+    async def give_up_ingest_id(self, job: ClaimedJob, link_id: int, reason: str) -> bool:
+        """A start still without its TaskId becomes ``ingest_unknown``; False when named."""
         ...
 
     # scrape-time aggregates (sync: the Prometheus collector runs in a thread) ------------

@@ -14,9 +14,10 @@ import structlog
 from receiver.domain.lifecycle import state_after_task_status
 from receiver.domain.ordering import TaskState, apply_order
 from receiver.domain.plan import Plan, PlanInput, Planner, TaskChange
-from receiver.domain.states import Provider, Status
+from receiver.domain.states import EventKind, Provider, Status
 from receiver.events import Event
 from receiver.store.base import IngestResult
+from receiver.store.ingests import apply_ingest_update, claimable_start, ingest_by_task
 from receiver.store.jobs import enqueue_job
 from receiver.store.relays import (
     claim_task,
@@ -24,10 +25,14 @@ from receiver.store.relays import (
     has_ingests,
     insert_relay,
     relay_task,
+    set_task_region,
     update_relay,
 )
 
 __all__ = ["apply_event"]
+
+#: Providers whose events reach the planner (CSS tasks have no follow-ups yet).
+_PLANNED = frozenset({Provider.ALIYUN, Provider.TRTC})
 
 log = structlog.get_logger("relaywarden.store")
 
@@ -100,7 +105,7 @@ def apply_event(
         applied=moved is not None,
     )
     job_ids: tuple[int, ...] = ()
-    if planner is not None and change.applied and event.provider is Provider.ALIYUN:
+    if planner is not None and change.applied and event.provider in _PLANNED:
         # A failing rule must not cost us the event: its writes are undone, the event and
         # the state change stay, and the failure is logged for the operator.
         conn.execute("SAVEPOINT planner")
@@ -119,13 +124,15 @@ def _plan_and_apply(
     conn: sqlite3.Connection, planner: Planner, change: TaskChange, now: int
 ) -> tuple[int, ...]:
     event = change.event
-    link = relay_task(conn, event.provider.value, event.task_id)
-    relay = get_relay(conn, link.relay_id) if link is not None else None
-    linked = relay is not None
-    if relay is None and event.context.get("relay"):
-        relay = get_relay(conn, event.context["relay"])
-    plan: Plan = planner(
-        PlanInput(
+    if event.provider is Provider.TRTC:
+        given = _ingest_input(conn, change, now)
+    else:
+        link = relay_task(conn, event.provider.value, event.task_id)
+        relay = get_relay(conn, link.relay_id) if link is not None else None
+        linked = relay is not None
+        if relay is None and event.context.get("relay"):
+            relay = get_relay(conn, event.context["relay"])
+        given = PlanInput(
             change=change,
             link=link,
             relay=relay,
@@ -133,14 +140,47 @@ def _plan_and_apply(
             has_ingests=relay is not None and has_ingests(conn, relay.id),
             now_ms=now,
         )
-    )
+    plan: Plan = planner(given)
     if plan.new_relay is not None:
         insert_relay(conn, plan.new_relay)
     if plan.claimed is not None:
         claim_task(conn, plan.claimed)
+    if plan.task_region is not None:
+        set_task_region(conn, event.task_id, plan.task_region)
+    for update in plan.ingests:
+        apply_ingest_update(conn, update)
+    if plan.ingest_restart and given.relay is not None:
+        restarts = given.relay.recreate.recent_attempts(given.relay.ingest_restarts, now)
+        update_relay(conn, given.relay.id, ingest_restarts=[*restarts, now])
     return tuple(
         enqueue_job(conn, spec, now=now, cause_event_id=change.event_id) for spec in plan.jobs
     )
+
+
+def _ingest_input(conn: sqlite3.Connection, change: TaskChange, now: int) -> PlanInput:
+    """What the planner reads about a TRTC event: the ingest link and its relay."""
+    event = change.event
+    sdk_app_id = _int_or_none(event.context.get("sdk_app_id"))
+    ingest = ingest_by_task(conn, event.task_id, sdk_app_id)
+    claimable = None
+    if ingest is None and event.kind is EventKind.INGEST_START:
+        claimable = claimable_start(conn, sdk_app_id)
+    owner = ingest or claimable
+    relay = get_relay(conn, owner.relay_id) if owner is not None else None
+    return PlanInput(
+        change=change,
+        link=None,
+        relay=relay,
+        linked=relay is not None,
+        has_ingests=owner is not None,
+        now_ms=now,
+        ingest=ingest,
+        claimable=claimable,
+    )
+
+
+def _int_or_none(text: str | None) -> int | None:
+    return int(text) if text is not None and text.strip().isdigit() else None
 
 
 def _follow_task(conn: sqlite3.Connection, event: Event) -> None:

@@ -167,7 +167,7 @@ def finish_job(
     if state is JobState.DEAD and job.relay_id is not None:
         relay = get_relay(conn, job.relay_id)
         if relay is not None and state_after_job_death(relay, job.action) is not None:
-            reason = f"{job.action} job #{job.id} is dead: {error or 'no reason given'}"
+            reason = f"{_death_reason_prefix(job.action, job.id)}: {error or 'no reason given'}"
             update_relay(conn, job.relay_id, state=RelayState.FAILED.value, failure_reason=reason)
 
 
@@ -210,7 +210,8 @@ def jobs_of_task(conn: sqlite3.Connection, provider: str, task_id: str) -> list[
 def retry_dead_job(conn: sqlite3.Connection, job_id: int) -> JobRecord | None:
     """Put a dead job back in the queue, due now, with a fresh attempt budget.
 
-    Returns the updated job, or None when there is no dead job of that id.
+    Returns the updated job, or None when there is no dead job of that id. A relay that
+    failed because of this very job is managed again: pending, or active if it has a task.
     """
     now = now_ms()
     cursor = conn.execute(
@@ -218,4 +219,21 @@ def retry_dead_job(conn: sqlite3.Connection, job_id: int) -> JobRecord | None:
         "updated_at_ms = ? WHERE id = ? AND state = 'dead'",
         (now, now, job_id),
     )
-    return None if cursor.rowcount == 0 else get_job(conn, job_id)
+    if cursor.rowcount == 0:
+        return None
+    job = get_job(conn, job_id)
+    assert job is not None  # just updated, in this transaction
+    relay = get_relay(conn, job.relay_id) if job.relay_id else None
+    caused = _death_reason_prefix(job.action, job.id)
+    if (
+        relay is not None
+        and relay.state is RelayState.FAILED
+        and ((relay.failure_reason or "").startswith(caused))
+    ):
+        state = RelayState.ACTIVE if relay.current_task_id else RelayState.PENDING
+        update_relay(conn, relay.id, state=state.value, failure_reason=None)
+    return job
+
+
+def _death_reason_prefix(action: str, job_id: int) -> str:
+    return f"{action} job #{job_id} is dead"

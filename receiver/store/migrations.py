@@ -118,6 +118,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ingests_by_relay ON ingests (relay_id);
     """,
+    # 3: self-healing: the region a task is known to live in (NULL: not known yet), what
+    # became of an ingest (a reason, start failures in a row, since when its id is awaited)
+    # and a relay's ingest restarts (bounded like its re-creations).
+    """
+    ALTER TABLE relay_tasks ADD COLUMN region TEXT;
+    ALTER TABLE ingests ADD COLUMN reason TEXT;
+    ALTER TABLE ingests ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE ingests ADD COLUMN awaiting_since_ms INTEGER;
+    ALTER TABLE relays ADD COLUMN ingest_restarts TEXT NOT NULL DEFAULT '[]';
+    CREATE INDEX ingests_awaiting ON ingests (sdk_app_id, awaiting_since_ms);
+    """,
 )
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "list_relays",
     "relay_task",
     "retire_task",
+    "set_task_region",
     "tasks_of",
     "update_ingest",
     "update_relay",
@@ -37,6 +38,7 @@ _JSON_TYPES: dict[str, Any] = {
     "trtc_ingest": TrtcIngestSpec | None,
     "recreate": RecreatePolicy,
     "recreate_attempts": list[int],
+    "ingest_restarts": list[int],
 }
 _ENCODER = msgspec.json.Encoder()
 
@@ -131,7 +133,9 @@ def claim_task(conn: sqlite3.Connection, relay: Relay) -> None:
         generation=relay.generation,
         state=relay.state.value,
     )
-    attach_task(conn, relay.id, relay.current_task_id, generation=relay.generation)
+    attach_task(
+        conn, relay.id, relay.current_task_id, generation=relay.generation, region=relay.region
+    )
 
 
 def attach_task(
@@ -141,13 +145,25 @@ def attach_task(
     *,
     generation: int,
     provider: Provider = Provider.ALIYUN,
+    region: str | None = None,
 ) -> None:
-    """Record that ``task_id`` belongs to the relay (idempotent)."""
+    """Record that ``task_id`` belongs to the relay (idempotent); ``region`` when known."""
     conn.execute(
-        "INSERT INTO relay_tasks (provider, task_id, relay_id, generation, created_at_ms) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (provider, task_id) DO UPDATE SET "
-        "relay_id = excluded.relay_id, generation = excluded.generation",
-        (provider.value, task_id, relay_id, generation, now_ms()),
+        "INSERT INTO relay_tasks (provider, task_id, relay_id, generation, created_at_ms, "
+        "region) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, task_id) DO UPDATE SET "
+        "relay_id = excluded.relay_id, generation = excluded.generation, "
+        "region = COALESCE(excluded.region, relay_tasks.region)",
+        (provider.value, task_id, relay_id, generation, now_ms(), region),
+    )
+
+
+def set_task_region(
+    conn: sqlite3.Connection, task_id: str, region: str, *, provider: Provider = Provider.ALIYUN
+) -> None:
+    """Record the region a task was found in."""
+    conn.execute(
+        "UPDATE relay_tasks SET region = ? WHERE provider = ? AND task_id = ?",
+        (region, provider.value, task_id),
     )
 
 
@@ -165,7 +181,7 @@ def relay_task(conn: sqlite3.Connection, provider: str, task_id: str) -> RelayTa
     """How a task belongs to its relay, or None."""
     row = one(
         conn.execute(
-            "SELECT relay_id, task_id, generation, retired_by_us FROM relay_tasks "
+            "SELECT relay_id, task_id, generation, retired_by_us, region FROM relay_tasks "
             "WHERE provider = ? AND task_id = ?",
             (provider, task_id),
         )
@@ -177,7 +193,7 @@ def tasks_of(conn: sqlite3.Connection, relay_id: str) -> list[RelayTaskLink]:
     """Every task a relay had, by generation, with each task's last known status."""
     found = rows(
         conn.execute(
-            "SELECT rt.relay_id, rt.task_id, rt.generation, rt.retired_by_us, t.status "
+            "SELECT rt.relay_id, rt.task_id, rt.generation, rt.retired_by_us, t.status, rt.region "
             "FROM relay_tasks rt LEFT JOIN tasks t "
             "ON t.provider = rt.provider AND t.task_id = rt.task_id "
             "WHERE rt.relay_id = ? ORDER BY rt.generation",

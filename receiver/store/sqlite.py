@@ -1,7 +1,8 @@
 """The SQLite store: WAL, one writer thread with group commit, pooled readers.
 
 Implements ``receiver.store.base.Store``; the relay and job methods live in
-``receiver.store.sqlite_jobs`` as a mixin so each module stays one concern.
+``receiver.store.sqlite_jobs`` and the self-healing ones in ``receiver.store.sqlite_healing``,
+as mixins, so each module stays one concern.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from receiver.store.base import Conflict, IngestResult, Planner, StoreUnavailabl
 from receiver.store.events import apply_event
 from receiver.store.migrations import migrate
 from receiver.store.rows import now_ms
-from receiver.store.sqlite_jobs import SqliteRelaysAndJobs
+from receiver.store.sqlite_healing import SqliteHealing
 from receiver.store.writer import SqliteWriter, connect
 
 __all__ = ["SqliteStore"]
@@ -57,7 +58,7 @@ class _Readers:
             self._all.clear()
 
 
-class SqliteStore(SqliteRelaysAndJobs):
+class SqliteStore(SqliteHealing):
     """Everything relaywarden keeps, in one SQLite file."""
 
     def __init__(self, path: str, *, planner: Planner | None = None, max_batch: int = 256) -> None:

@@ -100,7 +100,8 @@ def record_new_task(conn: sqlite3.Connection, relay_id: str, task_id: str) -> in
         update_relay(conn, relay_id, current_task_id=task_id, generation=generation)
     if relay.state is RelayState.PENDING:
         update_relay(conn, relay_id, state=RelayState.ACTIVE.value)
-    attach_task(conn, relay_id, task_id, generation=generation)
+    # relaywarden creates tasks in the relay's region, and adopts them after finding theirs.
+    attach_task(conn, relay_id, task_id, generation=generation, region=relay.region)
     return generation
 
 

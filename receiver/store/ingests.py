@@ -1,0 +1,126 @@
+"""TRTC ingest links beyond the basics (SQLite): starts awaiting their TaskId, and updates.
+
+A start whose answer was lost (it answered ``FailedOperation.TaskExist`` when retried) is
+kept as a link without a TaskId; the next 701 callback whose TaskId no link owns names it.
+Only one relay at a time awaits an id per SdkAppId, so that 701 can only be its.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import msgspec
+
+from receiver.domain.plan import IngestUpdate
+from receiver.domain.records import IngestLink
+from receiver.domain.states import IngestState
+from receiver.store.rows import now_ms, one
+
+__all__ = [
+    "apply_ingest_update",
+    "awaiting_other",
+    "begin_start",
+    "claimable_start",
+    "get_ingest",
+    "ingest_by_task",
+    "mark_awaiting",
+]
+
+#: States of a link that has no TaskId yet and may take one from a 701.
+_UNNAMED = (IngestState.STARTING.value, IngestState.AWAITING_ID.value)
+
+
+def _link(row: dict[str, object] | None) -> IngestLink | None:
+    return None if row is None else msgspec.convert(row, IngestLink, strict=False)
+
+
+def get_ingest(conn: sqlite3.Connection, link_id: int) -> IngestLink | None:
+    """One ingest link, or None."""
+    return _link(one(conn.execute("SELECT * FROM ingests WHERE id = ?", (link_id,))))
+
+
+def ingest_by_task(
+    conn: sqlite3.Connection, task_id: str, sdk_app_id: int | None
+) -> IngestLink | None:
+    """The link that owns a TRTC TaskId (within an SdkAppId when it is known)."""
+    sql = "SELECT * FROM ingests WHERE task_id = ?"
+    params: tuple[object, ...] = (task_id,)
+    if sdk_app_id is not None:
+        sql += " AND sdk_app_id = ?"
+        params = (task_id, sdk_app_id)
+    return _link(one(conn.execute(sql + " ORDER BY id DESC LIMIT 1", params)))
+
+
+def claimable_start(conn: sqlite3.Connection, sdk_app_id: int | None) -> IngestLink | None:
+    """The start that an unowned 701 names: awaiting ones first, oldest first."""
+    sql = (
+        "SELECT * FROM ingests WHERE task_id IS NULL AND state IN (?, ?)"
+        + ("" if sdk_app_id is None else " AND sdk_app_id = ?")
+        + " ORDER BY state = ? DESC, id LIMIT 1"
+    )
+    params: list[object] = list(_UNNAMED)
+    if sdk_app_id is not None:
+        params.append(sdk_app_id)
+    params.append(IngestState.AWAITING_ID.value)
+    return _link(one(conn.execute(sql, tuple(params))))
+
+
+def awaiting_other(conn: sqlite3.Connection, relay_id: str, sdk_app_id: int) -> IngestLink | None:
+    """Another relay's start on the same SdkAppId that still awaits its TaskId, if any."""
+    row = one(
+        conn.execute(
+            "SELECT * FROM ingests WHERE sdk_app_id = ? AND relay_id != ? AND state = ? "
+            "AND task_id IS NULL ORDER BY id LIMIT 1",
+            (sdk_app_id, relay_id, IngestState.AWAITING_ID.value),
+        )
+    )
+    return _link(row)
+
+
+def begin_start(conn: sqlite3.Connection, relay_id: str, sdk_app_id: int) -> int:
+    """The link of a start about to be sent: the relay's unnamed one, else a new one."""
+    row = conn.execute(
+        "SELECT id FROM ingests WHERE relay_id = ? AND sdk_app_id = ? AND task_id IS NULL "
+        "AND state IN (?, ?) ORDER BY id LIMIT 1",
+        (relay_id, sdk_app_id, *_UNNAMED),
+    ).fetchone()
+    if row is not None:
+        return int(row[0])
+    now = now_ms()
+    cursor = conn.execute(
+        "INSERT INTO ingests (relay_id, sdk_app_id, task_id, state, owned, created_at_ms, "
+        "updated_at_ms) VALUES (?, ?, NULL, ?, 1, ?, ?)",
+        (relay_id, sdk_app_id, IngestState.STARTING.value, now, now),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def mark_awaiting(conn: sqlite3.Connection, link_id: int, reason: str) -> None:
+    """The start answered TaskExist: the link awaits its TaskId from now on."""
+    now = now_ms()
+    conn.execute(
+        "UPDATE ingests SET state = ?, reason = ?, awaiting_since_ms = COALESCE("
+        "awaiting_since_ms, ?), updated_at_ms = ? WHERE id = ? AND task_id IS NULL",
+        (IngestState.AWAITING_ID.value, reason, now, now, link_id),
+    )
+
+
+def apply_ingest_update(conn: sqlite3.Connection, update: IngestUpdate) -> None:
+    """Write one planned (or action's) change to an ingest link."""
+    fields: dict[str, object] = {}
+    if update.task_id is not None:
+        fields["task_id"] = update.task_id
+        fields["awaiting_since_ms"] = None
+    if update.state is not None:
+        fields["state"] = update.state.value
+    if update.failures is not None:
+        fields["failures"] = update.failures
+    if update.reason is not None:
+        fields["reason"] = update.reason or None
+    if not fields:
+        return
+    names = ", ".join(f"{name} = ?" for name in fields)
+    conn.execute(
+        f"UPDATE ingests SET {names}, updated_at_ms = ? WHERE id = ?",
+        (*fields.values(), now_ms(), update.link_id),
+    )
