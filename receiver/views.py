@@ -241,11 +241,13 @@ class IngestView(msgspec.Struct, frozen=True):
     task_id: str | None
     state: IngestState
     owned: bool
+    reason: str | None = None
+    """Why the ingest is in its state (an awaited id, a gave-up restart …)."""
 
     @classmethod
     def of(cls, link: IngestLink) -> IngestView:
         """The view of an ingest link."""
-        return cls(link.sdk_app_id, link.task_id, link.state, link.owned)
+        return cls(link.sdk_app_id, link.task_id, link.state, link.owned, link.reason)
 
 
 class RelayTaskView(msgspec.Struct, frozen=True):
@@ -255,11 +257,13 @@ class RelayTaskView(msgspec.Struct, frozen=True):
     generation: int
     retired_by_us: bool
     status: Status | None
+    region: str | None = None
+    """Where the task is known to live; None until it has been found."""
 
     @classmethod
     def of(cls, link: RelayTaskLink) -> RelayTaskView:
         """The view of a relay's task link."""
-        return cls(link.task_id, link.generation, link.retired_by_us, link.status)
+        return cls(link.task_id, link.generation, link.retired_by_us, link.status, link.region)
 
 
 class RelayView(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -195,11 +195,8 @@ async def _complete_config(ctx: ActionContext, relay: Relay, task_id: str) -> Re
     return msgspec.structs.replace(relay, pull_to_push=config)
 
 
-async def _delete_task(ctx: ActionContext, relay: Relay, task_id: str) -> None:
-    """Delete a task in its own region; "does not exist" there (or anywhere) is done."""
-    region = await known_region(ctx, relay, task_id)
-    if region is None:
-        return
+async def _delete_task(ctx: ActionContext, region: str, task_id: str) -> None:
+    """Delete a task in its own region, where "does not exist" means it is gone."""
     try:
         await ctx.aliyun.delete_live_pull_to_push(region, task_id)
     except ProviderError as error:
@@ -208,9 +205,22 @@ async def _delete_task(ctx: ActionContext, relay: Relay, task_id: str) -> None:
 
 
 async def _in_task_region(ctx: ActionContext, relay: Relay, task_id: str) -> Relay:
-    """The relay as it stands once its current task's region is known (found if need be)."""
+    """The relay in its current task's region (found if need be).
+
+    A task found in no configured region may still run in another: re-creating it would
+    leave two billed tasks, so the job fails with what to configure.
+    """
     region = await known_region(ctx, relay, task_id)
-    if region is None or region == relay.region:
+    if region is None:
+        raise ProviderError(
+            "aliyun",
+            "DescribeLivePullToPush",
+            Outcome.REJECTED,
+            "CodeTaskNotExist",
+            f"task {task_id} is in none of the regions {', '.join(ctx.regions)}; not "
+            "re-created, as it may run in another: add its region to RELAYWARDEN_ALIYUN_REGIONS",
+        )
+    if region == relay.region:
         return relay
     config = relay.pull_to_push.merged(PullToPushSpec(Region=region))
     return msgspec.structs.replace(relay, region=region, pull_to_push=config)
@@ -232,7 +242,7 @@ async def recreate(ctx: ActionContext) -> None:
         metrics.recreations_total.labels("gave_up").inc()
         log.warning("recreate_gave_up", relay_id=relay.id, task_id=old_task)
         return
-    await _delete_task(ctx, relay, old_task)
+    await _delete_task(ctx, relay.region, old_task)
     params = _create_params(relay, ctx, start_now=True)
     task_id = await _create_or_find(ctx, relay, params, replaces=old_task)
     generation = await ctx.store.record_new_task(ctx.job, relay.id, task_id)
@@ -254,6 +264,8 @@ async def delete_task(ctx: ActionContext) -> None:
     task_id = relay.current_task_id
     if task_id:
         await ctx.store.retire_task(ctx.job, task_id)
-        await _delete_task(ctx, relay, task_id)
+        region = await known_region(ctx, relay, task_id)
+        if region is not None:
+            await _delete_task(ctx, region, task_id)
     await stop_ingests(ctx, relay.id)
     await ctx.store.set_relay_state(ctx.job, relay.id, RelayState.DELETED)
