@@ -41,7 +41,9 @@ MIB = 1024 * 1024
 def job_per_change(given: PlanInput) -> Plan:
     """A planner that enqueues one job for every event applied to a task's state."""
     event = given.change.event
-    return Plan(jobs=(JobSpec(action="check_ingest", provider=event.provider, task_id=event.task_id),))
+    return Plan(
+        jobs=(JobSpec(action="check_ingest", provider=event.provider, task_id=event.task_id),)
+    )
 
 
 @pytest.fixture
