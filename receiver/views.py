@@ -7,13 +7,14 @@ and ingest secrets are masked.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import msgspec
 
 from receiver.domain.records import (
     EventRecord,
     IngestLink,
+    JobPayload,
     JobRecord,
     QuarantinedRecord,
     RelayRecord,
@@ -136,7 +137,7 @@ class JobView(msgspec.Struct, frozen=True):
     relay_id: str | None
     provider: str | None
     task_id: str | None
-    payload: dict[str, Any]
+    payload: JobPayload
     state: JobState
     attempts: int
     throttled: int

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from receiver.domain.records import IngestLink, RelayTaskLink
+from receiver.domain.records import IngestLink, JobPayload, RelayTaskLink
 from receiver.domain.relay import Relay
 from receiver.domain.states import IngestState, JobAction, Provider, Status
 from receiver.events import Event
 
-__all__ = ["IngestUpdate", "JobSpec", "Plan", "PlanInput", "Planner", "TaskChange"]
+__all__ = [
+    "IngestUpdate",
+    "JobPayload",
+    "JobSpec",
+    "Plan",
+    "PlanInput",
+    "Planner",
+    "TaskChange",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +53,7 @@ class JobSpec:
     relay_id: str | None = None
     provider: Provider | None = None
     task_id: str | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
+    payload: JobPayload = field(default_factory=dict)
     delay_seconds: float = 0.0
 
 

@@ -10,11 +10,12 @@ claim has happened since.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from receiver.domain.plan import IngestUpdate, JobSpec, Plan, PlanInput, Planner, TaskChange
 from receiver.domain.records import (
     IngestLink,
+    JobPayload,
     JobRecord,
     QuarantinedRecord,
     RelayRecord,
@@ -77,7 +78,7 @@ class ClaimedJob:
     relay_id: str | None
     provider: str | None
     task_id: str | None
-    payload: dict[str, Any]
+    payload: JobPayload
     attempts: int
     throttled: int
     fence: int

@@ -31,9 +31,6 @@ from receiver.store.relays import (
 
 __all__ = ["apply_event"]
 
-#: Providers whose events reach the planner (CSS tasks have no follow-ups yet).
-_PLANNED = frozenset({Provider.ALIYUN, Provider.TRTC})
-
 log = structlog.get_logger("relaywarden.store")
 
 
@@ -105,7 +102,7 @@ def apply_event(
         applied=moved is not None,
     )
     job_ids: tuple[int, ...] = ()
-    if planner is not None and change.applied and event.provider in _PLANNED:
+    if planner is not None and change.applied:
         # A failing rule must not cost us the event: its writes are undone, the event and
         # the state change stay, and the failure is logged for the operator.
         conn.execute("SAVEPOINT planner")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
 
 import msgspec
 
@@ -20,7 +19,7 @@ from receiver.domain.records import JobRecord
 from receiver.domain.states import JobState, RelayState
 from receiver.store.base import ClaimedJob, LeaseLost
 from receiver.store.relays import get_relay, update_relay
-from receiver.store.rows import now_ms, one, rows
+from receiver.store.rows import Row, now_ms, one, rows
 
 __all__ = [
     "check_fence",
@@ -39,7 +38,7 @@ __all__ = [
 _DUE = "((state = 'pending' AND due_at_ms <= ?) OR (state = 'running' AND lease_until_ms < ?))"
 
 
-def _job(row: dict[str, Any]) -> JobRecord:
+def _job(row: Row) -> JobRecord:
     row["payload"] = json.loads(row["payload"])
     return msgspec.convert(row, JobRecord, strict=False)
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from typing import Any
 
 import msgspec
 
 from receiver.domain.records import EventRecord, QuarantinedRecord, TaskDetail, TaskRecord
 from receiver.domain.states import Provider, Status
 from receiver.store.jobs import jobs_of_task
-from receiver.store.rows import now_ms, rows
+from receiver.store.rows import Row, now_ms, rows
 
 __all__ = [
     "get_or_create_token",
@@ -89,7 +88,7 @@ def get_task(conn: sqlite3.Connection, provider: str, task_id: str) -> TaskDetai
     )
 
 
-def _quarantined(row: dict[str, Any]) -> QuarantinedRecord:
+def _quarantined(row: Row) -> QuarantinedRecord:
     row["context"] = json.loads(row["context"])
     return msgspec.convert(row, QuarantinedRecord, strict=False)
 

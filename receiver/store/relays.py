@@ -7,14 +7,13 @@ API methods and the fenced action methods of the store share one implementation.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 import msgspec
 
 from receiver.domain.records import IngestLink, RelayTaskLink
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, Relay, TrtcIngestSpec
 from receiver.domain.states import IngestState, Provider, RelayState
-from receiver.store.rows import now_ms, one, rows
+from receiver.store.rows import Row, now_ms, one, rows
 
 __all__ = [
     "add_ingest",
@@ -33,7 +32,7 @@ __all__ = [
     "update_relay",
 ]
 
-_JSON_TYPES: dict[str, Any] = {
+_JSON_TYPES: dict[str, object] = {
     "pull_to_push": PullToPushSpec,
     "trtc_ingest": TrtcIngestSpec | None,
     "recreate": RecreatePolicy,
@@ -43,7 +42,7 @@ _JSON_TYPES: dict[str, Any] = {
 _ENCODER = msgspec.json.Encoder()
 
 
-def _relay(row: dict[str, Any] | None) -> Relay | None:
+def _relay(row: Row | None) -> Relay | None:
     if row is None:
         return None
     for column, kind in _JSON_TYPES.items():

@@ -6,7 +6,10 @@ import sqlite3
 import time
 from typing import Any
 
-__all__ = ["now_ms", "one", "rows"]
+__all__ = ["Row", "now_ms", "one", "rows"]
+
+#: One SQLite row keyed by column name; the store turns rows into domain records.
+Row = dict[str, Any]
 
 
 def now_ms() -> int:
@@ -14,13 +17,13 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+def rows(cursor: sqlite3.Cursor) -> list[Row]:
     """All rows of ``cursor`` as dicts keyed by column name."""
     names = [column[0] for column in cursor.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def one(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
+def one(cursor: sqlite3.Cursor) -> Row | None:
     """The first row of ``cursor`` as a dict, or None."""
     found = rows(cursor)
     return found[0] if found else None

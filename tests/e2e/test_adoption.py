@@ -237,10 +237,10 @@ def test_api_adopt_of_an_unknown_task_dies_with_the_reason(stack: Stack) -> None
     [adopt] = jobs_of(stack, relay_id, "adopt_task")
     assert adopt["state"] == "dead"
     assert "CodeTaskNotExist" in adopt["last_error"]
+    # The relay cannot get its task: it fails with the job's reason, whatever the rules say.
     relay = stack.relay(relay_id)
     assert relay["state"] == "failed"
-    assert relay["failure_reason"].startswith(f"adopt_task job #{adopt['id']} is dead")
-    assert "CodeTaskNotExist" in relay["failure_reason"]
+    assert "adopt_task" in relay["failure_reason"] and "CodeTaskNotExist" in relay["failure_reason"]
 
 
 def test_offline_trigger_by_user_is_left_alone(stack: Stack) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -179,3 +180,42 @@ def test_iso_time() -> None:
     # Out of datetime's range (rows written before times were bounded): no crash.
     assert iso_time(10**18) is None
     assert iso_time(10**300) is None
+
+
+def test_openapi_documents_the_relay_declaration_down_to_every_field(server: Server) -> None:
+    schema = server.client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        ref = node.get("$ref") or next(
+            (o["$ref"] for o in node.get("anyOf", []) if "$ref" in o), None
+        )
+        return components[ref.rsplit("/", 1)[1]] if ref else node
+
+    post = schema["paths"]["/api/relays"]["post"]
+    body = resolve(post["requestBody"]["content"]["application/json"]["schema"])
+    assert body["required"] == ["name"]
+    assert set(body["properties"]) == {"name", "pull_to_push", "adopt", "trtc_ingest", "recreate"}
+    config = resolve(body["properties"]["pull_to_push"])
+    assert {"Region", "SourceType", "SourceUrls", "DstUrl", "StartTime", "EndTime"} <= set(
+        config["properties"]
+    )
+    assert config["additionalProperties"] is False
+    ingest = resolve(body["properties"]["trtc_ingest"])
+    assert ingest["required"] == ["SdkAppId"]
+    assert ingest["properties"]["SdkAppId"]["type"] == "integer"
+    assert resolve(body["properties"]["adopt"])["required"] == ["Region", "TaskId"]
+    recreate = resolve(body["properties"]["recreate"])
+    assert recreate["properties"]["max_attempts"]["default"] == 5
+    accepted = resolve(post["responses"]["202"]["content"]["application/json"]["schema"])
+    assert set(accepted["properties"]) == {"id", "state", "callback_url"}
+    listed = schema["paths"]["/api/relays/{id}"]["get"]["responses"]["200"]
+    relay = resolve(listed["content"]["application/json"]["schema"])
+    assert resolve(relay["properties"]["state"])["enum"] == [
+        "active",
+        "deleted",
+        "deleting",
+        "ended",
+        "failed",
+        "pending",
+    ]
