@@ -48,7 +48,7 @@ def callback_token_valid(given: str | None, callback_token: str, relay_id: str |
 
 
 def trtc_sign(key: str, body: bytes) -> str:
-    """TRTC callback ``Sign``: base64 of HMAC-SHA256 of the raw body (protocols.md 4.2)."""
+    """TRTC callback ``Sign``: base64 of HMAC-SHA256 of the raw body, keyed by the console key."""
     return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
 
 

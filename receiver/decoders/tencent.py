@@ -131,8 +131,10 @@ def decode_tencent_pull_to_push(raw: bytes, context: dict[str, str]) -> Event:
     seconds = parse_int(body.event_time)
     msg_field = _MSG_TIME_FIELD.get(event)
     msg_ms = parse_int(inner.get(msg_field)) if msg_field else None
-    if msg_ms is not None and not 0 <= msg_ms <= MAX_EVENT_TIME_MS:
-        msg_ms = None  # msg is free-form detail: a time that is no time is just ignored
+    if msg_ms is not None and not 0 < msg_ms <= MAX_EVENT_TIME_MS:
+        # msg is detail, not the event: a time that is no time (the official TaskStart
+        # sample sends task_start_time 0) is ignored rather than quarantining the event.
+        msg_ms = None
     event_time_ms = checked_time_ms(None if seconds is None else seconds * 1000, "event_time")
     # The dedupe key (source, task, kind, provider status, reason, event time) must repeat
     # for a redelivery and differ for a distinct event. event_time has whole seconds, and

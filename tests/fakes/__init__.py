@@ -4,16 +4,19 @@
 - :mod:`tests.fakes.trtc`: Tencent TRTC stream-ingest API (TC3 signed).
 
 Both verify signatures with the official SDKs' functions, keep task state, enforce the
-providers' per-account QPS, answer in the providers' formats, take injected faults and
-record every call.
+providers' per-account QPS, answer in the providers' formats, take injected faults, record
+every call, and send the providers' callbacks through a :class:`CallbackChannel` that can
+lose them.
 """
 
 from tests.fakes.aliyun_live import FakeAliyunLive, PullToPushTask
-from tests.fakes.common import CallRecord, ErrorFault
+from tests.fakes.common import CallbackChannel, CallRecord, Delivery, ErrorFault
 from tests.fakes.trtc import FakeTrtc, IngestTask
 
 __all__ = [
     "CallRecord",
+    "CallbackChannel",
+    "Delivery",
     "ErrorFault",
     "FakeAliyunLive",
     "FakeTrtc",

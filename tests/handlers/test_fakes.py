@@ -329,6 +329,14 @@ def relaywarden(tmp_path: Path) -> Iterator[Server]:
         yield server
 
 
+@pytest.fixture
+def trtc_calling_back(trtc_fake: FakeTrtc, relaywarden: Server) -> FakeTrtc:
+    """The TRTC fake with relaywarden's TRTC route and key as its console callback settings."""
+    trtc_fake.callback_url = relaywarden.base + TRTC_PATH
+    trtc_fake.callback_key = TRTC_KEY
+    return trtc_fake
+
+
 def trtc_client_for(fake: FakeTrtc) -> TrtcClient:
     assert fake.base_url is not None
     return TrtcClient(fake.base_url, fake.secret_id, fake.secret_key)
@@ -358,10 +366,9 @@ async def test_trtc_retried_start_for_the_same_room_and_user_is_task_exist(
 
 @pytest.mark.anyio
 async def test_trtc_failed_start_sends_a_signed_701_status_1(
-    trtc_fake: FakeTrtc, relaywarden: Server
+    trtc_calling_back: FakeTrtc, relaywarden: Server
 ) -> None:
-    trtc_fake.callback_url = relaywarden.base + TRTC_PATH
-    trtc_fake.callback_key = TRTC_KEY
+    trtc_fake = trtc_calling_back
     trtc_fake.fail_next_starts()
     async with trtc_client_for(trtc_fake) as client:
         task_id = (await client.start_stream_ingest(INGEST))["TaskId"]
@@ -380,10 +387,9 @@ async def test_trtc_failed_start_sends_a_signed_701_status_1(
 
 @pytest.mark.anyio
 async def test_trtc_auto_callbacks_for_api_start_and_stop(
-    trtc_fake: FakeTrtc, relaywarden: Server
+    trtc_calling_back: FakeTrtc, relaywarden: Server
 ) -> None:
-    trtc_fake.callback_url = relaywarden.base + TRTC_PATH
-    trtc_fake.callback_key = TRTC_KEY
+    trtc_fake = trtc_calling_back
     trtc_fake.auto_callbacks = True
     async with trtc_client_for(trtc_fake) as client:
         task_id = (await client.start_stream_ingest(INGEST))["TaskId"]
@@ -397,10 +403,9 @@ async def test_trtc_auto_callbacks_for_api_start_and_stop(
 
 
 def test_trtc_ingest_that_stops_on_its_own_notifies_or_vanishes_silently(
-    trtc_fake: FakeTrtc, relaywarden: Server
+    trtc_calling_back: FakeTrtc, relaywarden: Server
 ) -> None:
-    trtc_fake.callback_url = relaywarden.base + TRTC_PATH
-    trtc_fake.callback_key = TRTC_KEY
+    trtc_fake = trtc_calling_back
     quiet, loud = trtc_fake.add_task(INGEST), trtc_fake.add_task({**INGEST, "UserId": "b"})
     trtc_fake.finish_task(quiet)  # vanishes: DescribeStreamIngest says NotExist, no callback
     assert trtc_fake.callbacks.deliveries == []
@@ -411,9 +416,8 @@ def test_trtc_ingest_that_stops_on_its_own_notifies_or_vanishes_silently(
     assert not trtc_fake.task(quiet).in_progress
 
 
-def test_trtc_callbacks_can_be_lost(trtc_fake: FakeTrtc, relaywarden: Server) -> None:
-    trtc_fake.callback_url = relaywarden.base + TRTC_PATH
-    trtc_fake.callback_key = TRTC_KEY
+def test_trtc_callbacks_can_be_lost(trtc_calling_back: FakeTrtc, relaywarden: Server) -> None:
+    trtc_fake = trtc_calling_back
     task_id = trtc_fake.add_task(INGEST)
     trtc_fake.callbacks.lose_next()
     assert trtc_fake.send_callback(task_id, 701, 0) is None

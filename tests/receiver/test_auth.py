@@ -26,7 +26,7 @@ VECTOR_SIGN = "kkoFeO3Oh2ZHnjtg8tEAQhtXK16/KI05W3BQff8IvGA="
 
 
 def test_trtc_signature_vector_from_protocols() -> None:
-    # The body has real tabs and newlines (protocols.md shows them escaped).
+    # The body has real tabs and newlines, as in the published example.
     assert b"\t" in ROOM_EVENT and b"\n" in ROOM_EVENT and b"\\t" not in ROOM_EVENT
     assert trtc_sign(VECTOR_KEY, ROOM_EVENT) == VECTOR_SIGN
     assert trtc_sign_matches(VECTOR_KEY, ROOM_EVENT, VECTOR_SIGN)

@@ -144,9 +144,15 @@ def test_a_redelivery_is_a_duplicate_even_when_re_signed() -> None:
     assert len(set(_keys(body(), signed(body())))) == 1
 
 
-def test_a_msg_time_that_is_no_time_is_ignored_not_fatal() -> None:
-    event = decode_tencent_pull_to_push(body(msg=json.dumps({"task_start_time": -4})), {})
+@pytest.mark.parametrize("bad", [-4, 0, "soon", 10**20])
+def test_a_msg_time_that_is_no_time_is_ignored_not_fatal(bad: object) -> None:
+    # The official TaskStart sample sends task_start_time 0.
+    event = decode_tencent_pull_to_push(body(msg=json.dumps({"task_start_time": bad})), {})
     assert event.provider_status == "TaskStart" and event.event_time_ms == 1695200000000
+    no_time = decode_tencent_pull_to_push(
+        body(event_time=None, msg=json.dumps({"task_start_time": bad})), {}
+    )
+    assert no_time.event_time_ms is None and no_time.provider_status.startswith("TaskStart#")
 
 
 # ---------------------------------------------------------------- the route
