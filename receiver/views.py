@@ -235,7 +235,7 @@ class ReplayView(msgspec.Struct, frozen=True):
     task_id: str
 
 
-class IngestView(msgspec.Struct, frozen=True):
+class IngestView(msgspec.Struct, frozen=True, omit_defaults=True):
     """A TRTC ingest linked to a relay."""
 
     sdk_app_id: int
@@ -251,7 +251,7 @@ class IngestView(msgspec.Struct, frozen=True):
         return cls(link.sdk_app_id, link.task_id, link.state, link.owned, link.reason)
 
 
-class RelayTaskView(msgspec.Struct, frozen=True):
+class RelayTaskView(msgspec.Struct, frozen=True, omit_defaults=True):
     """A task a relay had, by generation."""
 
     task_id: str

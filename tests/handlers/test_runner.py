@@ -223,7 +223,10 @@ async def test_runner_outcomes(store: SqliteStore, make_runner: Callable[..., Jo
     unknown = await store.write(_enqueue(JobSpec("no_such_action"), now_ms()))
     await runner.start()
     try:
-        rows = {name: await _wait_state(store, i, "succeeded", "dead") for name, i in ids.items()}
+        rows = {
+            name: await _wait_state(store, i, "succeeded", "dead", "skipped")
+            for name, i in ids.items()
+        }
         unknown_row = await _wait_state(store, unknown, "succeeded", "dead")
     finally:
         await runner.stop()
@@ -242,7 +245,9 @@ async def test_runner_outcomes(store: SqliteStore, make_runner: Callable[..., Jo
     assert "InvalidParameter.DstUrl" in rows["rejected"]["last_error"]
     assert summary("crashing") == ("dead", 2, 0)
     assert "RuntimeError: boom" in rows["crashing"]["last_error"]
-    assert summary("skipped") == ("succeeded", 1, 0)
+    # A job whose relay moved on is "skipped" (with why), not "succeeded".
+    assert summary("skipped") == ("skipped", 1, 0)
+    assert rows["skipped"]["last_error"] == "skipped: nothing to do"
     assert unknown_row["state"] == "dead" and "no_such_action" in unknown_row["last_error"]
     assert [a for a, _ in scripted.runs].count("throttled_then_ok") == 4
 
