@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 import structlog
 
+from handlers.ingest_rules import plan_ingest
 from handlers.policy import config_from_task_info
 from handlers.rules import Rule, matching_actions
 from receiver.domain.plan import JobSpec, Plan, PlanInput
@@ -41,7 +42,11 @@ class RulePlanner:
 
     def __call__(self, given: PlanInput) -> Plan:
         event = given.change.event
-        if event.provider is not Provider.ALIYUN or not given.change.applied:
+        if not given.change.applied:
+            return Plan()
+        if event.provider is Provider.TRTC:
+            return plan_ingest(given)
+        if event.provider is not Provider.ALIYUN:
             return Plan()
         relay = given.relay if given.linked else self._claim(given)
         if relay is None:

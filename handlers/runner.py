@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import structlog
 
-from handlers.actions import Action, Skip
+from handlers.actions import Action, Defer, Skip
 from handlers.aliyun_client import AliyunLiveClient
 from handlers.context import ActionContext, CallbackUrlFactory
 from handlers.outcome import Outcome, ProviderError
@@ -143,6 +143,14 @@ class JobRunner:
             )
             try:
                 await action(context)
+            except Defer as defer:
+                # Waiting its turn is not a failure: no attempt is used up.
+                await self._finish(
+                    job, JobState.PENDING, f"deferred: {defer}", delay=defer.seconds, throttled=True
+                )
+                outcome = JobOutcome.RETRIED
+                bound.info("job_deferred", reason=str(defer))
+                return
             except Skip as skip:
                 # Not "succeeded": nothing was done, and the job says why.
                 await self._finish(job, JobState.SKIPPED, f"skipped: {skip}")

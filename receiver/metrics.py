@@ -24,6 +24,7 @@ __all__ = [
     "JobOutcome",
     "callback_duration_seconds",
     "callbacks_total",
+    "ingests_unknown_total",
     "job_duration_seconds",
     "jobs_total",
     "provider_request_duration_seconds",
@@ -128,6 +129,11 @@ provider_request_duration_seconds = Histogram(
     "Duration of one provider API call.",
     ("provider", "api"),
     buckets=_SLOW_BUCKETS,
+    registry=REGISTRY,
+)
+ingests_unknown_total = Counter(
+    "relaywarden_ingests_unknown_total",
+    "Ingest starts whose TaskId never arrived after TaskExist (may run, cannot be stopped).",
     registry=REGISTRY,
 )
 recreations_total = Counter(

@@ -286,6 +286,8 @@ class RelayView(msgspec.Struct, frozen=True, omit_defaults=True):
     created_at: str | None
     updated_at: str | None
     tasks: list[RelayTaskView] | None = None
+    ingest_restarts: list[str | None] | None = None
+    """When relaywarden restarted the relay's TRTC ingest (within the recreate window)."""
 
     @classmethod
     def of(cls, record: RelayRecord, *, with_tasks: bool = False) -> RelayView:
@@ -308,6 +310,7 @@ class RelayView(msgspec.Struct, frozen=True, omit_defaults=True):
             created_at=iso_time(relay.created_at_ms),
             updated_at=iso_time(relay.updated_at_ms),
             tasks=[RelayTaskView.of(t) for t in record.tasks] if with_tasks else None,
+            ingest_restarts=[iso_time(t) for t in relay.ingest_restarts] or None,
         )
 
 

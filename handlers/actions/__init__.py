@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from handlers.actions.aliyun import adopt_task, create_task, delete_task, recreate
-from handlers.actions.common import Skip
-from handlers.actions.trtc import start_ingest, stop_ingest
+from handlers.actions.common import Defer, Skip
+from handlers.actions.trtc import await_ingest_id, restart_ingest, start_ingest, stop_ingest
 from handlers.context import ActionContext
 from receiver.domain.states import JobAction
 
-__all__ = ["ACTIONS", "Action", "Skip"]
+__all__ = ["ACTIONS", "Action", "Defer", "Skip"]
 
 Action = Callable[[ActionContext], Awaitable[None]]
 
@@ -28,4 +28,6 @@ ACTIONS: dict[str, Action] = {
     JobAction.START_INGEST: start_ingest,
     JobAction.STOP_INGEST: stop_ingest,
     JobAction.CHECK_INGEST: start_ingest,
+    JobAction.RESTART_INGEST: restart_ingest,
+    JobAction.AWAIT_INGEST_ID: await_ingest_id,
 }

@@ -1,4 +1,4 @@
-"""What every action shares: the Skip signal and reading provider answers."""
+"""What every action shares: the Skip and Defer signals and reading provider answers."""
 
 from __future__ import annotations
 
@@ -6,11 +6,19 @@ from collections.abc import Mapping
 
 from handlers.outcome import Outcome, ProviderError
 
-__all__ = ["Skip", "is_code", "task_id_of"]
+__all__ = ["Defer", "Skip", "is_code", "task_id_of"]
 
 
 class Skip(Exception):
-    """Nothing to do for this job (the relay moved on); the job counts as succeeded."""
+    """Nothing to do for this job (the relay moved on); the job is ``skipped``."""
+
+
+class Defer(Exception):
+    """Not yet: run the job again after ``seconds`` without using up an attempt."""
+
+    def __init__(self, reason: str, seconds: float) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
 
 
 def task_id_of(answer: Mapping[str, object], provider: str, api: str) -> str:

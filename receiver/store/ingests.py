@@ -13,7 +13,7 @@ import msgspec
 
 from receiver.domain.plan import IngestUpdate
 from receiver.domain.records import IngestLink
-from receiver.domain.states import IngestState
+from receiver.domain.states import IngestState, JobAction, JobState
 from receiver.store.rows import now_ms, one
 
 __all__ = [
@@ -120,7 +120,21 @@ def apply_ingest_update(conn: sqlite3.Connection, update: IngestUpdate) -> None:
     if not fields:
         return
     names = ", ".join(f"{name} = ?" for name in fields)
+    now = now_ms()
     conn.execute(
         f"UPDATE ingests SET {names}, updated_at_ms = ? WHERE id = ?",
-        (*fields.values(), now_ms(), update.link_id),
+        (*fields.values(), now, update.link_id),
     )
+    if update.task_id is not None:  # named: the bound on waiting for the name is moot
+        conn.execute(
+            "UPDATE jobs SET state = ?, last_error = ?, updated_at_ms = ? WHERE action = ? "
+            "AND state = ? AND json_extract(payload, '$.link') = ?",
+            (
+                JobState.SKIPPED.value,
+                "skipped: the ingest's TaskId arrived",
+                now,
+                JobAction.AWAIT_INGEST_ID.value,
+                JobState.PENDING.value,
+                update.link_id,
+            ),
+        )
