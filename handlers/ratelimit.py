@@ -19,7 +19,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-__all__ = ["WindowRateLimiter"]
+__all__ = ["LowPriorityLimiter", "WindowRateLimiter"]
 
 
 class _Slot:
@@ -56,6 +56,7 @@ class WindowRateLimiter:
         self._slots: list[_Slot] = []
         self._lock = asyncio.Lock()
         self._ended = asyncio.Event()
+        self._waiting = 0  # callers of ``_take`` that have not got their slot yet
 
     def __repr__(self) -> str:
         return f"WindowRateLimiter(qps={self.qps}, window={self.window})"
@@ -82,24 +83,80 @@ class WindowRateLimiter:
             slot.end = self._clock()
             self._ended.set()
 
+    def low_priority(self, reserve: int | None = None) -> LowPriorityLimiter:
+        """A view of this limiter for background calls (the reconciler's).
+
+        It shares the same window, but takes a slot only when no other caller waits and
+        ``reserve`` slots (default a fifth of ``qps``, at least one) stay free for them.
+        """
+        return LowPriorityLimiter(self, reserve)
+
+    def occupancy(self) -> int:
+        """Calls in the window now (in flight or ended less than a window ago)."""
+        now = self._clock()
+        return sum(1 for s in self._slots if s.end is None or now - s.end < self.window)
+
+    def contended(self) -> bool:
+        """True while some caller waits for a slot."""
+        return self._waiting > 0 or self._lock.locked()
+
     async def _take(self, *, in_flight: bool) -> _Slot:
-        async with self._lock:
-            while True:
-                now = self._clock()
-                # Compared as a difference, the way an observer measures a window.
-                self._slots = [s for s in self._slots if s.end is None or now - s.end < self.window]
-                excess = len(self._slots) - self.qps + 1
-                if excess <= 0:
-                    break
-                ends = sorted(s.end for s in self._slots if s.end is not None)
-                if len(ends) >= excess:
-                    # Finished calls leave the window first: sleep until enough have left.
-                    await self._sleep(max(self.window - (now - ends[excess - 1]), 1e-6))
-                    continue
-                # Too many calls are in flight: wait for one to end, then look again.
-                self._ended.clear()
-                await self._ended.wait()
+        self._waiting += 1
+        try:
+            async with self._lock:
+                return await self._take_locked(in_flight=in_flight)
+        finally:
+            self._waiting -= 1
+
+    async def _take_locked(self, *, in_flight: bool) -> _Slot:
+        while True:
             now = self._clock()
-            slot = _Slot(now, None if in_flight else now)
-            self._slots.append(slot)
-            return slot
+            # Compared as a difference, the way an observer measures a window.
+            self._slots = [s for s in self._slots if s.end is None or now - s.end < self.window]
+            excess = len(self._slots) - self.qps + 1
+            if excess <= 0:
+                break
+            ends = sorted(s.end for s in self._slots if s.end is not None)
+            if len(ends) >= excess:
+                # Finished calls leave the window first: sleep until enough have left.
+                await self._sleep(max(self.window - (now - ends[excess - 1]), 1e-6))
+                continue
+            # Too many calls are in flight: wait for one to end, then look again.
+            self._ended.clear()
+            await self._ended.wait()
+        now = self._clock()
+        slot = _Slot(now, None if in_flight else now)
+        self._slots.append(slot)
+        return slot
+
+
+class LowPriorityLimiter(WindowRateLimiter):
+    """Calls through the window of another limiter, yielding to its other callers."""
+
+    def __init__(self, parent: WindowRateLimiter, reserve: int | None = None) -> None:
+        super().__init__(parent.qps, window=parent.window, clock=parent._clock, sleep=parent._sleep)
+        self.parent = parent
+        self.reserve = max(1, parent.qps // 5) if reserve is None else reserve
+        self._poll = parent.window / parent.qps
+
+    def __repr__(self) -> str:
+        return f"LowPriorityLimiter({self.parent!r}, reserve={self.reserve})"
+
+    async def _take(self, *, in_flight: bool) -> _Slot:
+        # Wait for a quiet moment: nobody else waiting, and room beyond the reserve.
+        while self.parent.contended() or (
+            self.parent.occupancy() >= max(1, self.parent.qps - self.reserve)
+        ):
+            await self._sleep(self._poll)
+        slot = await self.parent._take(in_flight=in_flight)
+        return slot
+
+    @contextlib.asynccontextmanager
+    async def call(self) -> AsyncIterator[float]:
+        """Hold a slot of the parent's window for one call (see ``WindowRateLimiter.call``)."""
+        slot = await self._take(in_flight=True)
+        try:
+            yield slot.start
+        finally:
+            slot.end = self.parent._clock()
+            self.parent._ended.set()

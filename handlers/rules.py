@@ -36,7 +36,14 @@ __all__ = [
 Action = Literal["recreate", "stop_ingest", "start_ingest"]
 StatusName = Literal["idle", "running", "recovering", "offline", "exited"]
 
-RECREATE_REASONS = ("PullStreamFailed", "PushStreamFailed", "UnknownError", "RetryTimesOffline")
+#: ``TaskNotExist``: the reconciler found the task gone from its region without a callback.
+RECREATE_REASONS = (
+    "PullStreamFailed",
+    "PushStreamFailed",
+    "UnknownError",
+    "RetryTimesOffline",
+    "TaskNotExist",
+)
 
 
 class Rule(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

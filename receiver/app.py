@@ -22,6 +22,7 @@ from receiver.http import EXCEPTION_HANDLERS, error_response
 from receiver.jobs_api import job_routes
 from receiver.middleware import AccessLogMiddleware, AdminAuthMiddleware, ErrorGuardMiddleware
 from receiver.ops import ops_routes
+from receiver.orphans_api import orphan_routes
 from receiver.relays_api import relay_routes
 from receiver.runtime import BackgroundService, Runtime
 from receiver.store.sqlite import SqliteStore
@@ -74,7 +75,7 @@ def create_app(
 
     api = Mount(
         "/api",
-        routes=[*api_routes(), *relay_routes(), *job_routes()],
+        routes=[*api_routes(), *relay_routes(), *job_routes(), *orphan_routes()],
         middleware=[Middleware(AdminAuthMiddleware, admin_token=settings.admin_token)],
     )
     routes: list[BaseRoute] = [*callback_routes(), api, *ops_routes()]

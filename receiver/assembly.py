@@ -13,16 +13,20 @@ from starlette.applications import Starlette
 
 from handlers.actions import ACTIONS
 from handlers.aliyun_client import AliyunLiveClient
+from handlers.orphans import OrphanFinder
 from handlers.planner import RulePlanner
+from handlers.ratelimit import WindowRateLimiter
+from handlers.reconciler import Reconciler
 from handlers.rules import load_rules
 from handlers.runner import JobRunner
 from handlers.trtc_client import TrtcClient
 from receiver.app import create_app
 from receiver.config import Settings
 from receiver.relays_api import relay_callback_url
+from receiver.retention import Retention
 from receiver.runtime import BackgroundService, Runtime
 
-__all__ = ["build_app", "job_runner", "print_banner"]
+__all__ = ["build_app", "job_runner", "print_banner", "reconciler"]
 
 
 def print_banner(runtime: Runtime) -> None:
@@ -42,22 +46,12 @@ def print_banner(runtime: Runtime) -> None:
     )
 
 
-def job_runner(runtime: Runtime) -> JobRunner:
+def job_runner(
+    runtime: Runtime, limiters: tuple[WindowRateLimiter, WindowRateLimiter]
+) -> JobRunner:
     """The job runner with provider clients built from the settings."""
     settings = runtime.settings
-    aliyun = AliyunLiveClient(
-        settings.aliyun_live_endpoint,
-        settings.aliyun_access_key_id,
-        settings.aliyun_access_key_secret,
-        qps=settings.aliyun_qps,
-    )
-    trtc = TrtcClient(
-        settings.trtc_endpoint,
-        settings.tencent_secret_id,
-        settings.tencent_secret_key,
-        region=settings.trtc_region,
-        qps=settings.trtc_qps,
-    )
+    aliyun, trtc = _clients(settings, *limiters)
     return JobRunner(
         runtime.store,
         ACTIONS,
@@ -73,13 +67,61 @@ def job_runner(runtime: Runtime) -> JobRunner:
     )
 
 
+def reconciler(
+    runtime: Runtime, limiters: tuple[WindowRateLimiter, WindowRateLimiter]
+) -> Reconciler:
+    """The reconciler, its calls at low priority in the job runner's QPS budgets."""
+    settings = runtime.settings
+    aliyun, trtc = _clients(settings, *(limiter.low_priority() for limiter in limiters))
+    finder = OrphanFinder(
+        runtime.store,
+        aliyun,
+        runtime.orphans,
+        regions=settings.regions,
+        callback_prefix=f"{settings.base_url}/callbacks/aliyun/pull-to-push",
+    )
+    return Reconciler(
+        runtime.store,
+        aliyun=aliyun,
+        trtc=trtc,
+        interval_seconds=settings.reconcile_interval_seconds,
+        orphans=finder,
+    )
+
+
+def _clients(
+    settings: Settings, aliyun_limiter: WindowRateLimiter, trtc_limiter: WindowRateLimiter
+) -> tuple[AliyunLiveClient, TrtcClient]:
+    aliyun = AliyunLiveClient(
+        settings.aliyun_live_endpoint,
+        settings.aliyun_access_key_id,
+        settings.aliyun_access_key_secret,
+        limiter=aliyun_limiter,
+    )
+    trtc = TrtcClient(
+        settings.trtc_endpoint,
+        settings.tencent_secret_id,
+        settings.tencent_secret_key,
+        region=settings.trtc_region,
+        limiter=trtc_limiter,
+    )
+    return aliyun, trtc
+
+
 def build_app(settings: Settings, *, banner: bool = True) -> Starlette:
     """The app with everything ``serve`` runs. Raises RulesFileError for a bad rules file."""
     rules = load_rules(settings.rules_file)
     planner = RulePlanner(rules, default_region=settings.aliyun_region, regions=settings.regions)
 
     def services(runtime: Runtime) -> Sequence[BackgroundService]:
-        return [job_runner(runtime)]
+        # One QPS budget per provider account, shared by follow-ups and the reconciler.
+        limiters = (WindowRateLimiter(settings.aliyun_qps), WindowRateLimiter(settings.trtc_qps))
+        found: list[BackgroundService] = [job_runner(runtime, limiters)]
+        if settings.reconcile_interval_seconds > 0:
+            found.append(reconciler(runtime, limiters))
+        if settings.retention_days > 0:
+            found.append(Retention(runtime.store, days=settings.retention_days))
+        return found
 
     return create_app(
         settings,

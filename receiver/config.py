@@ -147,7 +147,7 @@ class Settings:
             job_concurrency=_int(env, "RELAYWARDEN_JOB_CONCURRENCY", 4),
             aliyun_regions=_regions(env),
             reconcile_interval_seconds=_float(env, "RELAYWARDEN_RECONCILE_INTERVAL_SECONDS", 60.0),
-            retention_days=_int(env, "RELAYWARDEN_RETENTION_DAYS", 30),
+            retention_days=_int(env, "RELAYWARDEN_RETENTION_DAYS", 30, minimum=0),
             ingest_id_wait_seconds=_float(env, "RELAYWARDEN_INGEST_ID_WAIT_SECONDS", 120.0),
         )
         sqlite_path_from_url(settings.database_url)

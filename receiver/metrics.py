@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import enum
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
 from receiver.domain.states import JobAction, Source
 
@@ -27,9 +33,13 @@ __all__ = [
     "ingests_unknown_total",
     "job_duration_seconds",
     "jobs_total",
+    "orphan_tasks",
     "provider_request_duration_seconds",
     "provider_requests_total",
+    "pruned_rows_total",
     "reason_label",
+    "reconcile_events_total",
+    "reconcile_sweep_seconds",
     "recreations_total",
     "task_transitions_total",
 ]
@@ -77,6 +87,8 @@ KNOWN_REASONS = frozenset(
         "OverEndTime",
         "StartFailed",
         "Restarted",
+        "TaskNotExist",
+        "NotExist",
     }
 )
 
@@ -136,6 +148,28 @@ ingests_unknown_total = Counter(
     "Ingest starts whose TaskId never arrived after TaskExist (may run, cannot be stopped).",
     registry=REGISTRY,
 )
+reconcile_events_total = Counter(
+    "relaywarden_reconcile_events_total",
+    "Synthetic events the reconciler fed through the callback path, by provider.",
+    ("provider",),
+    registry=REGISTRY,
+)
+reconcile_sweep_seconds = Gauge(
+    "relaywarden_reconcile_sweep_seconds",
+    "Duration of the last full reconciler sweep (all active relays, within the QPS budget).",
+    registry=REGISTRY,
+)
+orphan_tasks = Gauge(
+    "relaywarden_orphan_tasks",
+    "Provider tasks whose CallbackUrl points at relaywarden but that no relay knows.",
+    registry=REGISTRY,
+)
+pruned_rows_total = Counter(
+    "relaywarden_pruned_rows_total",
+    "Rows pruned by retention, by kind (events, unrecognized, jobs; raw: bodies emptied).",
+    ("kind",),
+    registry=REGISTRY,
+)
 recreations_total = Counter(
     "relaywarden_recreations_total",
     "Relay re-creations, by outcome (created a new task, or gave up).",
@@ -157,6 +191,10 @@ def _preinitialise() -> None:
             callbacks_total.labels(source, outcome)
     for outcome in ("created", "gave_up"):
         recreations_total.labels(outcome)
+    for provider in ("aliyun", "trtc"):
+        reconcile_events_total.labels(provider)
+    for kind in ("events", "unrecognized", "jobs", "raw"):
+        pruned_rows_total.labels(kind)
     # increase() cannot see a counter's first step from nothing: start every alerted
     # series at zero so the first dead job after a restart still fires the alert.
     for action in JOB_ACTIONS:

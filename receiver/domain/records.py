@@ -19,6 +19,7 @@ __all__ = [
     "JobPayload",
     "JobRecord",
     "QuarantinedRecord",
+    "ReconcileTarget",
     "RelayRecord",
     "RelayTaskLink",
     "TaskDetail",
@@ -137,3 +138,17 @@ class RelayRecord(msgspec.Struct, frozen=True, kw_only=True):
     relay: Relay
     ingests: list[IngestLink]
     tasks: list[RelayTaskLink] = msgspec.field(default_factory=list)
+
+
+class ReconcileTarget(msgspec.Struct, frozen=True, kw_only=True):
+    """An active relay as the reconciler compares it with the providers.
+
+    ``task_status`` is the stored status of its current task (None: never seen),
+    ``task_region`` where that task is known to live (None: not known).
+    """
+
+    relay: Relay
+    task_status: Status | None
+    task_reason: str
+    task_region: str | None
+    ingests: list[IngestLink]

@@ -18,6 +18,7 @@ from receiver.domain.records import (
     JobPayload,
     JobRecord,
     QuarantinedRecord,
+    ReconcileTarget,
     RelayRecord,
     RelayTaskLink,
     TaskDetail,
@@ -303,6 +304,18 @@ class Store(Protocol):
 
     async def give_up_ingest_id(self, job: ClaimedJob, link_id: int, reason: str) -> bool:
         """A start still without its TaskId becomes ``ingest_unknown``; False when named."""
+        ...
+
+    async def reconcile_targets(self) -> list[ReconcileTarget]:
+        """Every active relay with its current task's stored status and region, and ingests."""
+        ...
+
+    async def known_task_ids(self, task_ids: list[str]) -> set[str]:
+        """Which of these Alibaba task ids some relay knows (any generation)."""
+        ...
+
+    async def prune(self, older_than_ms: int, *, batch: int) -> dict[str, int]:
+        """Delete one batch of old rows of each prunable kind; rows deleted by kind."""
         ...
 
     # scrape-time aggregates (sync: the Prometheus collector runs in a thread) ------------

@@ -9,10 +9,10 @@ from __future__ import annotations
 import sqlite3
 
 from receiver.domain.plan import IngestUpdate, JobSpec
-from receiver.domain.records import IngestLink, RelayTaskLink
+from receiver.domain.records import IngestLink, ReconcileTarget, RelayTaskLink
 from receiver.domain.relay import PullToPushSpec
 from receiver.domain.states import IngestState, JobAction, Provider
-from receiver.store import ingests, jobs, relays
+from receiver.store import healing_queries, ingests, jobs, relays
 from receiver.store.base import ClaimedJob
 from receiver.store.rows import now_ms
 from receiver.store.sqlite_jobs import SqliteRelaysAndJobs
@@ -96,3 +96,19 @@ class SqliteHealing(SqliteRelaysAndJobs):
             return True
 
         return await self._fenced(job, run)
+
+    # the reconciler ----------------------------------------------------------------------
+    async def reconcile_targets(self) -> list[ReconcileTarget]:
+        """Every active relay with its current task's stored status and region, and ingests."""
+        return await self.read(healing_queries.reconcile_targets)
+
+    async def known_task_ids(self, task_ids: list[str]) -> set[str]:
+        """Which of these Alibaba task ids some relay knows (any generation)."""
+        return await self.read(lambda conn: healing_queries.known_task_ids(conn, task_ids))
+
+    # retention ---------------------------------------------------------------------------
+    async def prune(self, older_than_ms: int, *, batch: int) -> dict[str, int]:
+        """Delete one batch of old rows of each prunable kind; rows deleted by kind."""
+        return await self.write(
+            lambda conn: healing_queries.prune_batch(conn, older_than_ms, batch)
+        )
