@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 import msgspec
+import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -29,11 +30,14 @@ from receiver.http import (
 from receiver.logs import redact_url
 from receiver.runtime import Runtime, runtime_of
 from receiver.store.base import Conflict
+from receiver.validation import pull_to_push_problems
 from receiver.views import Page, RelayAccepted, RelayView
 
 __all__ = ["relay_callback_url", "relay_routes"]
 
 _DECODER = msgspec.json.Decoder(RelaySpec)
+
+log = structlog.get_logger("relaywarden.api")
 
 
 def relay_callback_url(runtime: Runtime, relay_id: str, region: str) -> str:
@@ -55,9 +59,15 @@ async def create(request: Request) -> Response:
         spec = _DECODER.decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
         return error_response(400, "invalid_relay", f"relay declaration rejected: {exc}")
-    problem = declaration_problem(spec, datetime.now(UTC))
-    if problem is not None:
-        return error_response(400, "invalid_relay", problem)
+    now = datetime.now(UTC)
+    # Every problem at once, the provider's documented rules included: no provider call.
+    problem = declaration_problem(spec, now)
+    problems = [problem] if problem is not None else []
+    if spec.pull_to_push is not None:
+        problems += pull_to_push_problems(msgspec.to_builtins(spec.pull_to_push), now)
+    if problems:
+        log.warning("relay_rejected", name=spec.name, problems=problems)
+        return error_response(400, "invalid_relay", "; ".join(problems))
     try:
         relay = await runtime.store.declare_relay(new_relay_id(), spec)
     except Conflict as exc:

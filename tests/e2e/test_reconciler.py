@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from handlers.reconciler import Reconciler
 from tests.e2e.conftest import INGEST_PARAMS, Stack, relay_body, wait_for
@@ -25,7 +26,7 @@ def reconciler(stack: Stack) -> Reconciler:
 
 
 def history(stack: Stack, provider: str, task_id: str) -> list[dict[str, Any]]:
-    response = stack.http.get(f"/api/tasks/{provider}/{task_id}")
+    response = stack.http.get(f"/api/tasks/{provider}/{quote(task_id, safe='')}")
     assert response.status_code == 200, response.text
     events: list[dict[str, Any]] = response.json()["events"]
     return events
