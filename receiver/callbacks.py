@@ -1,4 +1,4 @@
-"""Callback routes: authenticate, decode, commit, answer (design.md, "HTTP interface").
+"""Callback routes: authenticate, decode, commit, answer.
 
 Each callback produces exactly one log line (source, task id, outcome, duration) and one
 ``relaywarden_callbacks_total`` increment; nothing is acknowledged before the commit.

@@ -13,7 +13,7 @@ import sqlite3
 
 import msgspec
 
-from receiver.domain.lifecycle import state_after_job_death
+from receiver.domain.lifecycle import state_after_job_death, state_after_job_retry
 from receiver.domain.plan import JobSpec
 from receiver.domain.records import JobRecord
 from receiver.domain.states import JobState, RelayState
@@ -209,7 +209,8 @@ def jobs_of_task(conn: sqlite3.Connection, provider: str, task_id: str) -> list[
 def retry_dead_job(conn: sqlite3.Connection, job_id: int) -> JobRecord | None:
     """Put a dead job back in the queue, due now, with a fresh attempt budget.
 
-    Returns the updated job, or None when there is no dead job of that id.
+    Returns the updated job, or None when there is no dead job of that id. A relay the job's
+    death had failed is managed again.
     """
     now = now_ms()
     cursor = conn.execute(
@@ -217,4 +218,10 @@ def retry_dead_job(conn: sqlite3.Connection, job_id: int) -> JobRecord | None:
         "updated_at_ms = ? WHERE id = ? AND state = 'dead'",
         (now, now, job_id),
     )
-    return None if cursor.rowcount == 0 else get_job(conn, job_id)
+    job = None if cursor.rowcount == 0 else get_job(conn, job_id)
+    relay = None if job is None or job.relay_id is None else get_relay(conn, job.relay_id)
+    if job is not None and relay is not None:
+        state = state_after_job_retry(relay, job.action)
+        if state is not None:
+            update_relay(conn, relay.id, state=state.value, failure_reason=None)
+    return job

@@ -203,7 +203,7 @@ def test_trtc_without_configured_key_is_401(tmp_path: Path) -> None:
 
 
 def test_trtc_other_groups_are_kept_listed_and_not_replayable(tmp_path: Path) -> None:
-    # The signature vector of protocols.md 4.2, sent as TRTC would send it.
+    # The documented TRTC signature vector, sent as TRTC would send it.
     with running_server(tmp_path, trtc_callback_key=VECTOR_KEY) as server:
         response = server.client.post(
             "/callbacks/trtc", content=ROOM_EVENT, headers={"Sign": VECTOR_SIGN}

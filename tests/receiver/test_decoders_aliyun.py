@@ -1,4 +1,4 @@
-"""Alibaba pull-to-push callback decoding (protocols.md, section 1)."""
+"""Alibaba pull-to-push callback decoding."""
 
 from __future__ import annotations
 
