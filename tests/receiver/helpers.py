@@ -52,7 +52,7 @@ def dumps(value: Any) -> bytes:
 def aliyun_status(
     task_id: str,
     status: int | str,
-    event_time: int | str,
+    event_time: float | str,
     *,
     reason: str | None = None,
     event: str = "LivePullToPushRunning",
