@@ -15,7 +15,7 @@ from receiver.sources import CALLBACK_SOURCES, TokenAuth, TrtcSignAuth
 
 def test_every_source_has_one_row_and_one_metric_label() -> None:
     assert [row.source for row in CALLBACK_SOURCES] == list(Source)
-    assert SOURCE_LABELS == tuple(Source)
+    assert tuple(Source) == SOURCE_LABELS
     assert len({row.path for row in CALLBACK_SOURCES}) == len(CALLBACK_SOURCES)
 
 
