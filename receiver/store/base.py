@@ -15,7 +15,6 @@ from typing import Protocol
 from receiver.domain.plan import JobSpec, Plan, PlanInput, Planner, TaskChange
 from receiver.domain.records import (
     IngestLink,
-    JobPayload,
     JobRecord,
     QuarantinedRecord,
     RelayRecord,
@@ -68,22 +67,14 @@ class IngestResult:
     job_ids: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedJob:
-    """A job as handed to a worker: its row plus the fence of this claim."""
+class ClaimedJob(JobRecord, frozen=True, kw_only=True):
+    """A job as handed to a worker: the job, the fence of this claim and its lease length.
 
-    id: int
-    action: str
-    relay_id: str | None
-    provider: str | None
-    task_id: str | None
-    payload: JobPayload
-    attempts: int
-    throttled: int
+    ``lease_ms`` is how long each fenced write of this run extends the lease.
+    """
+
     fence: int
-    created_at_ms: int
     lease_ms: int
-    """How long each fenced write of this run extends the lease."""
 
 
 class Store(Protocol):

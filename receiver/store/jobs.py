@@ -104,21 +104,15 @@ def claim_due_jobs(
             "lease_until_ms = ?, updated_at_ms = ? WHERE id = ?",
             (fence, now + lease_ms, now, row["id"]),
         )
-        claimed.append(
-            ClaimedJob(
-                id=int(row["id"]),
-                action=str(row["action"]),
-                relay_id=relay_id,
-                provider=row["provider"],
-                task_id=row["task_id"],
-                payload=json.loads(row["payload"]),
-                attempts=int(row["attempts"]) + 1,
-                throttled=int(row["throttled"]),
-                fence=fence,
-                created_at_ms=int(row["created_at_ms"]),
-                lease_ms=lease_ms,
-            )
+        row.update(
+            state=JobState.RUNNING.value,
+            attempts=int(row["attempts"]) + 1,
+            fence=fence,
+            updated_at_ms=now,
+            payload=json.loads(row["payload"]),
+            lease_ms=lease_ms,
         )
+        claimed.append(msgspec.convert(row, ClaimedJob, strict=False))
         if len(claimed) >= limit:
             break
     return claimed
