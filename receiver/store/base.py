@@ -35,6 +35,7 @@ __all__ = [
     "Plan",
     "PlanInput",
     "Planner",
+    "RunResult",
     "Store",
     "StoreUnavailable",
     "TaskChange",
@@ -75,6 +76,20 @@ class ClaimedJob(JobRecord, frozen=True, kw_only=True):
 
     fence: int
     lease_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How one run of a job ended: ``succeeded``, ``dead``, or ``pending`` again.
+
+    ``due_at_ms`` is when a pending job runs next; a ``throttled`` run gives its attempt
+    back (the provider pacing us is not a failure of the job).
+    """
+
+    state: JobState
+    error: str | None = None
+    due_at_ms: int | None = None
+    throttled: bool = False
 
 
 class Store(Protocol):
@@ -179,15 +194,7 @@ class Store(Protocol):
         """Claim due jobs (pending and due, or running with an expired lease), one per relay."""
         ...
 
-    async def finish_job(
-        self,
-        job: ClaimedJob,
-        *,
-        state: JobState,
-        error: str | None = None,
-        due_at_ms: int | None = None,
-        throttled: bool = False,
-    ) -> None:
+    async def finish_job(self, job: ClaimedJob, result: RunResult) -> None:
         """Record a run's outcome; a dead create/recreate/adopt job fails its relay."""
         ...
 

@@ -17,7 +17,7 @@ from receiver.domain.lifecycle import state_after_job_death, state_after_job_ret
 from receiver.domain.plan import JobSpec
 from receiver.domain.records import JobRecord
 from receiver.domain.states import JobState, RelayState
-from receiver.store.base import ClaimedJob, LeaseLost
+from receiver.store.base import ClaimedJob, LeaseLost, RunResult
 from receiver.store.relays import get_relay, update_relay
 from receiver.store.rows import Row, now_ms, one, rows
 
@@ -136,26 +136,17 @@ def mark_payload(conn: sqlite3.Connection, job_id: int, key: str) -> None:
     )
 
 
-def finish_job(
-    conn: sqlite3.Connection,
-    job: ClaimedJob,
-    *,
-    state: JobState,
-    error: str | None = None,
-    due_at_ms: int | None = None,
-    throttled: bool = False,
-) -> None:
-    """Record a run's outcome: ``succeeded``, ``dead``, or ``pending`` again at ``due_at_ms``.
-
-    A throttled run gives its attempt back: throttling is the provider pacing us, not a
-    failure of the job. A dead job that was to give its relay a task fails the relay.
+def finish_job(conn: sqlite3.Connection, job: ClaimedJob, result: RunResult) -> None:
+    """Record a run's outcome (see ``RunResult``); a dead job that was to give its relay a
+    task fails the relay.
     """
     check_fence(conn, job, extend=False)
+    state, error, throttled = result.state, result.error, result.throttled
     conn.execute(
         "UPDATE jobs SET state = ?, last_error = ?, due_at_ms = COALESCE(?, due_at_ms), "
         "lease_until_ms = NULL, attempts = attempts - ?, throttled = throttled + ?, "
         "updated_at_ms = ? WHERE id = ?",
-        (state.value, error, due_at_ms, int(throttled), int(throttled), now_ms(), job.id),
+        (state.value, error, result.due_at_ms, int(throttled), int(throttled), now_ms(), job.id),
     )
     if state is JobState.DEAD and job.relay_id is not None:
         relay = get_relay(conn, job.relay_id)
