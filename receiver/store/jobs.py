@@ -19,7 +19,7 @@ from receiver.domain.records import JobRecord
 from receiver.domain.states import JobState, RelayState
 from receiver.store.base import ClaimedJob, LeaseLost, RunResult
 from receiver.store.relays import get_relay, update_relay
-from receiver.store.rows import Row, now_ms, one, rows
+from receiver.store.rows import Row, now_ms, one, rows, where
 
 __all__ = [
     "check_fence",
@@ -165,19 +165,12 @@ def list_jobs(
     conn: sqlite3.Connection, *, state: JobState | None, limit: int, cursor: int | None
 ) -> list[JobRecord]:
     """Jobs newest first, optionally in one state."""
-    clauses: list[str] = []
-    params: list[object] = []
-    if state:
-        clauses.append("state = ?")
-        params.append(state.value)
-    if cursor is not None:
-        clauses.append("id < ?")
-        params.append(cursor)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    params.append(limit)
-    found = rows(
-        conn.execute(f"SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?", tuple(params))
+    condition, params = where(
+        ("state = ?", (state.value,) if state else None),
+        ("id < ?", None if cursor is None else (cursor,)),
     )
+    sql = f"SELECT * FROM jobs {condition} ORDER BY id DESC LIMIT ?"
+    found = rows(conn.execute(sql, (*params, limit)))
     return [_job(row) for row in found]
 
 
