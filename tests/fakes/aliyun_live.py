@@ -215,6 +215,8 @@ class FakeAliyunLive(FakeProvider):
         reject_duplicate_dst_url: bool = True,
     ) -> None:
         super().__init__(qps=qps, hang_seconds=hang_seconds)
+        #: The operations this fake serves (others answer ``InvalidAction.NotFound``).
+        self.actions: frozenset[str] = PULL_TO_PUSH_ACTIONS
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
         self.wall_clock = wall_clock
@@ -330,12 +332,11 @@ class FakeAliyunLive(FakeProvider):
         record = self._record(request, action, params, arrival)
         try:
             self._authenticate(request, params, body)
-            if action not in PULL_TO_PUSH_ACTIONS:
+            if action not in self.actions:
                 raise ApiError(404, "InvalidAction.NotFound", f"Specified api {action} not found.")
             if request.headers.get("x-acs-version") != VERSION:
                 raise ApiError(400, "InvalidVersion", "Specified parameter Version is not valid.")
-            if not self._window.admit("pull-to-push", arrival):
-                raise ApiError(*_THROTTLED)
+            self._admit(action, arrival)
             fault = self._faults.pop(action)
             if fault is not None:
                 return await self._apply_fault(request, record, fault, params)
@@ -343,6 +344,11 @@ class FakeAliyunLive(FakeProvider):
         except ApiError as exc:
             return self._error(record, exc)
         return self._ok(record, result)
+
+    def _admit(self, action: str, arrival: float) -> None:
+        """Raise the throttling error when ``action`` is over its per-account QPS."""
+        if not self._window.admit("pull-to-push", arrival):
+            raise ApiError(*_THROTTLED)
 
     async def _apply_fault(
         self, request: Request, record: CallRecord, fault: Fault, params: dict[str, str]
