@@ -8,8 +8,9 @@ A StartRtcCloudTranscode whose answer is lost (timeout, 5xx after acting) cannot
 up: the provider offers no list of jobs and Describe needs the TaskId that was lost. What
 makes the retry safe is that everything a job publishes is named by the declaration, never
 minted per attempt: the re-sent Start is the *identical* request, so its output joins the
-channel under the same output ``UserId``; ARTC lets one session hold a UserId in a channel
-and the newer join replaces the older, so the orphaned job's output leaves the channel.
+channel under the same output ``UserId``, which the provider requires to be unique in the
+channel; one session holds a UserId and a newer join replaces the older (inferred, see
+docs/protocols.md), so the orphaned job's output leaves the channel.
 An orphan also ends on its own: it stops ``MaxIdleTime`` seconds after its source user
 leaves the channel, which the relay's end brings about. Callers therefore (1) persist the
 request before sending it, (2) on a lost answer re-send exactly that request, (3) record the
@@ -190,9 +191,16 @@ class ArtcClient(AliyunLiveClient):
         nonce_factory: Callable[[], str] | None = None,
     ) -> None:
         super().__init__(
-            endpoint, access_key_id, access_key_secret, limiter=limiter, qps=qps,
-            timeout=timeout, transport=transport, clock=clock, nonce_factory=nonce_factory,
-        )  # fmt: skip
+            endpoint,
+            access_key_id,
+            access_key_secret,
+            limiter=limiter,
+            qps=qps,
+            timeout=timeout,
+            transport=transport,
+            clock=clock,
+            nonce_factory=nonce_factory,
+        )
         self.whip_limiter = whip_limiter or WindowRateLimiter(whip_qps)
         self._clock = clock
 
@@ -237,16 +245,20 @@ class ArtcClient(AliyunLiveClient):
         info = answer.get("TaskInfo")
         if not isinstance(info, dict):
             raise self._error(
-                "DescribeRtcCloudTranscode", Outcome.REJECTED, "InvalidResponse",
+                "DescribeRtcCloudTranscode",
+                Outcome.REJECTED,
+                "InvalidResponse",
                 "answer without a TaskInfo object",
-            )  # fmt: skip
+            )
         try:
             info["Status"] = TranscodeStatus(str(info.get("Status")))
         except ValueError:
             raise self._error(
-                "DescribeRtcCloudTranscode", Outcome.REJECTED, "InvalidResponse",
+                "DescribeRtcCloudTranscode",
+                Outcome.REJECTED,
+                "InvalidResponse",
                 f"unknown transcode status {str(info.get('Status'))[:40]!r}",
-            ) from None  # fmt: skip
+            ) from None
         for output in info.get("OutputParams") or []:
             if isinstance(output, dict):
                 output.pop("UserToken", None)
@@ -297,6 +309,11 @@ class ArtcClient(AliyunLiveClient):
             if outcome is exc.outcome:
                 raise
             raise self._error(
-                api, outcome, exc.code, exc.message, retry_after=exc.retry_after,
-                request_id=exc.request_id, http_status=exc.http_status,
-            ) from None  # fmt: skip
+                api,
+                outcome,
+                exc.code,
+                exc.message,
+                retry_after=exc.retry_after,
+                request_id=exc.request_id,
+                http_status=exc.http_status,
+            ) from None

@@ -230,9 +230,12 @@ class OssClient(ProviderHttpClient):
         """
         if not self._access_key_id or not self._access_key_secret:
             raise ProviderError(
-                self.provider, "SignRtmpUrl", Outcome.REJECTED, "MissingCredentials",
+                self.provider,
+                "SignRtmpUrl",
+                Outcome.REJECTED,
+                "MissingCredentials",
                 _MISSING_CREDENTIALS,
-            )  # fmt: skip
+            )
         return sign_rtmp_url(
             publish_url,
             access_key_id=self._access_key_id,
@@ -256,9 +259,13 @@ class OssClient(ProviderHttpClient):
                     return {"result": parse_stat(response.content)}
             except XmlError as exc:
                 raise self._error(
-                    api, Outcome.REJECTED, "InvalidResponse", str(exc),
-                    request_id=request_id, http_status=status,
-                ) from None  # fmt: skip
+                    api,
+                    Outcome.REJECTED,
+                    "InvalidResponse",
+                    str(exc),
+                    request_id=request_id,
+                    http_status=status,
+                ) from None
             return {"result": None}
         try:
             error = parse_error(response.content)

@@ -105,7 +105,8 @@ class LiveChannelTarget:
             ET.SubElement(target, "FragCount").text = str(self.frag_count)
         if self.playlist_name:
             ET.SubElement(target, "PlaylistName").text = self.playlist_name
-        return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        return document
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,16 +196,22 @@ class FakeArtc(FakeAliyunLive):
         idle = int(params.get("MaxIdleTime") or 300)
         if not 10 <= idle <= 14_400:
             raise ApiError(400, "InvalidParameter", "MaxIdleTime must be within [10,14400].")
+        # One session per UserId in a channel: the newer join takes the UserId over.
         for user in (str(o["UserId"]) for o in outputs):
             for other in self._jobs.values():
-                if (other.app_id, other.channel_id) == (app_id, channel):
-                    if any(o["UserId"] == user for o in other.outputs):
-                        other.replaced.add(user)  # one session per UserId: the newer wins
+                same_channel = (other.app_id, other.channel_id) == (app_id, channel)
+                if same_channel and any(o["UserId"] == user for o in other.outputs):
+                    other.replaced.add(user)
         task_id = str(uuid.uuid4())
         self._jobs[task_id] = TranscodeTask(
-            task_id, app_id, channel, str(source["UserId"]),
-            [{k: str(v) for k, v in o.items()} for o in outputs], idle, self.wall_clock(),
-        )  # fmt: skip
+            task_id,
+            app_id,
+            channel,
+            str(source["UserId"]),
+            [{k: str(v) for k, v in o.items()} for o in outputs],
+            idle,
+            self.wall_clock(),
+        )
         return task_id
 
     def _describe(self, job: TranscodeTask) -> dict[str, Any]:
@@ -233,7 +239,13 @@ class FakeArtc(FakeAliyunLive):
         token = secrets.token_urlsafe(24)
         address = f"https://whip.rtc.aliyuncs.com/whip/{app_id}/{channel}/{user}?token={token}"
         self.whip_addresses.append(
-            {"AppId": app_id, "ChannelId": channel, "UserId": user, "DisplayName": display,
-             "ExpireTime": expire, "WhipAddress": address}
-        )  # fmt: skip
+            {
+                "AppId": app_id,
+                "ChannelId": channel,
+                "UserId": user,
+                "DisplayName": display,
+                "ExpireTime": expire,
+                "WhipAddress": address,
+            }
+        )
         return address

@@ -72,23 +72,27 @@ def oss2_v4_authorization(
 
     class _Pinned(datetime):
         @classmethod
-        def utcnow(cls) -> datetime:  # type: ignore[override]
+        def utcnow(cls) -> datetime:
             return when.astimezone(UTC).replace(tzinfo=None)
 
     request = oss2.http.Request(
-        method, "http://oracle.invalid/", params=dict(params), headers=dict(headers),
-        region=region, product="oss",
-    )  # fmt: skip
+        method,
+        "http://oracle.invalid/",
+        params=dict(params),
+        headers=dict(headers),
+        region=region,
+        product="oss",
+    )
     signer = oss2.ProviderAuthV4(
         oss2.credentials.StaticCredentialsProvider(access_key_id, access_key_secret)
     )
     with _ORACLE_LOCK:
         saved = oss2.auth.datetime
-        oss2.auth.datetime = _Pinned  # type: ignore[misc]
+        oss2.auth.datetime = _Pinned
         try:
             signer._sign_request(request, bucket, key)
         finally:
-            oss2.auth.datetime = saved  # type: ignore[misc]
+            oss2.auth.datetime = saved
     return str(request.headers["authorization"])
 
 
@@ -197,7 +201,9 @@ class FakeOss(FakeProvider):
         params = dict(parse_qsl(request.url.query, keep_blank_values=True))
         bucket, name = request.path_params["bucket"], request.path_params["channel"]
         action = _action(request.method, params)
-        record = self._record(request, action, {**params, "bucket": bucket, "channel": name}, arrival)
+        record = self._record(
+            request, action, {**params, "bucket": bucket, "channel": name}, arrival
+        )
         try:
             self._authenticate(request, params, bucket, name)
             if action not in LIVE_CHANNEL_ACTIONS:
@@ -276,9 +282,10 @@ class FakeOss(FakeProvider):
         when = when.replace(tzinfo=UTC)
         if abs(self.wall_clock() - when.timestamp()) > _MAX_SKEW:
             raise OssError(
-                403, "RequestTimeTooSkewed", "The difference between the request time and "
-                "the current time is too large.",
-            )  # fmt: skip
+                403,
+                "RequestTimeTooSkewed",
+                "The difference between the request time and the current time is too large.",
+            )
         if match["date"] != when.strftime("%Y%m%d") or match["region"] != self.region:
             raise OssError(403, "SignatureDoesNotMatch", "The credential scope is invalid.")
         signed = {
@@ -287,15 +294,22 @@ class FakeOss(FakeProvider):
             if k.startswith("x-oss-") or k in ("content-type", "content-md5")
         }
         expected = oss2_v4_authorization(
-            self.access_key_id, self.access_key_secret, method=request.method,
-            region=self.region, bucket=bucket, key=name, params=params, headers=signed,
+            self.access_key_id,
+            self.access_key_secret,
+            method=request.method,
+            region=self.region,
+            bucket=bucket,
+            key=name,
+            params=params,
+            headers=signed,
             when=when,
-        )  # fmt: skip
+        )
         if not hmac.compare_digest(expected, given.strip()):
             raise OssError(
-                403, "SignatureDoesNotMatch",
+                403,
+                "SignatureDoesNotMatch",
                 "The request signature we calculated does not match the signature you provided.",
-            )  # fmt: skip
+            )
 
     # ---------------------------------------------------------------- operations
 
@@ -312,9 +326,11 @@ class FakeOss(FakeProvider):
             found = self._channels.get((bucket, name))
             if found is None or found.deleted:
                 raise OssError(
-                    404, "NoSuchLiveChannel", "The specified live channel does not exist.",
+                    404,
+                    "NoSuchLiveChannel",
+                    "The specified live channel does not exist.",
                     "0026-00000021",
-                )  # fmt: skip
+                )
             if record.action == "GetLiveChannelStat":
                 return 200, _stat(found)
             record.acted = True
@@ -348,7 +364,9 @@ def _config(body: bytes) -> dict[str, str]:
         raise OssError(400, "InvalidArgument", "Target Type must be HLS.")
     status = root.findtext("Status") or "enabled"
     if status not in ("enabled", "disabled"):
-        raise OssError(400, "InvalidArgument", "Status must be enabled or disabled.", "0044-00000002")
+        raise OssError(
+            400, "InvalidArgument", "Status must be enabled or disabled.", "0044-00000002"
+        )
     duration = _int_within(root, "Target/FragDuration", 1, 100)
     count = _int_within(root, "Target/FragCount", 1, 100)
     if (duration is None) != (count is None):
@@ -372,8 +390,13 @@ def _stat(channel: LiveChannel) -> ET.Element:
         ET.SubElement(root, "ConnectedTime").text = "2026-01-01T00:00:00.000Z"
         ET.SubElement(root, "RemoteAddr").text = "127.0.0.1:50000"
         video = ET.SubElement(root, "Video")
-        for tag, text in (("Width", "1280"), ("Height", "720"), ("FrameRate", "30"),
-                          ("Bandwidth", "2000000"), ("Codec", "H264")):  # fmt: skip
+        for tag, text in (
+            ("Width", "1280"),
+            ("Height", "720"),
+            ("FrameRate", "30"),
+            ("Bandwidth", "2000000"),
+            ("Codec", "H264"),
+        ):
             ET.SubElement(video, tag).text = text
         audio = ET.SubElement(root, "Audio")
         for tag, text in (("Bandwidth", "128000"), ("SampleRate", "44100"), ("Codec", "AAC")):

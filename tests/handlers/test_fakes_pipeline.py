@@ -16,7 +16,9 @@ from tests.fakes.artc import FakeArtc
 from tests.fakes.oss import FakeOss, oss2_v4_authorization
 
 
-def sdk_bucket(fake: FakeOss, secret: str | None = None, bucket: str = "relay-records") -> oss2.Bucket:
+def sdk_bucket(
+    fake: FakeOss, secret: str | None = None, bucket: str = "relay-records"
+) -> oss2.Bucket:
     assert fake.base_url is not None
     auth = oss2.ProviderAuthV4(
         oss2.credentials.StaticCredentialsProvider(
@@ -60,10 +62,16 @@ def test_fake_oss_refuses_tampered_requests(oss_fake: FakeOss) -> None:
     stamp = when.strftime("%Y%m%dT%H%M%SZ")
     headers = {"x-oss-date": stamp, "x-oss-content-sha256": "UNSIGNED-PAYLOAD"}
     authorization = oss2_v4_authorization(
-        oss_fake.access_key_id, oss_fake.access_key_secret, method="GET",
-        region=oss_fake.region, bucket="relay-records", key="ch",
-        params={"live": "", "comp": "stat"}, headers=headers, when=when,
-    )  # fmt: skip
+        oss_fake.access_key_id,
+        oss_fake.access_key_secret,
+        method="GET",
+        region=oss_fake.region,
+        bucket="relay-records",
+        key="ch",
+        params={"live": "", "comp": "stat"},
+        headers=headers,
+        when=when,
+    )
     url = f"{oss_fake.base_url}/relay-records/ch?live&comp=stat"
     good = httpx.get(url, headers={**headers, "Authorization": authorization})
     assert good.status_code == 404  # signed right; the channel does not exist
@@ -75,8 +83,10 @@ def test_fake_oss_refuses_tampered_requests(oss_fake: FakeOss) -> None:
     unsigned = httpx.get(url, headers=headers)
     assert unsigned.status_code == 403 and b"<Code>AccessDenied</Code>" in unsigned.content
     assert [c.outcome for c in oss_fake.calls] == [
-        "NoSuchLiveChannel", "SignatureDoesNotMatch", "AccessDenied"
-    ]  # fmt: skip
+        "NoSuchLiveChannel",
+        "SignatureDoesNotMatch",
+        "AccessDenied",
+    ]
 
 
 def test_fake_artc_checks_the_acs3_signature(artc_fake: FakeArtc) -> None:
@@ -95,9 +105,13 @@ def test_fake_artc_checks_the_acs3_signature(artc_fake: FakeArtc) -> None:
         }
         query = {"AppId": "fake-artc-app", "ChannelId": "c", "UserId": "u", "DisplayName": "d"}
         headers["Authorization"] = acs3_authorization(
-            artc_fake.access_key_id, secret, method="POST", query=query, headers=headers,
+            artc_fake.access_key_id,
+            secret,
+            method="POST",
+            query=query,
+            headers=headers,
             body_sha256=headers["x-acs-content-sha256"],
-        )  # fmt: skip
+        )
         return headers
 
     url = f"{artc_fake.base_url}/?AppId=fake-artc-app&ChannelId=c&DisplayName=d&UserId=u"
@@ -122,8 +136,12 @@ def test_fake_artc_serves_only_its_operations(artc_fake: FakeArtc) -> None:
         "x-acs-content-sha256": hashlib.sha256(b"").hexdigest(),
     }
     headers["Authorization"] = acs3_authorization(
-        artc_fake.access_key_id, artc_fake.access_key_secret, method="POST", query={},
-        headers=headers, body_sha256=headers["x-acs-content-sha256"],
-    )  # fmt: skip
+        artc_fake.access_key_id,
+        artc_fake.access_key_secret,
+        method="POST",
+        query={},
+        headers=headers,
+        body_sha256=headers["x-acs-content-sha256"],
+    )
     answer = httpx.post(f"{artc_fake.base_url}/", headers=headers)
     assert answer.status_code == 404 and answer.json()["Code"] == "InvalidAction.NotFound"

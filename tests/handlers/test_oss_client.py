@@ -49,9 +49,12 @@ async def test_channel_lifecycle(oss_fake: FakeOss) -> None:
         assert urls.play_url.endswith("/relay 1/index.m3u8")
         channel = oss_fake.channel(BUCKET, "relay 1")
         assert channel.config == {
-            "Description": "", "Status": "enabled", "FragDuration": "4", "FragCount": "6",
+            "Description": "",
+            "Status": "enabled",
+            "FragDuration": "4",
+            "FragCount": "6",
             "PlaylistName": "index.m3u8",
-        }  # fmt: skip
+        }
         assert (await client.get_live_channel_stat(BUCKET, "relay 1")).status is (
             LiveChannelStatus.IDLE
         )
@@ -69,8 +72,10 @@ async def test_channel_lifecycle(oss_fake: FakeOss) -> None:
         await client.delete_live_channel(BUCKET, "relay 1")
         gone = await expect_error(client.get_live_channel_stat(BUCKET, "relay 1"))
     assert (gone.outcome, gone.code, gone.http_status) == (
-        Outcome.REJECTED, "NoSuchLiveChannel", 404
-    )  # fmt: skip
+        Outcome.REJECTED,
+        "NoSuchLiveChannel",
+        404,
+    )
     assert "0026-00000021" in gone.message
     queries = [(c.action, c.method) for c in oss_fake.calls]
     assert queries[0] == ("PutLiveChannel", "PUT")
@@ -90,9 +95,12 @@ async def test_recreate_overwrites_and_signs_a_fresh_url(oss_fake: FakeOss) -> N
             first.publish_url, bucket=BUCKET, channel="ch", expires_at=now + 3600
         )
         url_b = client.sign_publish_url(
-            second.publish_url, bucket=BUCKET, channel="ch", expires_at=now + 7200,
+            second.publish_url,
+            bucket=BUCKET,
+            channel="ch",
+            expires_at=now + 7200,
             playlist_name="playlist.m3u8",
-        )  # fmt: skip
+        )
     assert url_a != url_b
     assert f"Expires={now + 7200}" in url_b and "playlistName=playlist.m3u8" in url_b
     assert oss_fake.access_key_id in url_a
@@ -243,16 +251,27 @@ async def test_addressing_styles(endpoint: str | None, url: str) -> None:
 
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     async with OssClient(
-        "AK", "SK", region="cn-beijing", endpoint=endpoint,
-        transport=httpx.MockTransport(answer), clock=when.timestamp,
-    ) as client:  # fmt: skip
+        "AK",
+        "SK",
+        region="cn-beijing",
+        endpoint=endpoint,
+        transport=httpx.MockTransport(answer),
+        clock=when.timestamp,
+    ) as client:
         result = await client.get_live_channel_stat(BUCKET, "c 1")
     assert result.status is LiveChannelStatus.IDLE
     assert str(seen[0].url) == url
     expected = oss2_v4_authorization(
-        "AK", "SK", method="GET", region="cn-beijing", bucket=BUCKET, key="c 1",
-        params={"live": "", "comp": "stat"}, headers={}, when=when,
-    )  # fmt: skip
+        "AK",
+        "SK",
+        method="GET",
+        region="cn-beijing",
+        bucket=BUCKET,
+        key="c 1",
+        params={"live": "", "comp": "stat"},
+        headers={},
+        when=when,
+    )
     assert seen[0].headers["authorization"] == expected
 
 
@@ -273,9 +292,7 @@ async def test_addressing_styles(endpoint: str | None, url: str) -> None:
     ],
 )
 async def test_odd_answers(response: httpx.Response, outcome: Outcome, code: str) -> None:
-    async with OssClient(
-        "AK", "SK", transport=httpx.MockTransport(lambda _: response)
-    ) as client:
+    async with OssClient("AK", "SK", transport=httpx.MockTransport(lambda _: response)) as client:
         error = await expect_error(client.put_live_channel(BUCKET, "c", LiveChannelTarget()))
     assert (error.outcome, error.code) == (outcome, code)
 

@@ -53,9 +53,12 @@ def test_valid_targets(kwargs: dict[str, Any]) -> None:
 
 def test_xml_is_built_safely() -> None:
     target = LiveChannelTarget(
-        frag_duration=4, frag_count=6, playlist_name="a&b<c>.m3u8",
-        description="</Description><Status>disabled</Status>", enabled=True,
-    )  # fmt: skip
+        frag_duration=4,
+        frag_count=6,
+        playlist_name="a&b<c>.m3u8",
+        description="</Description><Status>disabled</Status>",
+        enabled=True,
+    )
     root = ET.fromstring(target.to_xml())
     assert root.findtext("Description") == "</Description><Status>disabled</Status>"
     assert root.findtext("Status") == "enabled"
@@ -95,8 +98,11 @@ def test_parse_answers() -> None:
         b"<RequestId>R1</RequestId><EC>0015-00000101</EC></Error>"
     )
     assert (error.code, error.message, error.request_id, error.ec) == (
-        "NoSuchBucket", "gone", "R1", "0015-00000101"
-    )  # fmt: skip
+        "NoSuchBucket",
+        "gone",
+        "R1",
+        "0015-00000101",
+    )
 
 
 @pytest.mark.parametrize(

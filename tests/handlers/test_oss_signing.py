@@ -44,16 +44,19 @@ def test_rtmp_vectors() -> None:
 )
 def test_rtmp_url_equals_oss2(bucket: str, channel: str, playlist: str | None, secret: str) -> None:
     now, lifetime = 1_800_000_000, 7_200
-    sdk = oss2.Bucket(
-        oss2.Auth("AKID+/=", secret), "https://oss-cn-shanghai.aliyuncs.com", bucket
-    )
+    sdk = oss2.Bucket(oss2.Auth("AKID+/=", secret), "https://oss-cn-shanghai.aliyuncs.com", bucket)
     with mock.patch.object(oss2.auth.time, "time", return_value=now):
         expected = sdk.sign_rtmp_url(channel, playlist, lifetime)
     publish = f"rtmp://{bucket}.oss-cn-shanghai.aliyuncs.com/live/{channel}"
     ours = sign_rtmp_url(
-        publish, access_key_id="AKID+/=", secret=secret, bucket=bucket, channel=channel,
-        expires=now + lifetime, playlist_name=playlist,
-    )  # fmt: skip
+        publish,
+        access_key_id="AKID+/=",
+        secret=secret,
+        bucket=bucket,
+        channel=channel,
+        expires=now + lifetime,
+        playlist_name=playlist,
+    )
     # oss2 does not percent-encode the channel in the path; the query must match exactly.
     assert ours.split("?", 1)[1] == expected.split("?", 1)[1]
     assert ours.split("?", 1)[0] == publish
@@ -63,8 +66,9 @@ def test_fresh_signature_for_each_expiry() -> None:
     args = {"access_key_id": "ak", "secret": "sk", "bucket": "b-1", "channel": "c"}
     first = sign_rtmp_url("rtmp://b-1.x/live/c", expires=100, **args)
     second = sign_rtmp_url("rtmp://b-1.x/live/c", expires=200, **args)
-    assert dict(parse_qsl(urlsplit(first).query))["Signature"] != (
-        dict(parse_qsl(urlsplit(second).query))["Signature"]
+    assert (
+        dict(parse_qsl(urlsplit(first).query))["Signature"]
+        != (dict(parse_qsl(urlsplit(second).query))["Signature"])
     )
 
 
@@ -84,13 +88,25 @@ def test_v4_authorization_equals_oss2(
 ) -> None:
     signed = {**headers, "x-oss-date": STAMP, "x-oss-content-sha256": "UNSIGNED-PAYLOAD"}
     ours = oss4_authorization(
-        "AK-id", secret, when=WHEN, method=method,
-        resource=OssResource("cn-hangzhou", "relay-records", key), query=query, headers=signed,
-    )  # fmt: skip
+        "AK-id",
+        secret,
+        when=WHEN,
+        method=method,
+        resource=OssResource("cn-hangzhou", "relay-records", key),
+        query=query,
+        headers=signed,
+    )
     expected = oss2_v4_authorization(
-        "AK-id", secret, method=method, region="cn-hangzhou", bucket="relay-records", key=key,
-        params=query, headers=headers, when=WHEN,
-    )  # fmt: skip
+        "AK-id",
+        secret,
+        method=method,
+        region="cn-hangzhou",
+        bucket="relay-records",
+        key=key,
+        params=query,
+        headers=headers,
+        when=WHEN,
+    )
     assert ours == expected
 
 
@@ -105,9 +121,16 @@ def test_auth_signs_an_httpx_request_like_oss2() -> None:
     assert sent.headers["x-oss-content-sha256"] == "UNSIGNED-PAYLOAD"
     assert sent.url.query == b"live&status=enabled"
     expected = oss2_v4_authorization(
-        "AK-id", "secret", method="PUT", region="cn-beijing", bucket="relay-records",
-        key="my ch", params={"live": "", "status": "enabled"}, headers={}, when=WHEN,
-    )  # fmt: skip
+        "AK-id",
+        "secret",
+        method="PUT",
+        region="cn-beijing",
+        bucket="relay-records",
+        key="my ch",
+        params={"live": "", "status": "enabled"},
+        headers={},
+        when=WHEN,
+    )
     assert sent.headers["authorization"] == expected
 
 
@@ -123,9 +146,14 @@ def test_uri_encoding() -> None:
 
 def test_mask_signed_url_drops_signing_parameters() -> None:
     signed = sign_rtmp_url(
-        "rtmp://b-1.oss-cn-shanghai.aliyuncs.com/live/c", access_key_id="AKID", secret="sk",
-        bucket="b-1", channel="c", expires=1_800_000_000, playlist_name="p.m3u8",
-    )  # fmt: skip
+        "rtmp://b-1.oss-cn-shanghai.aliyuncs.com/live/c",
+        access_key_id="AKID",
+        secret="sk",
+        bucket="b-1",
+        channel="c",
+        expires=1_800_000_000,
+        playlist_name="p.m3u8",
+    )
     masked = mask_signed_url(signed)
     assert masked == "rtmp://b-1.oss-cn-shanghai.aliyuncs.com/live/c?playlistName=p.m3u8"
     for secret_part in ("AKID", "Signature", "Expires", "1800000000"):
