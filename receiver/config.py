@@ -166,6 +166,11 @@ class Settings:
             )
 
     @property
+    def oss_default_region(self) -> str:
+        """The bucket region OSS calls sign for unless a relay names one."""
+        return self.oss_region or self.aliyun_region
+
+    @property
     def base_url(self) -> str:
         """The URL providers reach us at (RELAYWARDEN_PUBLIC_URL, else http://host:port)."""
         if self.public_url:

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog.testing
 
 from handlers.artc_client import (
     ARTC_CODES,
@@ -220,3 +221,20 @@ def test_classify_artc_falls_back() -> None:
     assert classify_artc("TooManyRequests", Outcome.REJECTED) is Outcome.THROTTLED
     assert classify_artc("InvalidParameter.AppId", Outcome.RETRYABLE) is Outcome.REJECTED
     assert classify_artc("Throttling.User", Outcome.THROTTLED) is Outcome.THROTTLED
+
+
+async def test_secrets_never_reach_the_logs(artc_fake: FakeArtc) -> None:
+    artc_fake.inject(
+        "StartRtcCloudTranscode", ErrorFault(400, "InvalidParameter", f"bad UserToken {TOKEN}")
+    )
+    with structlog.testing.capture_logs() as logs:
+        async with client_for(artc_fake) as client:
+            await expect_error(client.start_transcode(job()))
+            whip = await client.create_whip_address(APP, "chan-1", "obs-9", "OBS")
+    assert [e["api"] for e in logs if e.get("event") == "provider_call"] == [
+        "StartRtcCloudTranscode",
+        "CreateRTCWhipStreamAddress",
+    ]
+    text = repr(logs)
+    assert TOKEN not in text and whip.address not in text
+    assert artc_fake.access_key_secret not in text

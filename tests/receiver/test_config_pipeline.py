@@ -11,6 +11,7 @@ def test_defaults() -> None:
     settings = Settings.from_env({})
     assert settings.oss_endpoint is None and settings.oss_region is None
     assert (settings.oss_qps, settings.artc_qps, settings.whip_qps) == (10, 10, 40)
+    assert settings.oss_default_region == settings.aliyun_region == "cn-shanghai"
 
 
 def test_values_from_env() -> None:
@@ -24,7 +25,7 @@ def test_values_from_env() -> None:
         }
     )
     assert settings.oss_endpoint == "http://127.0.0.1:9000"
-    assert settings.oss_region == "cn-beijing"
+    assert settings.oss_region == settings.oss_default_region == "cn-beijing"
     assert (settings.oss_qps, settings.artc_qps, settings.whip_qps) == (5, 3, 20)
 
 
