@@ -101,6 +101,7 @@ class Settings:
     trtc_region: str = "ap-singapore"
     trtc_qps: int = 20
     trtc_callback_key: str | None = None
+    css_callback_key: str | None = None
     rules_file: str | None = None
     log_format: str = "json"
     max_body_bytes: int = 1024 * 1024
@@ -141,6 +142,7 @@ class Settings:
             trtc_region=env.get("RELAYWARDEN_TRTC_REGION") or "ap-singapore",
             trtc_qps=_int(env, "RELAYWARDEN_TRTC_QPS", 20),
             trtc_callback_key=_opt(env, "RELAYWARDEN_TRTC_CALLBACK_KEY"),
+            css_callback_key=_opt(env, "RELAYWARDEN_CSS_CALLBACK_KEY"),
             rules_file=_opt(env, "RELAYWARDEN_RULES_FILE"),
             log_format=log_format,
             job_lease_seconds=_int(env, "RELAYWARDEN_JOB_LEASE_SECONDS", 120),
