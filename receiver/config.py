@@ -1,4 +1,4 @@
-"""Settings read from the environment (design.md, "Configuration")."""
+"""Settings read from the environment."""
 
 from __future__ import annotations
 
@@ -76,6 +76,18 @@ def sqlite_path_from_url(url: str) -> str:
     return path
 
 
+def _check_oss_endpoint(endpoint: str | None) -> None:
+    """An OSS endpoint must be a bare ``http(s)://host[:port]`` (buckets are added to it)."""
+    if endpoint is None:
+        return
+    scheme, _, rest = endpoint.partition("://")
+    if scheme not in ("http", "https") or not rest or "/" in rest.rstrip("/") or "?" in rest:
+        raise ConfigError(
+            "RELAYWARDEN_OSS_ENDPOINT must look like https://oss-cn-shanghai.aliyuncs.com "
+            "or http://127.0.0.1:PORT (no path)"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting of the service; ``from_env`` is the only constructor the CLI uses."""
@@ -110,6 +122,11 @@ class Settings:
     reconcile_interval_seconds: float = 60.0
     retention_days: int = 30
     ingest_id_wait_seconds: float = 120.0
+    oss_endpoint: str | None = None
+    oss_region: str | None = None
+    oss_qps: int = 10
+    artc_qps: int = 10
+    whip_qps: int = 40
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -149,12 +166,18 @@ class Settings:
             reconcile_interval_seconds=_float(env, "RELAYWARDEN_RECONCILE_INTERVAL_SECONDS", 60.0),
             retention_days=_int(env, "RELAYWARDEN_RETENTION_DAYS", 30, minimum=0),
             ingest_id_wait_seconds=_float(env, "RELAYWARDEN_INGEST_ID_WAIT_SECONDS", 120.0),
+            oss_endpoint=_opt(env, "RELAYWARDEN_OSS_ENDPOINT"),
+            oss_region=_opt(env, "RELAYWARDEN_OSS_REGION"),
+            oss_qps=_int(env, "RELAYWARDEN_OSS_QPS", 10),
+            artc_qps=_int(env, "RELAYWARDEN_ARTC_QPS", 10),
+            whip_qps=_int(env, "RELAYWARDEN_WHIP_QPS", 40),
         )
         sqlite_path_from_url(settings.database_url)
+        _check_oss_endpoint(settings.oss_endpoint)
         return settings
 
     def check_exposure(self) -> None:
-        """Refuse an API without admin token on a non-loopback listener (design.md)."""
+        """Refuse an API without admin token on a non-loopback listener."""
         if self.admin_token is None and not is_loopback_host(self.host):
             raise ConfigError(
                 f"RELAYWARDEN_ADMIN_TOKEN must be set when listening on {self.host}: "
@@ -165,6 +188,11 @@ class Settings:
     def regions(self) -> tuple[str, ...]:
         """The Alibaba regions probed for a task (``RELAYWARDEN_ALIYUN_REGIONS``)."""
         return self.aliyun_regions or (self.aliyun_region,)
+
+    @property
+    def oss_default_region(self) -> str:
+        """The bucket region OSS calls sign for unless a relay names one."""
+        return self.oss_region or self.aliyun_region
 
     @property
     def base_url(self) -> str:

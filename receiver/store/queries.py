@@ -11,7 +11,7 @@ import msgspec
 from receiver.domain.records import EventRecord, QuarantinedRecord, TaskDetail, TaskRecord
 from receiver.domain.states import Provider, Status
 from receiver.store.jobs import jobs_of_task
-from receiver.store.rows import Row, now_ms, rows
+from receiver.store.rows import Row, now_ms, rows, where
 
 __all__ = [
     "get_or_create_token",
@@ -44,19 +44,12 @@ def list_tasks(
     cursor: int | None,
 ) -> list[TaskRecord]:
     """Tasks newest first (by first sighting), filtered, ``limit`` rows after ``cursor``."""
-    clauses: list[str] = []
-    params: list[object] = []
-    if provider:
-        clauses.append("t.provider = ?")
-        params.append(provider.value)
-    if status:
-        clauses.append("t.status = ?")
-        params.append(status.value)
-    if cursor is not None:
-        clauses.append("t.seq < ?")
-        params.append(cursor)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    sql = f"SELECT {_TASK_COLUMNS} FROM tasks t {where} ORDER BY t.seq DESC LIMIT ?"
+    condition, params = where(
+        ("t.provider = ?", (provider.value,) if provider else None),
+        ("t.status = ?", (status.value,) if status else None),
+        ("t.seq < ?", None if cursor is None else (cursor,)),
+    )
+    sql = f"SELECT {_TASK_COLUMNS} FROM tasks t {condition} ORDER BY t.seq DESC LIMIT ?"
     found = rows(conn.execute(sql, (*params, limit)))
     return msgspec.convert(found, list[TaskRecord], strict=False)
 

@@ -13,7 +13,7 @@ import msgspec
 from receiver.domain.records import IngestLink, RelayTaskLink
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, Relay, TrtcIngestSpec
 from receiver.domain.states import IngestState, Provider, RelayState
-from receiver.store.rows import Row, now_ms, one, rows
+from receiver.store.rows import Row, now_ms, one, rows, where
 
 __all__ = [
     "add_ingest",
@@ -93,22 +93,12 @@ def list_relays(
     conn: sqlite3.Connection, *, state: RelayState | None, limit: int, after: tuple[int, str] | None
 ) -> list[Relay]:
     """Relays newest first (created time, then id), optionally by state."""
-    clauses: list[str] = []
-    params: list[object] = []
-    if state:
-        clauses.append("state = ?")
-        params.append(state.value)
-    if after is not None:
-        clauses.append("(created_at_ms, id) < (?, ?)")
-        params.extend(after)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    params.append(limit)
-    found = rows(
-        conn.execute(
-            f"SELECT * FROM relays {where} ORDER BY created_at_ms DESC, id DESC LIMIT ?",
-            tuple(params),
-        )
+    condition, params = where(
+        ("state = ?", (state.value,) if state else None),
+        ("(created_at_ms, id) < (?, ?)", after),
     )
+    sql = f"SELECT * FROM relays {condition} ORDER BY created_at_ms DESC, id DESC LIMIT ?"
+    found = rows(conn.execute(sql, (*params, limit)))
     return [r for r in map(_relay, found) if r is not None]
 
 

@@ -6,7 +6,7 @@ import sqlite3
 import time
 from typing import Any
 
-__all__ = ["Row", "now_ms", "one", "rows"]
+__all__ = ["Row", "now_ms", "one", "rows", "where"]
 
 #: One SQLite row keyed by column name; the store turns rows into domain records.
 Row = dict[str, Any]
@@ -27,3 +27,14 @@ def one(cursor: sqlite3.Cursor) -> Row | None:
     """The first row of ``cursor`` as a dict, or None."""
     found = rows(cursor)
     return found[0] if found else None
+
+
+def where(*filters: tuple[str, tuple[object, ...] | None]) -> tuple[str, list[object]]:
+    """A ``WHERE`` clause of the filters given (parameters not None) and its parameters.
+
+    Each filter is a condition with ``?`` placeholders and the values for them, or None to
+    leave the condition out.
+    """
+    clauses = [clause for clause, values in filters if values is not None]
+    params = [value for _, values in filters if values is not None for value in values]
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params

@@ -1,7 +1,7 @@
 """Adoption: tasks relaywarden did not create become relays, from a callback or the API.
 
 Registering relaywarden's CallbackUrl alone must be enough for re-creation to work
-(design.md, "Relays"); an operator can also take a task over by its TaskId, and link a TRTC
+(see docs/design.md); an operator can also take a task over by its TaskId, and link a TRTC
 ingest started elsewhere.
 """
 

@@ -233,6 +233,8 @@ class FakeAliyunLive(FakeProvider):
         auto_callbacks: bool = False,
     ) -> None:
         super().__init__(qps=qps, hang_seconds=hang_seconds)
+        #: The operations this fake serves (others answer ``InvalidAction.NotFound``).
+        self.actions: frozenset[str] = PULL_TO_PUSH_ACTIONS
         self.delete_propagation_seconds = delete_propagation_seconds
         self.auto_callbacks = auto_callbacks
         self._configured = (delete_propagation_seconds, auto_callbacks)
@@ -365,12 +367,11 @@ class FakeAliyunLive(FakeProvider):
         record = self._record(request, action, params, arrival)
         try:
             self._authenticate(request, params, body)
-            if action not in PULL_TO_PUSH_ACTIONS:
+            if action not in self.actions:
                 raise ApiError(404, "InvalidAction.NotFound", f"Specified api {action} not found.")
             if request.headers.get("x-acs-version") != VERSION:
                 raise ApiError(400, "InvalidVersion", "Specified parameter Version is not valid.")
-            if not self._window.admit("pull-to-push", arrival):
-                raise ApiError(*_THROTTLED)
+            self._admit(action, arrival)
             fault = self._faults.pop(action)
             if fault is not None:
                 return await self._apply_fault(request, record, fault, params)
@@ -397,6 +398,11 @@ class FakeAliyunLive(FakeProvider):
                 return None
             body = _json_bytes(self.callback_body(task_id))
             return BackgroundTask(self.callbacks.asend, task.callback_url, body, _JSON)
+
+    def _admit(self, action: str, arrival: float) -> None:
+        """Raise the throttling error when ``action`` is over its per-account QPS."""
+        if not self._window.admit("pull-to-push", arrival):
+            raise ApiError(*_THROTTLED)
 
     async def _apply_fault(
         self, request: Request, record: CallRecord, fault: Fault, params: dict[str, str]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.routing import Mount
 
 from receiver.api import iso_time
 from receiver.app import create_app
@@ -159,15 +160,17 @@ def test_openapi_describes_every_api_route_and_method(tmp_path: Path) -> None:
     from receiver.openapi import OPENAPI
 
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'schema.db'}"))
+    paths = OPENAPI["paths"]
+    assert isinstance(paths, dict)
     described = {
         (re.sub(r"\{(\w+)(:path)?\}", "{x}", path), method.upper())
-        for path, item in OPENAPI["paths"].items()
+        for path, item in paths.items()
         for method in item
     }
-    for route in app.routes:
-        path = getattr(route, "path", "")
-        if not path.startswith("/api/"):
-            continue
+    [api] = [route for route in app.routes if isinstance(route, Mount) and route.path == "/api"]
+    assert len(api.routes) == len(described)  # one route per path and method
+    for route in api.routes:
+        path = "/api" + getattr(route, "path", "")
         for method in getattr(route, "methods", set()) - {"HEAD"}:
             shape = re.sub(r"\{(\w+)(:path)?\}", "{x}", path)
             assert (shape, method) in described, f"{method} {path} missing from /openapi.json"

@@ -13,7 +13,7 @@ import pytest
 
 from receiver.domain.relay import AdoptSpec, PullToPushSpec, RelaySpec
 from receiver.domain.states import EventKind, JobAction, JobState, RelayState, Status
-from receiver.store.base import LeaseLost
+from receiver.store.base import LeaseLost, RunResult
 from receiver.store.sqlite import SqliteStore
 from tests.receiver.test_store_sqlite import event
 
@@ -76,7 +76,7 @@ async def test_a_dead_adopt_job_fails_the_relay_with_the_jobs_reason(store: Sqli
     await store.declare_relay("r1", spec)
     [job] = await store.claim_due_jobs(limit=1, lease_ms=60_000)
     assert job.payload == {"task_id": "no-such", "region": "cn-shanghai"}
-    await store.finish_job(job, state=JobState.DEAD, error="CodeTaskNotExist: no such task")
+    await store.finish_job(job, RunResult(JobState.DEAD, "CodeTaskNotExist: no such task"))
     relay = await store.get_relay("r1")
     assert relay is not None and relay.state is RelayState.FAILED
     assert relay.failure_reason is not None
@@ -89,6 +89,6 @@ async def test_a_dead_adopt_job_fails_the_relay_with_the_jobs_reason(store: Sqli
 async def test_a_retried_job_does_not_fail_the_relay(store: SqliteStore) -> None:
     await store.declare_relay("r1", SPEC)
     [job] = await store.claim_due_jobs(limit=1, lease_ms=60_000)
-    await store.finish_job(job, state=JobState.PENDING, error="InternalError")
+    await store.finish_job(job, RunResult(JobState.PENDING, "InternalError"))
     relay = await store.get_relay("r1")
     assert relay is not None and relay.state is RelayState.PENDING

@@ -5,7 +5,11 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from receiver.domain.lifecycle import state_after_job_death, state_after_task_status
+from receiver.domain.lifecycle import (
+    state_after_job_death,
+    state_after_job_retry,
+    state_after_task_status,
+)
 from receiver.domain.records import RelayTaskLink
 from receiver.domain.relay import PullToPushSpec, Relay
 from receiver.domain.states import JobAction, RelayOrigin, RelayState, Status
@@ -66,3 +70,12 @@ def test_a_dead_job_fails_the_relay_only_when_it_was_to_give_it_a_task(
 ) -> None:
     relay = msgspec.structs.replace(RELAY, state=state)
     assert state_after_job_death(relay, action) is expected
+
+
+def test_retrying_the_dead_job_manages_the_failed_relay_again() -> None:
+    failed = msgspec.structs.replace(RELAY, state=RelayState.FAILED)
+    assert state_after_job_retry(failed, JobAction.RECREATE) is RelayState.ACTIVE
+    waiting = msgspec.structs.replace(failed, current_task_id=None)
+    assert state_after_job_retry(waiting, JobAction.CREATE_TASK) is RelayState.PENDING
+    assert state_after_job_retry(failed, JobAction.STOP_INGEST) is None
+    assert state_after_job_retry(RELAY, JobAction.RECREATE) is None  # not failed
