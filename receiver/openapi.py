@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from receiver.domain.relay import RelaySpec
+from receiver.orphans import OrphanList
 from receiver.views import (
     ErrorBody,
     JobView,
@@ -40,6 +41,7 @@ _TYPES: tuple[object, ...] = (
     ReplayView,
     JobView,
     Page[JobView],
+    OrphanList,
 )
 _REF = "#/components/schemas/{name}"
 
@@ -161,6 +163,13 @@ def build_openapi() -> Json:
                 "Follow-up jobs, newest first",
                 [_query("state", enum_of["JobState"]), *_PAGE],
                 Page[JobView],
+            )
+        },
+        "/api/orphans": {
+            "get": get(
+                "Provider tasks calling back here that no relay knows (the last sweep's)",
+                [],
+                OrphanList,
             )
         },
         "/api/jobs/{id}/retry": {

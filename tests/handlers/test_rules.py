@@ -29,7 +29,9 @@ BUILTIN_TOML = """
 name = "recreate-when-provider-gave-up"
 provider = "aliyun"
 status = "offline"
-reasons = ["PullStreamFailed", "PushStreamFailed", "UnknownError", "RetryTimesOffline"]
+reasons = [
+    "PullStreamFailed", "PushStreamFailed", "UnknownError", "RetryTimesOffline", "TaskNotExist",
+]
 action = "recreate"
 
 [[rules]]
