@@ -49,9 +49,11 @@ JOB_ACTIONS = frozenset(
         "start_ingest",
         "stop_ingest",
         "check_ingest",
+        "restart_ingest",
+        "await_ingest_id",
     }
 )
-JOB_OUTCOMES = frozenset({"succeeded", "retried", "dead"})
+JOB_OUTCOMES = frozenset({"succeeded", "skipped", "retried", "dead"})
 PROVIDER_RESULTS = frozenset({"ok", "throttled", "retryable", "rejected"})
 RELAY_STATES = frozenset({"pending", "active", "failed", "deleting", "deleted"})
 RECREATION_OUTCOMES = frozenset({"created", "gave_up"})
@@ -86,6 +88,13 @@ METRICS: dict[str, MetricSpec] = {
     ),
     "relaywarden_relays": MetricSpec("gauge", {"state": RELAY_STATES}),
     "relaywarden_recreations_total": MetricSpec("counter", {"outcome": RECREATION_OUTCOMES}),
+    "relaywarden_ingests_unknown_total": MetricSpec("counter", {}),
+    "relaywarden_orphan_tasks": MetricSpec("gauge", {}),
+    "relaywarden_reconcile_events_total": MetricSpec("counter", {"provider": PROVIDERS}),
+    "relaywarden_reconcile_sweep_seconds": MetricSpec("gauge", {}),
+    "relaywarden_pruned_rows_total": MetricSpec(
+        "counter", {"kind": frozenset({"events", "unrecognized", "jobs", "raw"})}
+    ),
 }
 
 #: Series Prometheus itself adds per target; alert rules may use them.

@@ -129,6 +129,8 @@ GUARD_MUTATIONS: dict[str, Any] = {
     "RelaywardenCallbacksUnrecognized": _replace("[30m]", "[60m]"),
     "RelaywardenRelayGaveUp": _replace("[15m]", "[30m]"),
     "RelaywardenRelaysFailed": _drop_for,
+    "RelaywardenIngestUnknown": _replace("[30m]", "[60m]"),
+    "RelaywardenOrphanTasks": _drop_for,
     "RelaywardenJobsDead": _replace('outcome="dead"', 'outcome=~"dead|retried"'),
     "RelaywardenJobBacklogStale": _replace(") > 0)", "))"),
     "RelaywardenProviderThrottled": _replace("> 0.05", "> 0.01"),
