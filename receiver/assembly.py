@@ -120,7 +120,13 @@ def build_app(settings: Settings, *, banner: bool = True) -> Starlette:
         if settings.reconcile_interval_seconds > 0:
             found.append(reconciler(runtime, limiters))
         if settings.retention_days > 0:
-            found.append(Retention(runtime.store, days=settings.retention_days))
+            found.append(
+                Retention(
+                    runtime.store,
+                    days=settings.retention_days,
+                    interval_seconds=settings.retention_interval_seconds,
+                )
+            )
         return found
 
     return create_app(

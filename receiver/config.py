@@ -120,7 +120,8 @@ class Settings:
     aliyun_regions: tuple[str, ...] = ()
     """Regions probed for a task of unknown region; empty means ``(aliyun_region,)``."""
     reconcile_interval_seconds: float = 60.0
-    retention_days: int = 30
+    retention_days: float = 30.0
+    retention_interval_seconds: float = 3600.0
     ingest_id_wait_seconds: float = 120.0
     oss_endpoint: str | None = None
     oss_region: str | None = None
@@ -164,7 +165,10 @@ class Settings:
             job_concurrency=_int(env, "RELAYWARDEN_JOB_CONCURRENCY", 4),
             aliyun_regions=_regions(env),
             reconcile_interval_seconds=_float(env, "RELAYWARDEN_RECONCILE_INTERVAL_SECONDS", 60.0),
-            retention_days=_int(env, "RELAYWARDEN_RETENTION_DAYS", 30, minimum=0),
+            retention_days=_float(env, "RELAYWARDEN_RETENTION_DAYS", 30.0),
+            retention_interval_seconds=_float(
+                env, "RELAYWARDEN_RETENTION_INTERVAL_SECONDS", 3600.0
+            ),
             ingest_id_wait_seconds=_float(env, "RELAYWARDEN_INGEST_ID_WAIT_SECONDS", 120.0),
             oss_endpoint=_opt(env, "RELAYWARDEN_OSS_ENDPOINT"),
             oss_region=_opt(env, "RELAYWARDEN_OSS_REGION"),

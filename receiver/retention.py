@@ -33,7 +33,7 @@ class Retention:
         self,
         store: Store,
         *,
-        days: int,
+        days: float,
         interval_seconds: float = 3600.0,
         batch: int = 500,
         pause_seconds: float = 0.05,
@@ -73,7 +73,7 @@ class Retention:
 
     async def prune_once(self) -> dict[str, int]:
         """Prune everything older than the retention, batch by batch; totals by kind."""
-        cutoff = now_ms() - self.days * _DAY_MS
+        cutoff = now_ms() - int(self.days * _DAY_MS)
         totals: dict[str, int] = {}
         while not self._stopping.is_set():
             counts = await self.store.prune(cutoff, batch=self.batch)
