@@ -11,8 +11,6 @@ whose CallbackUrl points at this service (``handlers.orphans``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +28,7 @@ from receiver import metrics
 from receiver.domain.records import IngestLink, ReconcileTarget
 from receiver.domain.states import IngestState, Status
 from receiver.events import Event
+from receiver.periodic import PeriodicService
 from receiver.store.base import Store
 
 __all__ = ["Reconciler", "SweepReport"]
@@ -46,7 +45,7 @@ class SweepReport:
     seconds: float
 
 
-class Reconciler:
+class Reconciler(PeriodicService):
     """A background service of ``relaywarden serve`` (disabled with an interval of 0)."""
 
     name = "reconciler"
@@ -63,42 +62,19 @@ class Reconciler:
         self.store = store
         self.aliyun = aliyun
         self.trtc = trtc
-        self.interval = interval_seconds
         self.orphans = orphans
         self.last: SweepReport | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
-
-    @property
-    def running(self) -> bool:
-        """True while the sweep loop runs."""
-        return self._task is not None and not self._task.done()
-
-    async def start(self) -> None:
-        """Start sweeping every ``interval`` seconds (the first sweep after one interval)."""
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._loop(), name="relaywarden-reconciler")
+        super().__init__(interval_seconds, first_at_start=False)
 
     async def stop(self) -> None:
         """Stop sweeping (a sweep in progress is cancelled) and close the clients."""
-        self._stopping.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await super().stop()
         await self.aliyun.aclose()
         await self.trtc.aclose()
 
-    async def _loop(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval)
-            if self._stopping.is_set():
-                return
-            try:
-                await self.sweep()
-            except Exception:  # keep sweeping through store or provider trouble
-                log.exception("reconcile_failed")
+    async def run_once(self) -> SweepReport:
+        """One sweep."""
+        return await self.sweep()
 
     async def sweep(self) -> SweepReport:
         """Compare every active relay once; feed differences through the callback path."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from receiver.decoders.aliyun import _STATUS_BY_CODE  # one reading of TaskStatus codes
 from receiver.domain.states import EventKind, Provider, Source, Status
 from receiver.events import Event
 from receiver.store.rows import now_ms
@@ -20,13 +21,6 @@ __all__ = ["VANISHED", "describe_event", "ingest_gone_event"]
 
 #: The reason of a synthetic offline event for a task its own region no longer knows.
 VANISHED = "TaskNotExist"
-_STATUS_BY_CODE = {
-    0: Status.IDLE,
-    1: Status.RUNNING,
-    2: Status.RECOVERING,
-    3: Status.OFFLINE,
-    -1: Status.EXITED,
-}
 
 
 def _event(

@@ -9,11 +9,11 @@ writer serves callbacks in between. Task and relay state is never pruned.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
 from receiver import metrics
+from receiver.periodic import PeriodicService
 from receiver.store.base import Store
 from receiver.store.rows import now_ms
 
@@ -24,7 +24,7 @@ log = structlog.get_logger("relaywarden.retention")
 _DAY_MS = 86_400_000
 
 
-class Retention:
+class Retention(PeriodicService):
     """A background service of ``relaywarden serve``."""
 
     name = "retention"
@@ -38,44 +38,21 @@ class Retention:
         batch: int = 500,
         pause_seconds: float = 0.05,
     ) -> None:
+        super().__init__(interval_seconds, first_at_start=True)
         self.store = store
         self.days = days
-        self.interval = interval_seconds
         self.batch = batch
         self.pause = pause_seconds
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
-    @property
-    def running(self) -> bool:
-        """True while the pruning loop runs."""
-        return self._task is not None and not self._task.done()
-
-    async def start(self) -> None:
-        """Prune now, then every ``interval`` seconds."""
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._loop(), name="relaywarden-retention")
-
-    async def stop(self) -> None:
-        """Stop pruning (a batch in progress commits or not, as a whole)."""
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-
-    async def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.prune_once()
-            except Exception:  # a busy or failing store: try again next round
-                log.exception("retention_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval)
+    async def run_once(self) -> dict[str, int]:
+        """One round: prune everything past the retention."""
+        return await self.prune_once()
 
     async def prune_once(self) -> dict[str, int]:
         """Prune everything older than the retention, batch by batch; totals by kind."""
         cutoff = now_ms() - int(self.days * _DAY_MS)
         totals: dict[str, int] = {}
-        while not self._stopping.is_set():
+        while True:
             counts = await self.store.prune(cutoff, batch=self.batch)
             for kind, count in counts.items():
                 totals[kind] = totals.get(kind, 0) + count

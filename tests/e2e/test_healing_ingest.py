@@ -45,6 +45,12 @@ def ingests(stack: Stack, relay_id: str) -> list[dict[str, Any]]:
     return found
 
 
+def restarted(stack: Stack, relay_id: str) -> list[dict[str, Any]] | None:
+    """The relay's ingests once the first is stopped and a second runs."""
+    found = ingests(stack, relay_id)
+    return found if [i["state"] for i in found] == ["stopped", "running"] else None
+
+
 def test_task_exist_on_a_retried_start_takes_the_id_from_the_next_701(
     stack_factory: Callable[..., Stack],
 ) -> None:
@@ -148,11 +154,7 @@ def test_702_while_the_relay_runs_restarts_the_ingest_within_its_budget(
     stack.wait_jobs_settled()
     stack.trtc.finish_task(first.task_id, notify=True)  # the 702 stop callback
     links = wait_for(
-        lambda: (
-            (found := ingests(stack, relay["id"]))
-            and [i["state"] for i in found] == ["stopped", "running"]
-            and found
-        ),
+        lambda: restarted(stack, relay["id"]),
         what="restarted ingest",
     )
     assert "702" in links[0]["reason"]
@@ -194,11 +196,7 @@ def test_three_start_failures_in_a_row_restart_and_the_cap_holds(
 
     callback(stack, first.task_id, 701, status=1)
     links = wait_for(
-        lambda: (
-            (found := ingests(stack, relay["id"]))
-            and [i["state"] for i in found] == ["stopped", "running"]
-            and found
-        ),
+        lambda: restarted(stack, relay["id"]),
         what="restart after three failures",
     )
     stack.wait_jobs_settled()

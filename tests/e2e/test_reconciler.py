@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from handlers.reconciler import Reconciler
+from handlers.reconciler import Reconciler, SweepReport
 from tests.e2e.conftest import INGEST_PARAMS, Stack, relay_body, wait_for
 from tests.e2e.helpers import declare, live_tasks, metric_value, relays, task_params, wait_relay
 from tests.fakes.common import max_in_window
@@ -103,11 +103,12 @@ def test_full_sweep_stays_within_the_qps_budget(stack_factory: Callable[..., Sta
     for relay_id in ids:
         wait_relay(stack, relay_id, "active", state="active")
     service = reconciler(stack)
-    report = wait_for(
-        lambda: (last := service.last) is not None and last.relays == count and last,
-        timeout=30,
-        what="a sweep of every relay",
-    )
+
+    def swept() -> SweepReport | None:
+        last = service.last
+        return last if last is not None and last.relays == count else None
+
+    report = wait_for(swept, timeout=30, what="a sweep of every relay")
     # Describes of relays, and the orphan listing, never above the account's 10/s; never
     # throttled; and, being low priority, at most qps - reserve (8) a second.
     assert stack.aliyun.max_calls_per_window() <= 10

@@ -44,20 +44,22 @@ def test_old_rows_are_pruned_and_live_state_is_kept(stack_factory: Callable[...,
         lambda: not stack.http.get("/api/unrecognized").json()["items"],
         what="quarantine pruned",
     )
+
     # The ended relay's history is gone but for the event its task's state reflects.
-    ended_detail = wait_for(
-        lambda: (found := detail(stack, ended_task)) and len(found["events"]) == 1 and found,
-        what="ended relay's events pruned",
-    )
+    def pruned() -> dict[str, Any] | None:
+        found = detail(stack, ended_task)
+        return found if len(found["events"]) == 1 else None
+
+    ended_detail = wait_for(pruned, what="ended relay's events pruned")
     assert ended_detail["status"] == "exited"
     assert ended_detail["events"][0]["id"] == ended_detail["state_event_id"]
+
     # The live relay keeps its events; only their raw bodies are emptied.
-    live_events = wait_for(
-        lambda: (events := detail(stack, live_task)["events"])
-        and all(e["raw"] == "" for e in events)
-        and events,
-        what="raw bodies emptied",
-    )
+    def emptied() -> list[dict[str, Any]] | None:
+        events: list[dict[str, Any]] = detail(stack, live_task)["events"]
+        return events if events and all(e["raw"] == "" for e in events) else None
+
+    live_events = wait_for(emptied, what="raw bodies emptied")
     assert [e["status"] for e in live_events] == ["running"]
     assert stack.relay(live["id"])["state"] == "active"
     assert stack.relay(ended["id"])["state"] == "ended"
