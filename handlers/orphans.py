@@ -17,6 +17,7 @@ import structlog
 
 from handlers.aliyun_client import AliyunLiveClient
 from handlers.synthetic import describe_event
+from receiver.logs import redact_url
 from receiver.orphans import OrphanBoard, OrphanTask
 from receiver.store.base import Store
 from receiver.store.rows import now_ms
@@ -58,8 +59,8 @@ class OrphanFinder:
         fed = 0
         for region, item in found:
             task_id = str(item["TaskId"])
-            if task_id in known:
-                continue
+            if task_id in known or _status(item) == -1:
+                continue  # a relay's, or exited: nothing runs, nothing is billed
             relay_id = _relay_param(_info(item).get("CallbackURL"))
             adopted = await self._adopt(region, item, relay_id)
             fed += int(adopted)
@@ -69,7 +70,7 @@ class OrphanFinder:
                     region=region,
                     task_id=task_id,
                     status=_status(item),
-                    dst_url=_info(item).get("DstUrl"),
+                    dst_url=_redacted(_info(item).get("DstUrl")),
                     relay_id=relay_id,
                     adopted=adopted,
                     seen_at=iso_time(now_ms()),
@@ -100,7 +101,7 @@ class OrphanFinder:
 
     async def _adopt(self, region: str, item: dict[str, Any], relay_id: str | None) -> bool:
         """Feed a live orphan through the callback path; False when it is only shown."""
-        if _status(item) in (None, -1):
+        if _status(item) is None:
             return False
         if relay_id is not None:
             relay = await self.store.get_relay(relay_id)
@@ -124,6 +125,11 @@ def _status(item: dict[str, Any]) -> int | None:
         return int(str(item.get("TaskStatus")))
     except ValueError:
         return None
+
+
+def _redacted(url: object) -> str | None:
+    """A destination URL without the values of its signature parameters (auth_key …)."""
+    return redact_url(url) if isinstance(url, str) else None
 
 
 def _relay_param(url: object) -> str | None:

@@ -129,6 +129,8 @@ def test_orphans_are_listed_and_adopted_where_the_rules_say(
     ghost_url = f"{stack.url}/callbacks/aliyun/pull-to-push?token=x&relay=ghost"
     ghost = stack.aliyun.add_task(task_params("of-a-gone-relay", ghost_url))
     stack.aliyun.add_task(task_params("not-ours", "http://elsewhere.example/cb"))
+    finished = stack.aliyun.add_task(task_params("finished-long-ago", ours))
+    stack.aliyun.set_task_status(finished, -1)  # exited: not billed, not listed
 
     def listed() -> list[dict[str, Any]] | None:
         body = stack.http.get("/api/orphans").json()
