@@ -214,3 +214,35 @@ def test_three_start_failures_in_a_row_restart_and_the_cap_holds(
     final = ingests(stack, relay["id"])
     assert final[1]["reason"].startswith("gave up restarting the ingest after 1 restarts")
     assert len(stack.trtc.calls_for(START)) == 2
+
+
+def test_an_ingest_named_after_its_relay_ended_is_stopped(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    stack = wired(stack_factory())
+    stack.trtc.inject(START, "acted_but_lost")
+    relay = running_relay(stack, "ended-while-awaiting")
+    wait_for(
+        lambda: [i for i in ingests(stack, relay["id"]) if i["state"] == "awaiting_id"],
+        what="start awaiting its id",
+    )
+    task_id = relay["current_task_id"]
+    assert stack.callback(task_id, stack.aliyun.set_task_status(task_id, -1)).json() == ACCEPTED
+    wait_relay(stack, relay["id"], "relay ended", state="ended")
+    wait_for(
+        lambda: [j for j in jobs_of(stack, relay["id"], "stop_ingest") if j["state"] == "succeeded"],
+        what="the end's stop job",
+    )
+    assert not stack.trtc.calls_for(STOP)  # nothing to stop by id yet
+    [started] = stack.trtc.tasks
+    assert started.in_progress
+
+    callback(stack, started.task_id, 701)  # the id arrives after the end
+    wait_for(lambda: not stack.trtc.task(started.task_id).in_progress, what="stopped")
+    [stop] = stack.trtc.calls_for(STOP)
+    assert stop.params["TaskId"] == started.task_id
+    [link] = wait_for(
+        lambda: [i for i in ingests(stack, relay["id"]) if i["state"] == "stopped"],
+        what="link stopped",
+    )
+    assert link["task_id"] == started.task_id
