@@ -109,6 +109,9 @@ class Reconciler(PeriodicService):
                 if not is_code(error, TASK_GONE) or target.task_region is None:
                     raise
                 answer = None
+            if answer is not None and target.task_region is None:
+                # Found where it was looked for: from now on "does not exist" there is news.
+                await self.store.note_task_region(task_id, region)
             context = {"relay": relay.id, "region": region}
             event = describe_event(task_id, answer, context)
             if event is not None and _differs(target, event):

@@ -55,6 +55,10 @@ class HealingStore(Protocol):
         """A start still without its TaskId becomes ``ingest_unknown``; False when named."""
         ...
 
+    async def note_task_region(self, task_id: str, region: str) -> None:
+        """Keep the region the reconciler found a task in (its relay's, so nothing moves)."""
+        ...
+
     async def reconcile_targets(self) -> list[ReconcileTarget]:
         """Every active relay with its current task's stored status and region, and ingests."""
         ...

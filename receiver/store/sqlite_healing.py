@@ -98,6 +98,10 @@ class SqliteHealing(SqliteRelaysAndJobs):
         return await self._fenced(job, run)
 
     # the reconciler ----------------------------------------------------------------------
+    async def note_task_region(self, task_id: str, region: str) -> None:
+        """Keep the region the reconciler found a task in (its relay's, so nothing moves)."""
+        await self.write(lambda conn: relays.set_task_region(conn, task_id, region))
+
     async def reconcile_targets(self) -> list[ReconcileTarget]:
         """Every active relay with its current task's stored status and region, and ingests."""
         return await self.read(healing_queries.reconcile_targets)
