@@ -151,3 +151,24 @@ def test_orphans_are_listed_and_adopted_where_the_rules_say(
         lambda: [o["task_id"] for o in stack.http.get("/api/orphans").json()["items"]] == [ghost],
         what="adopted orphan gone from the list",
     )
+
+
+def test_adopted_task_of_unknown_region_vanishing_is_replaced(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    # Adopted from a callback whose CallbackUrl names no region: the first sweep finds the
+    # task where it looked and keeps that region; its later "does not exist" is news.
+    stack = stack_factory(reconcile_interval_seconds=0.3)
+    params = task_params("adopted-then-gone", stack.registered_callback_url())
+    task_id = stack.aliyun.add_task(params)
+    assert stack.callback(task_id, stack.aliyun.set_task_status(task_id, 1)).json() == ACCEPTED
+    relay = wait_for(
+        lambda: [r for r in relays(stack) if r["current_task_id"] == task_id], what="adopted"
+    )[0]
+    wait_for(
+        lambda: [t.get("region") for t in stack.relay(relay["id"])["tasks"]] == ["cn-shanghai"],
+        what="region kept by the reconciler",
+    )
+    stack.aliyun.remove_task(task_id)
+    relay = wait_relay(stack, relay["id"], "re-created", generation=2)
+    assert live_tasks(stack, params["DstUrl"]) == [relay["current_task_id"]]
