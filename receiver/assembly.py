@@ -47,11 +47,15 @@ def print_banner(runtime: Runtime) -> None:
 
 
 def job_runner(
-    runtime: Runtime, limiters: tuple[WindowRateLimiter, WindowRateLimiter]
+    runtime: Runtime, limiters: tuple[WindowRateLimiter, WindowRateLimiter] | None = None
 ) -> JobRunner:
-    """The job runner with provider clients built from the settings."""
+    """The job runner with provider clients built from the settings.
+
+    ``limiters`` (Alibaba, TRTC) are the accounts' QPS budgets, shared with the reconciler;
+    by default the runner gets budgets of its own.
+    """
     settings = runtime.settings
-    aliyun, trtc = _clients(settings, *limiters)
+    aliyun, trtc = _clients(settings, *(limiters or _limiters(settings)))
     return JobRunner(
         runtime.store,
         ACTIONS,
@@ -89,6 +93,10 @@ def reconciler(
     )
 
 
+def _limiters(settings: Settings) -> tuple[WindowRateLimiter, WindowRateLimiter]:
+    return WindowRateLimiter(settings.aliyun_qps), WindowRateLimiter(settings.trtc_qps)
+
+
 def _clients(
     settings: Settings, aliyun_limiter: WindowRateLimiter, trtc_limiter: WindowRateLimiter
 ) -> tuple[AliyunLiveClient, TrtcClient]:
@@ -115,7 +123,7 @@ def build_app(settings: Settings, *, banner: bool = True) -> Starlette:
 
     def services(runtime: Runtime) -> Sequence[BackgroundService]:
         # One QPS budget per provider account, shared by follow-ups and the reconciler.
-        limiters = (WindowRateLimiter(settings.aliyun_qps), WindowRateLimiter(settings.trtc_qps))
+        limiters = _limiters(settings)
         found: list[BackgroundService] = [job_runner(runtime, limiters)]
         if settings.reconcile_interval_seconds > 0:
             found.append(reconciler(runtime, limiters))
