@@ -120,6 +120,7 @@ def run_wrk(
     delay_ms: int = 0,
 ) -> WrkResult:
     """Run wrk against ``url`` (scheme, host, port, path and query); parse its summary."""
+    global _next
     wrk = ensure_wrk()
     threads = max(1, min(threads, connections))
     scheme, _, rest = url.partition("://")
@@ -152,7 +153,6 @@ def run_wrk(
         if completed.returncode != 0 or not out.exists():
             raise SystemExit(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
         raw = json.loads(out.read_text())
-    global _next
     _next = int(raw["next_k"])
     return WrkResult(
         requests=raw["requests"],
