@@ -80,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also profile relaywarden under the throughput load with "
         "py-spy (installed separately) and write the raw stacks here",
     )
+    add("--profile-gil", action="store_true", help="profile only the thread holding the GIL")
     return parser
 
 

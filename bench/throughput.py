@@ -62,7 +62,7 @@ def _check(report: Report, name: str, result: WrkResult) -> None:
 def _profile(server: Server, args: argparse.Namespace, report: Report) -> None:
     """One more run of the throughput load with py-spy attached (figures not used)."""
     out = Path(args.profile)
-    sampler = record(server.pid, args.duration, out)
+    sampler = record(server.pid, args.duration, out, gil=args.profile_gil)
     time.sleep(0.5)  # let py-spy attach before the load starts
     run_wrk(
         server.callback_url, connections=args.connections, duration=args.duration, tasks=args.tasks
@@ -72,10 +72,12 @@ def _profile(server: Server, args: argparse.Namespace, report: Report) -> None:
         report.problems.append(f"py-spy failed: {errors.decode(errors='replace').strip()}")
         return
     top = top_frames(out)
-    report.details["profile"] = {"raw_stacks": str(out), **top}
-    print(f"  profile of relaywarden under the throughput load ({out}):")
+    report.details["profile"] = {"raw_stacks": str(out), "gil_only": args.profile_gil, **top}
+    mode = "GIL holder only" if args.profile_gil else "every active thread"
+    print(f"  profile of relaywarden under the throughput load, {mode} ({out}):")
     for kind in ("self", "inclusive"):
-        print(f"    top by {kind} samples:")
+        what = "relaywarden functions, inclusive" if kind == "inclusive" else "self"
+        print(f"    top by samples ({what}):")
         for function, share in top[kind][:15]:
             print(f"      {share:5.1f} %  {function}")
 
