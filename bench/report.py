@@ -73,8 +73,10 @@ class Report:
         self.figures.extend(figures)
 
     def machine(self) -> dict[str, Any]:
+        """What ran the bench, and how busy the machine was (1-minute load average)."""
         return {
             "cpus": os.cpu_count(),
+            "load_average": round(os.getloadavg()[0], 2),
             "python": f"{platform.python_implementation()} {platform.python_version()}",
             "system": f"{platform.system()} {platform.release()} {platform.machine()}",
         }

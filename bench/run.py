@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_wrk()
     report = Report(options={k: v for k, v in vars(args).items() if k != "json"})
     report.details["body_bytes"] = BODY_BYTES
+    report.details["load_average_at_start"] = report.machine()["load_average"]
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="relaywarden-bench-") as tmp:
         workdir = Path(tmp)
@@ -117,9 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         if "memory" in args.only:
             run_memory(report, workdir, args)
     machine = report.machine()
+    load = f"load average {report.details['load_average_at_start']} → {machine['load_average']}"
     print(
         f"\nsummary ({machine['cpus']} CPUs, {machine['python']}, {machine['system']}; "
-        f"{time.monotonic() - started:.0f} s):"
+        f"{time.monotonic() - started:.0f} s; {load}):"
     )
     print(report.table())
     if args.json:
