@@ -75,12 +75,11 @@ def run_memory(report: Report, workdir: Path, args: argparse.Namespace) -> None:
     per_callback = (last_store - first_store) / stored
     peak = max([*samples, last_rss])
     growth = (last_rss - first_rss) / MB
-    print(
-        f"  RSS {first_rss / MB:.1f} MB after warm-up, {last_rss / MB:.1f} MB after {stored} "
-        f"more callbacks (peak {peak / MB:.1f} MB); store +{per_callback:.0f} bytes/callback",
-        flush=True,
+    line = (
+        f"RSS {first_rss / MB:.1f} MB after warm-up, {last_rss / MB:.1f} MB after {stored} "
+        f"more callbacks (peak {peak / MB:.1f} MB); store +{per_callback:.0f} bytes/callback"
     )
-    report.details["memory"] = {
+    details = {
         "warmup_callbacks": first_count,
         "measured_callbacks": stored,
         "rss_after_warmup_bytes": first_rss,
@@ -90,6 +89,7 @@ def run_memory(report: Report, workdir: Path, args: argparse.Namespace) -> None:
         "store_after_warmup_bytes": first_store,
         "store_end_bytes": last_store,
     }
+    report.outcome("memory", line, details)
     flat = 0.05 * ISSUE_RSS_MB
     report.add(
         Figure.info("memory", "RSS after warm-up", first_rss / MB, "MB", f"issue: {ISSUE_RSS_MB}"),

@@ -130,17 +130,17 @@ def run_followup(report: Report, workdir: Path, args: argparse.Namespace) -> Non
             report.problems.append(f"follow-up: {count - len(latencies)} tasks saw no call")
         actions = {first[t].action for t in task_ids if t in first}
         p50, p99 = _percentile(latencies, 0.50), _percentile(latencies, 0.99)
-        print(
-            f"  first call ({', '.join(sorted(actions))}) after the 200: p50 {p50:.1f} ms, "
+        report.outcome(
+            "followup",
+            f"first call ({', '.join(sorted(actions))}) after the 200: p50 {p50:.1f} ms, "
             f"p99 {p99:.1f} ms, max {max(latencies, default=float('nan')):.1f} ms",
-            flush=True,
+            {
+                "failures": count,
+                "spacing_s": spacing,
+                "first_actions": sorted(actions),
+                "latencies_ms": [round(v, 2) for v in latencies],
+            },
         )
-        report.details["followup"] = {
-            "failures": count,
-            "spacing_s": spacing,
-            "first_actions": sorted(actions),
-            "latencies_ms": [round(v, 2) for v in latencies],
-        }
         report.add(
             Figure.info("follow-up", "callback 200 -> first call p50", p50, "ms"),
             Figure.at_most("follow-up", "callback 200 -> first call p99", p99, "ms", 50),
@@ -187,18 +187,17 @@ def run_burst(report: Report, workdir: Path, args: argparse.Namespace) -> None:
         throttled = sum(1 for c in calls if c.outcome.startswith("Throttling"))
         recreate_calls = sum(1 for c in calls if c.action in RECREATE_CALLS and c.outcome == "ok")
         created = int(server.metric("relaywarden_recreations_total", outcome="created"))
-        print(
-            f"  {len(calls)} calls ({throttled} throttled) in {elapsed:.1f} s "
-            f"(all {count} callbacks acknowledged after {acked:.2f} s): {share:.1f} % of the "
-            f"budget, at most {busiest} calls in any 1 s window; {created} relays re-created",
-            flush=True,
-        )
         if created != count or recreate_calls != 2 * count:
             report.problems.append(
                 f"burst: {created} re-creations and {recreate_calls} Delete/Create calls "
                 f"for {count} failures"
             )
-        report.details["burst"] = {
+        line = (
+            f"{len(calls)} calls ({throttled} throttled) in {elapsed:.1f} s "
+            f"(all {count} callbacks acknowledged after {acked:.2f} s): {share:.1f} % of the "
+            f"budget, at most {busiest} calls in any 1 s window; {created} relays re-created"
+        )
+        details = {
             "failures": count,
             "qps": QPS,
             "calls": len(calls),
@@ -211,6 +210,7 @@ def run_burst(report: Report, workdir: Path, args: argparse.Namespace) -> None:
             "max_calls_in_1s": busiest,
             "recreated": created,
         }
+        report.outcome("burst", line, details)
         report.add(
             Figure.info("burst", f"calls for {count} failures", len(calls), ""),
             Figure.info("burst", "elapsed", elapsed, "s", f"calls need >= {minimum - 1:g} s"),

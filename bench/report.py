@@ -72,6 +72,11 @@ class Report:
     def add(self, *figures: Figure) -> None:
         self.figures.extend(figures)
 
+    def outcome(self, scenario: str, line: str, details: dict[str, Any]) -> None:
+        """Print a scenario's one-line outcome now; keep its details for ``--json``."""
+        print(f"  {line}", flush=True)
+        self.details[scenario] = details
+
     def machine(self) -> dict[str, Any]:
         """What ran the bench, and how busy the machine was (1-minute load average)."""
         return {
