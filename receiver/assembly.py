@@ -50,6 +50,7 @@ def job_runner(runtime: Runtime) -> JobRunner:
         settings.aliyun_access_key_id,
         settings.aliyun_access_key_secret,
         qps=settings.aliyun_qps,
+        deadline=settings.provider_deadline_seconds,
     )
     trtc = TrtcClient(
         settings.trtc_endpoint,
@@ -57,6 +58,7 @@ def job_runner(runtime: Runtime) -> JobRunner:
         settings.tencent_secret_key,
         region=settings.trtc_region,
         qps=settings.trtc_qps,
+        deadline=settings.provider_deadline_seconds,
     )
     return JobRunner(
         runtime.store,
