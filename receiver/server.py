@@ -44,10 +44,14 @@ __all__ = [
 
 log = structlog.get_logger("relaywarden.server")
 
-#: How long a refused connection is drained (its unread request discarded) before it is
-#: closed: closing with unread data resets the connection, and the client would lose the
-#: answer that says why.
+#: How long a refused connection stays half-closed (answer and FIN sent, nothing more read)
+#: before it is reset: closing at once with unread data resets the connection before the
+#: client has read the answer that says why.
 _LINGER_SECONDS = 1.0
+#: At most this many refused connections linger at once; beyond, they are closed at once
+#: (the answer may then be lost to a reset) so that a flood cannot hold descriptors.
+_MAX_LINGERING = 16
+_lingering: set[GuardedHttpProtocol] = set()
 #: At most one warning per reason in this many seconds (a flood must not flood the log).
 _LOG_EVERY_SECONDS = 10.0
 _REASONS = {
@@ -151,6 +155,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget the connection and its timer."""
+        _lingering.discard(self)
         self._cancel_timer()
         super().connection_lost(exc)
 
@@ -159,7 +164,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         """Feed the parser, counting request-head bytes against the bound."""
         if self.refused:
-            return  # draining before close
+            return  # answered already: anything more is ignored
         super().data_received(data)
         if self.refused or self.transport.is_closing():
             return
@@ -169,8 +174,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 self._refuse(
                     431,
                     "header_too_large",
-                    f"request line and headers are limited to {self.limits.max_header_bytes} "
-                    "bytes",
+                    f"request line and headers are limited to {self.limits.max_header_bytes} bytes",
                 )
 
     def on_message_begin(self) -> None:
@@ -229,8 +233,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         _REFUSALS.refused(reason, self.limits)
         transport = self.transport
         transport.write(_error_response(status, message))
-        if transport.can_write_eof():
-            transport.write_eof()
+        if len(_lingering) >= _MAX_LINGERING or not transport.can_write_eof():
+            transport.close()
+            return
+        _lingering.add(self)
+        # No more reading: a client still sending fills its buffers and stalls, and the
+        # answer with its FIN gets through before the connection is reset.
+        transport.pause_reading()
+        transport.write_eof()
         self.loop.call_later(_LINGER_SECONDS, transport.abort)
 
     def _cancel_timer(self) -> None:
