@@ -196,6 +196,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.timeout_keep_alive_task is not None and not self.transport.is_closing():
             self._await_request()
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """WebSockets are off on purpose: say so once per request, without the URL."""
+        log.info("websocket_refused", hint="relaywarden serves no WebSocket routes")
+
     def _await_request(self) -> None:
         self.waiting_since = time.monotonic()
         self._head_bytes = 0

@@ -22,9 +22,20 @@ from tests.support.servers import serve_in_thread
 #: ``throttle`` the provider's throttling answer; ``5xx`` its server error; ``bad_gateway`` a
 #: 502 whose body is not JSON; ``timeout`` no answer (hang until the client gives up);
 #: ``acted_but_lost`` perform the action, then answer the server error; ``acted_but_timeout``
-#: perform the action, then hang.
+#: perform the action, then hang; ``proxy_page`` a 200 whose body is an HTML page (a proxy
+#: or captive portal in between); ``trickle`` a 200 whose body arrives one byte every
+#: ``trickle_seconds`` and never completes (until ``hang_seconds`` or the client hangs up).
 FAULT_NAMES = frozenset(
-    {"throttle", "5xx", "bad_gateway", "timeout", "acted_but_lost", "acted_but_timeout"}
+    {
+        "throttle",
+        "5xx",
+        "bad_gateway",
+        "timeout",
+        "acted_but_lost",
+        "acted_but_timeout",
+        "proxy_page",
+        "trickle",
+    }
 )
 
 
@@ -211,7 +222,7 @@ class FakeProvider(abc.ABC):
             return HTMLResponse("<html><body>Gateway maintenance, try again</body></html>")
         if fault == "trickle":
             record.outcome, record.status = "trickle", 200
-            return StreamingResponse(self._trickle(request, record), media_type="application/json")
+            return StreamingResponse(self._trickle(record), media_type="application/json")
         return None
 
     async def _trickle(self, record: CallRecord) -> AsyncIterator[bytes]:
