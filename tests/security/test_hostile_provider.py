@@ -6,6 +6,7 @@ answer of many megabytes must neither stall callbacks nor kill or duplicate jobs
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 
@@ -102,7 +103,7 @@ def test_trickling_answer_ends_at_the_deadline_and_never_doubles_a_call(
     for call in calls[:2]:
         assert call.ended is not None and call.ended - call.time < 1.0 + 1.5
     # One call at a time for the job: each began after the previous one ended.
-    for before, after in zip(calls, calls[1:], strict=False):
+    for before, after in itertools.pairwise(calls):
         assert before.ended is not None and after.time >= before.ended - 0.05
     assert relay["current_task_id"]
     [job] = jobs_of(stack, relay["id"], "create_task")

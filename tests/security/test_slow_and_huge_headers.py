@@ -81,7 +81,7 @@ def _closed_by_server(sock: socket.socket, within: float) -> tuple[bool, bytes]:
             if not chunk:
                 return True, received
             received += chunk
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return False, received
     except ConnectionResetError:
         return True, received
