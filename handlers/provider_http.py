@@ -21,6 +21,7 @@ import structlog
 
 from handlers.outcome import Outcome, ProviderError, sanitize
 from handlers.ratelimit import WindowRateLimiter
+from receiver.http import BodyTooLarge, collect_limited
 from receiver.metrics import provider_request_duration_seconds, provider_requests_total
 
 __all__ = [
@@ -62,10 +63,6 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-class _AnswerTooLarge(Exception):
-    """The provider's answer is bigger than any real answer."""
 
 
 class ProviderHttpClient(abc.ABC):
@@ -204,22 +201,8 @@ class ProviderHttpClient(abc.ABC):
             try:
                 async with asyncio.timeout(self.deadline):
                     response = await self._exchange(build)
-            except TimeoutError:
-                return self._error(
-                    api,
-                    Outcome.RETRYABLE,
-                    "Deadline",
-                    f"no complete answer within {self.deadline:g}s",
-                ), time.perf_counter() - started
-            except httpx.HTTPError as exc:
-                return self._transport_error(api, exc, hidden), time.perf_counter() - started
-            except _AnswerTooLarge:
-                return self._error(
-                    api,
-                    Outcome.RETRYABLE,
-                    "InvalidResponse",
-                    f"the answer exceeds {MAX_ANSWER_BYTES} bytes: not a provider answer",
-                ), time.perf_counter() - started
+            except (TimeoutError, httpx.HTTPError, BodyTooLarge) as exc:
+                return self._exchange_error(api, exc, hidden), time.perf_counter() - started
         elapsed = time.perf_counter() - started
         try:
             return self._interpret(api, response, hidden), elapsed
@@ -232,14 +215,8 @@ class ProviderHttpClient(abc.ABC):
         try:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
-                raise _AnswerTooLarge
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_ANSWER_BYTES:
-                    raise _AnswerTooLarge
-                chunks.append(chunk)
+                raise BodyTooLarge
+            content = await collect_limited(response.aiter_bytes(), MAX_ANSWER_BYTES)
         finally:
             await response.aclose()
         # The content is decoded already (and counted decoded: a compressed bomb stops too).
@@ -251,13 +228,18 @@ class ProviderHttpClient(abc.ABC):
         return httpx.Response(
             response.status_code,
             headers=headers,
-            content=b"".join(chunks),
+            content=content,
             request=response.request,
         )
 
-    def _transport_error(
-        self, api: str, exc: httpx.HTTPError, secrets: tuple[str, ...]
-    ) -> ProviderError:
+    def _exchange_error(self, api: str, exc: Exception, secrets: tuple[str, ...]) -> ProviderError:
+        if isinstance(exc, TimeoutError):
+            message = f"no complete answer within {self.deadline:g}s"
+            return self._error(api, Outcome.RETRYABLE, "Deadline", message)
+        if isinstance(exc, BodyTooLarge):
+            message = f"the answer exceeds {MAX_ANSWER_BYTES} bytes: not a provider answer"
+            return self._error(api, Outcome.RETRYABLE, "InvalidResponse", message)
+        assert isinstance(exc, httpx.HTTPError)
         detail = sanitize(f"{type(exc).__name__}: {exc}", secrets)
         if isinstance(exc, httpx.TimeoutException):
             return self._error(api, Outcome.RETRYABLE, "Timeout", f"no answer in time ({detail})")

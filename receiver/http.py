@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -11,6 +12,7 @@ from starlette.responses import Response
 __all__ = [
     "BodyTooLarge",
     "ClientDisconnect",
+    "collect_limited",
     "error_response",
     "json_response",
     "read_body_limited",
@@ -36,9 +38,14 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
                 raise BodyTooLarge
         except ValueError:
             pass
+    return await collect_limited(request.stream(), limit)
+
+
+async def collect_limited(stream: AsyncIterator[bytes], limit: int) -> bytes:
+    """Join the chunks of ``stream``; raise BodyTooLarge as soon as they exceed ``limit``."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
