@@ -133,7 +133,7 @@ recreations_total = Counter(
 )
 
 #: Why the server dropped a connection before the app saw a request (``receiver.server``).
-CONNECTION_REFUSALS = ("limit", "evicted", "header_timeout", "header_too_large")
+CONNECTION_REFUSALS = ("limit", "evicted", "header_timeout", "body_timeout", "header_too_large")
 connections_refused_total = Counter(
     "relaywarden_connections_refused_total",
     "Connections the server closed before a request reached the app, by reason.",

@@ -5,8 +5,10 @@ httptools) their size, and its ``limit_concurrency`` counts half-open connection
 flood of them turns every valid callback into a 503. The guard is a subclass of uvicorn's
 httptools protocol that adds, per connection:
 
-- a header deadline: a connection must send a complete request head within
-  ``header_timeout`` seconds of connecting or of its previous answer (408, then closed);
+- a read deadline: a connection must send a complete request head within
+  ``header_timeout`` seconds of connecting or of its previous answer, and then the body
+  within as long again (408, then closed): a request that never finishes would otherwise
+  hold its connection busy, where eviction cannot reach it;
 - a header size bound: more than ``max_header_bytes`` of request line and headers is
   answered 431 and the connection closed; at most one socket read (256 KiB) more is held;
 - a connection bound: beyond ``max_connections`` a new connection first evicts the oldest
@@ -183,12 +185,30 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
-        """The head is complete: the deadline and the byte count stop here."""
+        """The head is complete: its deadline and byte count stop; the body's deadline starts."""
         self._in_head = False
         self.waiting_since = None
         self._head_bytes = 0
         self._cancel_timer()
         super().on_headers_complete()
+        self._head_timer = self.loop.call_later(self.limits.header_timeout, self._body_timeout)
+
+    def on_message_complete(self) -> None:
+        """The whole request is in: no deadline until the answer is sent."""
+        self._cancel_timer()
+        super().on_message_complete()
+
+    def _body_timeout(self) -> None:
+        self._head_timer = None
+        cycle = self.cycle
+        if self.transport.is_closing() or self.refused:
+            return
+        if cycle is None or not cycle.response_started or cycle.response_complete:
+            self._refuse(
+                408,
+                "body_timeout",
+                f"the request body did not arrive within {self.limits.header_timeout:g}s",
+            )
 
     def on_response_complete(self) -> None:
         """After an answer the connection waits for the next request head, under the deadline."""
@@ -235,6 +255,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.refused = True
         self._cancel_timer()
         _REFUSALS.refused(reason, self.limits)
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            # The app may be waiting for the body: it sees a disconnect and answers nothing.
+            cycle.disconnected = True
+            cycle.message_event.set()
         transport = self.transport
         transport.write(_error_response(status, message))
         if len(_lingering) >= _MAX_LINGERING or not transport.can_write_eof():

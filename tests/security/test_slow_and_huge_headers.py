@@ -30,10 +30,12 @@ HEADER_TIMEOUT = 1.0
 MAX_HEADER_BYTES = 16 * 1024
 #: Refused connections the server drains at once before closing (receiver.server).
 LINGERING = 16
+PATIENT_TIMEOUT = 4.0
 LIMITS = {
     "RELAYWARDEN_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
     "RELAYWARDEN_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
     "RELAYWARDEN_MAX_HEADER_BYTES": str(MAX_HEADER_BYTES),
+    "RELAYWARDEN_TRTC_CALLBACK_KEY": "trtc-key-for-the-busy-test",
     # Keep the job runner off the network: nothing listens on port 9.
     "RELAYWARDEN_ALIYUN_LIVE_ENDPOINT": "http://127.0.0.1:9",
     "RELAYWARDEN_TRTC_ENDPOINT": "http://127.0.0.1:9",
@@ -44,6 +46,17 @@ PARTIAL_HEAD = f"POST {ALIYUN_PATH}?token={CALLBACK_TOKEN} HTTP/1.1\r\nHost: x\r
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Process]:
     process = start_serve(tmp_path, tmp_path / "x.db", **LIMITS)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def patient_server(tmp_path: Path) -> Iterator[Process]:
+    """The same limits but a deadline long enough to fill every slot on a busy machine."""
+    limits = {**LIMITS, "RELAYWARDEN_HEADER_TIMEOUT_SECONDS": str(PATIENT_TIMEOUT)}
+    process = start_serve(tmp_path, tmp_path / "x.db", **limits)
     try:
         yield process
     finally:
@@ -173,32 +186,44 @@ def test_huge_header_is_refused_with_431_and_memory_stays_bounded(server: Proces
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "headers_too_large"
 
 
-def test_connections_beyond_the_bound_get_a_clear_503_when_all_are_busy(server: Process) -> None:
+def test_connections_beyond_the_bound_get_a_clear_503_when_all_are_busy(
+    patient_server: Process,
+) -> None:
     busy: list[socket.socket] = []
+    # The TRTC route reads the body before it can check the signature: a head with a body
+    # that never comes keeps a connection busy, beyond the reach of eviction.
     head = (
-        f"POST {ALIYUN_PATH}?token={CALLBACK_TOKEN} HTTP/1.1\r\nHost: x\r\n"
-        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
-    ).encode()
+        b"POST /callbacks/trtc HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
     try:
+        started = time.monotonic()
         for _ in range(MAX_CONNECTIONS):
-            sock = socket.create_connection(_address(server))
-            sock.sendall(head)  # the head is complete; the body never comes: busy, not idle
+            sock = socket.create_connection(_address(patient_server))
+            sock.sendall(head)
             busy.append(sock)
-        time.sleep(0.3)
-        extra = socket.create_connection(_address(server))
+        time.sleep(0.1)
+        extra = socket.create_connection(_address(patient_server))
         closed, answer = _closed_by_server(extra, 5)
         extra.close()
+        assert time.monotonic() - started < PATIENT_TIMEOUT, "too slow to test the bound"
         assert closed
         assert answer.startswith(b"HTTP/1.1 503 "), answer
         assert b"retry-after: 1" in answer.lower()
         error = json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]
         assert error["code"] == "busy" and str(MAX_CONNECTIONS) in error["message"]
+        # The body deadline frees them: 408 to each, and callbacks are served again.
+        for sock in busy:
+            closed, answer = _closed_by_server(sock, PATIENT_TIMEOUT + 3)
+            assert closed and answer.startswith(b"HTTP/1.1 408 "), answer
     finally:
         for sock in busy:
             sock.close()
-    # Once they are gone, callbacks are served again.
-    time.sleep(0.3)
-    with httpx.Client(base_url=server.base, timeout=5) as client:
+    with httpx.Client(base_url=patient_server.base, timeout=5) as client:
         assert _valid_callback(client, "busy-task", 1) == 200
-    metrics = httpx.get(f"{server.base}/metrics").text
+    metrics = httpx.get(f"{patient_server.base}/metrics").text
     assert 'relaywarden_connections_refused_total{reason="limit"} 1.0' in metrics
+    assert (
+        f'relaywarden_connections_refused_total{{reason="body_timeout"}} {MAX_CONNECTIONS}.0'
+        in (metrics)
+    )
