@@ -10,7 +10,8 @@ httptools protocol that adds, per connection:
   within as long again (408, then closed): a request that never finishes would otherwise
   hold its connection busy, where eviction cannot reach it;
 - a header size bound: more than ``max_header_bytes`` of request line and headers is
-  answered 431 and the connection closed; at most one socket read (256 KiB) more is held;
+  answered 431 and the connection closed; at most one socket read (256 KiB) more is
+  held;
 - a connection bound: beyond ``max_connections`` a new connection first evicts the oldest
   connection that has no request in progress (idle keep-alive or still sending headers),
   so a flood of half-open connections cannot crowd out providers that send their request
@@ -135,6 +136,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.waiting_since: float | None = None
         self.refused = False
         self._in_head = False
+        self._in_body = False
+        self._completed = 0  # requests fully received on this connection
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
 
@@ -167,10 +170,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         """Feed the parser, counting request-head bytes against the bound."""
         if self.refused:
             return  # answered already: anything more is ignored
+        completed = self._completed
         super().data_received(data)
-        if self.refused or self.transport.is_closing():
+        if self.refused or self.transport.is_closing() or not self._in_head:
             return
-        if self._in_head or self.waiting_since is not None:
+        # A read in which no request ended is all head (the one in progress). A read in which
+        # one ended also holds the end of that request: it is not counted, so the bound may
+        # be passed by that one read (asyncio reads 256 KiB at most), never by body bytes.
+        if self._completed == completed:
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse(
@@ -182,11 +189,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         """A request head starts."""
         self._in_head = True
+        self._head_bytes = 0
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
         """The head is complete: its deadline and byte count stop; the body's deadline starts."""
         self._in_head = False
+        self._in_body = True
         self.waiting_since = None
         self._head_bytes = 0
         self._cancel_timer()
@@ -195,15 +204,22 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         """The whole request is in: no deadline until the answer is sent."""
+        self._completed += 1
+        self._in_body = False
         self._cancel_timer()
         super().on_message_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.response_complete and not self.transport.is_closing():
+            self._await_request()  # answered before its body was in: now idle
 
     def _body_timeout(self) -> None:
         self._head_timer = None
         cycle = self.cycle
         if self.transport.is_closing() or self.refused:
             return
-        if cycle is None or not cycle.response_started or cycle.response_complete:
+        if cycle is not None and cycle.response_complete:
+            self.transport.close()  # answered already: a late 408 would answer the next request
+        elif cycle is None or not cycle.response_started:
             self._refuse(
                 408,
                 "body_timeout",
@@ -213,7 +229,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         """After an answer the connection waits for the next request head, under the deadline."""
         super().on_response_complete()
-        if self.timeout_keep_alive_task is not None and not self.transport.is_closing():
+        if self.timeout_keep_alive_task is None or self.transport.is_closing():
+            return
+        if self._in_body:
+            # Answered before the body was read: evictable now; the body deadline still runs.
+            self.waiting_since = time.monotonic()
+        else:
             self._await_request()
 
     def _unsupported_upgrade_warning(self) -> None:

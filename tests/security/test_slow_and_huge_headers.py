@@ -227,3 +227,20 @@ def test_connections_beyond_the_bound_get_a_clear_503_when_all_are_busy(
         f'relaywarden_connections_refused_total{{reason="body_timeout"}} {MAX_CONNECTIONS}.0'
         in (metrics)
     )
+
+
+def test_a_body_answered_unread_is_not_taken_for_a_huge_header(server: Process) -> None:
+    """A 413 sent before a 2 MiB body was read leaves the keep-alive connection usable."""
+    with httpx.Client(base_url=server.base, timeout=10) as client:
+        big = b"{" + b" " * (2 * 1024 * 1024) + b"}"
+        params = {"token": CALLBACK_TOKEN}
+        assert client.post(ALIYUN_PATH, params=params, content=big).status_code == 413
+        assert _valid_callback(client, "after-413", 1) == 200
+        assert client.post(ALIYUN_PATH, params={"token": "x"}, content=big).status_code == 401
+        assert _valid_callback(client, "after-401", 2) == 200
+    refused = [
+        line
+        for line in httpx.get(f"{server.base}/metrics").text.splitlines()
+        if line.startswith("relaywarden_connections_refused_total{")
+    ]
+    assert refused and all(line.endswith(" 0.0") for line in refused), refused
