@@ -82,6 +82,7 @@ def register_known_secrets(settings: Settings) -> None:
         settings.aliyun_access_key_secret,
         settings.tencent_secret_key,
         settings.trtc_callback_key,
+        settings.css_callback_key,
     )
 
 
