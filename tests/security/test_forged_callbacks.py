@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -54,27 +55,41 @@ def test_forged_token_callbacks_are_refused_and_nothing_is_stored(tmp_path: Path
 
 
 def test_forged_css_signatures_are_refused(tmp_path: Path) -> None:
-    future = str(int(time.time()) + 600)
-    past = str(int(time.time()) - 600)
+    key = "css-callback-key-7e21"
+    future = int(time.time()) + 600
+    past = int(time.time()) - 600
 
-    def css(t: str) -> str:
-        return hashlib.md5((CALLBACK_TOKEN + t).encode()).hexdigest()
+    def css(t: int | str, signing_key: str = key) -> str:
+        return hashlib.md5((signing_key + str(t)).encode()).hexdigest()
 
-    with running_server(tmp_path) as server:
+    def body(**fields: object) -> bytes:
+        return json.dumps(
+            {"event_type": 314, "task_id": "css-forged", "event": "TaskStart", **fields}
+        ).encode()
+
+    with running_server(tmp_path, css_callback_key=key) as server:
         before = server.counts()
-        for extra in (
-            {"t": future},
-            {"sign": css(future)},
-            {"t": future, "sign": css(past)},
-            {"t": past, "sign": css(past)},  # expired
-            {"t": future, "sign": hashlib.md5(("other" + future).encode()).hexdigest()},
-            {"t": "soon", "sign": css("soon")},
+        for forged in (
+            body(),
+            body(t=future),
+            body(sign=css(future)),
+            body(t=future, sign=css(past)),
+            body(t=past, sign=css(past)),  # expired
+            body(t=future, sign=css(future, "other-key")),
+            body(t=future, sign=css(future, CALLBACK_TOKEN)),  # the URL token is not the key
+            body(t="²", sign=css("²")),
         ):
             response = server.client.post(
-                TENCENT_PATH, params={"token": CALLBACK_TOKEN, **extra}, content=BODY
+                TENCENT_PATH, params={"token": CALLBACK_TOKEN}, content=forged
             )
             assert_error_shape(response, 401, "unauthorized")
+        # A genuine signature without the URL token is refused too.
+        signed = body(t=future, sign=css(future))
+        response = server.client.post(TENCENT_PATH, content=signed)
+        assert_error_shape(response, 401, "unauthorized")
         assert server.counts() == before
+        genuine = server.client.post(TENCENT_PATH, params={"token": CALLBACK_TOKEN}, content=signed)
+        assert genuine.status_code in (200, 202), genuine.text
 
 
 def test_forged_trtc_signatures_are_refused(tmp_path: Path) -> None:
