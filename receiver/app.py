@@ -11,19 +11,19 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Mount
 
 from receiver.api import api_routes
 from receiver.callbacks import callback_routes
 from receiver.collector import STORE_COLLECTOR
 from receiver.config import Settings, sqlite_path_from_url
-from receiver.http import error_response
+from receiver.domain.plan import Planner
+from receiver.http import EXCEPTION_HANDLERS, error_response
 from receiver.jobs_api import job_routes
 from receiver.middleware import AccessLogMiddleware, AdminAuthMiddleware, ErrorGuardMiddleware
 from receiver.ops import ops_routes
 from receiver.relays_api import relay_routes
 from receiver.runtime import BackgroundService, Runtime
-from receiver.store.base import Planner
 from receiver.store.sqlite import SqliteStore
 
 __all__ = ["create_app"]
@@ -54,7 +54,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store.open()
+        await store.start()
         runtime.callback_token = await store.callback_token(settings.callback_token)
         STORE_COLLECTOR.bind(store)
         runtime.services = list(services(runtime)) if services is not None else []
@@ -69,24 +69,22 @@ def create_app(
             for service in reversed(runtime.services):
                 await service.stop()
             STORE_COLLECTOR.bind(None)
-            store.close()
+            await store.stop()
             log.info("stopped")
 
-    routes: list[BaseRoute] = [
-        *callback_routes(),
-        *api_routes(),
-        *relay_routes(),
-        *job_routes(),
-        *ops_routes(),
-    ]
+    api = Mount(
+        "/api",
+        routes=[*api_routes(), *relay_routes(), *job_routes()],
+        middleware=[Middleware(AdminAuthMiddleware, admin_token=settings.admin_token)],
+    )
+    routes: list[BaseRoute] = [*callback_routes(), api, *ops_routes()]
     app = Starlette(
         routes=routes,
         middleware=[
             Middleware(ErrorGuardMiddleware),
             Middleware(AccessLogMiddleware),
-            Middleware(AdminAuthMiddleware, admin_token=settings.admin_token),
         ],
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={HTTPException: _http_error, **EXCEPTION_HANDLERS},
         lifespan=lifespan,
     )
     app.state.runtime = runtime

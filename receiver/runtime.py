@@ -9,7 +9,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 
 from receiver.config import Settings
-from receiver.store.sqlite import SqliteStore
+from receiver.store.base import Store
 
 __all__ = ["BackgroundService", "Runtime", "runtime_of"]
 
@@ -34,7 +34,7 @@ class Runtime:
     """Settings, store and background services of one app instance."""
 
     settings: Settings
-    store: SqliteStore
+    store: Store
     services: list[BackgroundService] = field(default_factory=list)
     callback_token: str = ""
 
