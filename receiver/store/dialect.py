@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import psycopg
@@ -28,12 +28,21 @@ class Cursor(Protocol):
         """Column descriptions (the first item of each is the name), or None."""
         ...
 
+    @property
+    def rowcount(self) -> int:
+        """Rows the statement changed."""
+        ...
+
     def fetchone(self) -> Any:
         """The next row as a tuple, or None."""
         ...
 
     def fetchall(self) -> list[Any]:
         """Every remaining row as a tuple."""
+        ...
+
+    def __iter__(self) -> Iterator[Any]:
+        """The remaining rows."""
         ...
 
 

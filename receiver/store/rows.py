@@ -1,10 +1,11 @@
-"""Row helpers shared by the SQLite query modules."""
+"""Row helpers shared by the store's query modules (both backends)."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
+
+from receiver.store.dialect import Cursor
 
 __all__ = ["now_ms", "one", "rows"]
 
@@ -14,13 +15,13 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+def rows(cursor: Cursor) -> list[dict[str, Any]]:
     """All rows of ``cursor`` as dicts keyed by column name."""
     names = [column[0] for column in cursor.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def one(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
+def one(cursor: Cursor) -> dict[str, Any] | None:
     """The first row of ``cursor`` as a dict, or None."""
     found = rows(cursor)
     return found[0] if found else None
