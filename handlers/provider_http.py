@@ -19,7 +19,7 @@ import httpx
 import structlog
 
 from handlers.outcome import Outcome, ProviderError, sanitize
-from handlers.ratelimit import WindowRateLimiter
+from handlers.ratelimit import RateLimiter
 from receiver.metrics import provider_request_duration_seconds, provider_requests_total
 
 __all__ = ["DEFAULT_TIMEOUT", "ProviderHttpClient", "json_object", "parse_retry_after"]
@@ -67,7 +67,7 @@ class ProviderHttpClient(abc.ABC):
         endpoint: str,
         auth: httpx.Auth | None,
         *,
-        limiter: WindowRateLimiter,
+        limiter: RateLimiter,
         timeout: httpx.Timeout | float,
         transport: httpx.AsyncBaseTransport | None,
         missing_credentials: str,

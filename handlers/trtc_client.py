@@ -16,7 +16,7 @@ import httpx
 
 from handlers.outcome import TRTC_RESIGN_CODES, Outcome, classify_trtc, sanitize
 from handlers.provider_http import DEFAULT_TIMEOUT, ProviderHttpClient, json_object
-from handlers.ratelimit import WindowRateLimiter
+from handlers.ratelimit import RateLimiter, WindowRateLimiter
 from handlers.tc3_signing import Tc3Auth
 
 __all__ = [
@@ -58,7 +58,7 @@ class TrtcClient(ProviderHttpClient):
         secret_key: str | None = None,
         *,
         region: str = DEFAULT_TRTC_REGION,
-        limiter: WindowRateLimiter | None = None,
+        limiter: RateLimiter | None = None,
         qps: int = 20,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
