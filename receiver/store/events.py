@@ -12,7 +12,7 @@ import structlog
 from receiver.domain.lifecycle import state_after_task_status
 from receiver.domain.ordering import TaskState, apply_order
 from receiver.domain.plan import Plan, PlanInput, Planner, TaskChange
-from receiver.domain.states import Provider, Status
+from receiver.domain.states import Status
 from receiver.events import Event
 from receiver.store.base import IngestResult
 from receiver.store.dialect import Db, is_postgres
@@ -102,7 +102,7 @@ def apply_event(conn: Db, event: Event, planner: Planner | None, now: int) -> In
         applied=moved is not None,
     )
     job_ids: tuple[int, ...] = ()
-    if planner is not None and change.applied and event.provider is Provider.ALIYUN:
+    if planner is not None and change.applied:
         # A failing rule must not cost us the event: its writes are undone, the event and
         # the state change stay, and the failure is logged for the operator.
         conn.execute("SAVEPOINT planner")

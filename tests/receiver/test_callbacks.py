@@ -12,7 +12,7 @@ import httpx
 import msgspec
 import pytest
 
-from receiver.store.base import JobSpec, TaskChange, Transaction
+from receiver.store.base import JobSpec, Plan, PlanInput
 from tests.receiver.helpers import (
     ALIYUN_PATH,
     CALLBACK_TOKEN,
@@ -38,14 +38,10 @@ UNRECOGNIZED = {"status": "unrecognized"}
 MIB = 1024 * 1024
 
 
-def job_per_change(tx: Transaction, change: TaskChange) -> list[int]:
+def job_per_change(given: PlanInput) -> Plan:
     """A planner that enqueues one job for every event applied to a task's state."""
-    if not change.applied:
-        return []
-    spec = JobSpec(
-        action="check_ingest", provider=change.event.provider.value, task_id=change.event.task_id
-    )
-    return [tx.enqueue_job(spec, cause_event_id=change.event_id)]
+    event = given.change.event
+    return Plan(jobs=(JobSpec(action="check_ingest", provider=event.provider, task_id=event.task_id),))
 
 
 @pytest.fixture
