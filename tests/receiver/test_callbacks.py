@@ -1,4 +1,8 @@
-"""Callback routes over a real socket: real uvicorn on 127.0.0.1, a real SQLite file."""
+"""Callback routes over a real socket: real uvicorn on 127.0.0.1, on both stores.
+
+The ``server`` and ``planned`` fixtures run each test on a real SQLite file and on a
+database of the session's real PostgreSQL server.
+"""
 
 from __future__ import annotations
 
@@ -41,13 +45,22 @@ MIB = 1024 * 1024
 def job_per_change(given: PlanInput) -> Plan:
     """A planner that enqueues one job for every event applied to a task's state."""
     event = given.change.event
-    return Plan(jobs=(JobSpec(action="check_ingest", provider=event.provider, task_id=event.task_id),))
+    return Plan(
+        jobs=(JobSpec(action="check_ingest", provider=event.provider, task_id=event.task_id),)
+    )
 
 
 @pytest.fixture
-def planned(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
+    """relaywarden (callback token, TRTC key, no admin token) on a fresh database."""
+    with running_server(tmp_path, database_url=database_url) as running:
+        yield running
+
+
+@pytest.fixture
+def planned(tmp_path: Path, database_url: str) -> Iterator[Server]:
     """A server whose planner enqueues a job per applied change (to observe the outbox)."""
-    with running_server(tmp_path, planner=job_per_change) as running:
+    with running_server(tmp_path, planner=job_per_change, database_url=database_url) as running:
         yield running
 
 
