@@ -45,6 +45,11 @@ def print_banner(runtime: Runtime) -> None:
     )
 
 
+#: How long a slot taken by a replica that died mid-call keeps counting: the longest a
+#: provider call can be in flight (the clients' connect plus read timeouts).
+_SLOT_HOLD_SECONDS = 15.0
+
+
 def _account_bucket(provider: str, account: str | None) -> str:
     # One budget per provider account; the key id is hashed so the table holds no credential.
     digest = hashlib.sha256((account or "").encode()).hexdigest()[:16]
@@ -67,11 +72,13 @@ def job_runner(runtime: Runtime) -> JobRunner:
             store.rate_slots,
             _account_bucket("aliyun", settings.aliyun_access_key_id),
             settings.aliyun_qps,
+            hold=_SLOT_HOLD_SECONDS,
         )
         trtc_limiter = SharedRateLimiter(
             store.rate_slots,
             _account_bucket("trtc", settings.tencent_secret_id),
             settings.trtc_qps,
+            hold=_SLOT_HOLD_SECONDS,
         )
         wakeup = store.listener.enqueued
     aliyun = AliyunLiveClient(

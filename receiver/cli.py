@@ -93,9 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         overrides = {}
-        if args.host:
+        if getattr(args, "host", None):
             overrides["host"] = args.host
-        if args.port is not None:
+        if getattr(args, "port", None) is not None:
             overrides["port"] = args.port
         if overrides:
             settings = Settings(**{**_as_dict(settings), **overrides})

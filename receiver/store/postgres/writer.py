@@ -40,7 +40,10 @@ class PgWriter(GroupWriter):
 
     def retryable(self, exc: Exception) -> bool:
         """Deadlocks and serialization failures: another replica won; run the batch again."""
-        return isinstance(exc, psycopg.errors.TransactionRollback)
+        # SQLSTATE class 40 (transaction rollback): 40001 serialization failure, 40P01
+        # deadlock detected. psycopg files the latter under OperationalError, so match codes.
+        sqlstate = getattr(exc, "sqlstate", None) or ""
+        return sqlstate.startswith("40")
 
     def close_connection(self) -> None:
         """Nothing held between batches: the pool owns the connections."""
