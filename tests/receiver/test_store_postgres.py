@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -136,9 +137,9 @@ def test_one_callback_posted_to_two_replicas_at_once_is_stored_once(
             body = dumps(aliyun_status(f"race-{n}", 1, 1725500000 + n))
             barrier = threading.Barrier(2)
 
-            def post(server_base: str, content: bytes = body) -> str:
-                import httpx
-
+            def post(
+                server_base: str, content: bytes = body, barrier: threading.Barrier = barrier
+            ) -> str:
                 barrier.wait()
                 response = httpx.post(
                     f"{server_base}/callbacks/aliyun/pull-to-push",
