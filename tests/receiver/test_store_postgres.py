@@ -18,30 +18,17 @@ import psycopg
 import pytest
 
 from receiver.domain.plan import JobSpec
-from receiver.events import Event, EventKind, Provider, Source, Status
-from receiver.store.base import AggregatesElsewhere
+from receiver.events import Status
+from receiver.store.base import AggregatesElsewhere, StoreUnavailable
 from receiver.store.dialect import Db
 from receiver.store.migrations import MIGRATIONS, migrate_postgres, postgres_sql
 from receiver.store.postgres.store import PgStore, migrate_url
 from tests.receiver.helpers import CALLBACK_TOKEN, aliyun_status, dumps, running_server
+from tests.receiver.test_store_sqlite import event
 
 pytestmark = pytest.mark.anyio
 
 RELAYWARDEN = Path(sys.executable).with_name("relaywarden")
-
-
-def event(task_id: str, status: Status = Status.RUNNING, time_ms: int = 1000) -> Event:
-    return Event(
-        source=Source.ALIYUN_PULL_TO_PUSH,
-        provider=Provider.ALIYUN,
-        task_id=task_id,
-        kind=EventKind.STATUS,
-        status=status,
-        reason="",
-        event_time_ms=time_ms,
-        provider_status=status.value,
-        raw=f"{task_id}:{status}:{time_ms}".encode(),
-    )
 
 
 @pytest.fixture
@@ -216,7 +203,7 @@ async def test_one_replica_exports_the_database_gauges_and_another_takes_over(
         second = PgStore(pg_url, metrics_interval=0.2)
         await second.start()
         try:
-            await first.ingest(event("t1"))
+            await first.ingest(event("t1", Status.RUNNING, 1000))
             first.aggregates.refresh()
             assert first.task_counts() == [("aliyun", "running", 1)]
             with pytest.raises(AggregatesElsewhere):
@@ -230,3 +217,27 @@ async def test_one_replica_exports_the_database_gauges_and_another_takes_over(
             assert second.task_counts() == [("aliyun", "running", 1)]
         finally:
             await second.stop()
+
+
+async def test_a_lost_connection_fails_its_batch_with_503_and_the_next_batch_reconnects(
+    replicas: Callable[[int], AbstractAsyncContextManager[list[PgStore]]],
+) -> None:
+    async with replicas(1) as (store,):
+
+        def lose_connection(conn: Db) -> None:
+            conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+        # The writer is busy for a moment, so the next two operations queue up as one batch.
+        busy = asyncio.ensure_future(store.write(lambda conn: time.sleep(0.3)))
+        await asyncio.sleep(0.1)
+        outcomes = await asyncio.gather(
+            store.ingest(event("lost", Status.RUNNING, 1)),
+            store.write(lose_connection),
+            return_exceptions=True,
+        )
+        await busy
+        # Nothing of the batch committed, and no caller was told otherwise.
+        assert all(isinstance(o, StoreUnavailable) for o in outcomes), outcomes
+        assert await store.get_task("aliyun", "lost") is None
+        again = await store.ingest(event("lost", Status.RUNNING, 1))
+        assert not again.duplicate and store.alive

@@ -52,6 +52,7 @@ class AggregateRefresher:
         self._thread: threading.Thread | None = None
         self._latest: Aggregates | None = None
         self._error: str | None = None
+        self._lock = threading.Lock()  # one refresh at a time on the one connection
         self.leader = False
 
     def start(self) -> None:
@@ -69,7 +70,8 @@ class AggregateRefresher:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        self._close()
+        with self._lock:
+            self._close()
 
     def latest(self) -> Aggregates:
         """The last refresh; raises when another replica exports them or the refresh failed."""
@@ -81,6 +83,10 @@ class AggregateRefresher:
 
     def refresh(self) -> None:
         """Take (or keep) the leadership and, as leader, recompute the aggregates."""
+        with self._lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = psycopg.connect(self._url, autocommit=True)
