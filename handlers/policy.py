@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 
@@ -20,7 +20,7 @@ def format_provider_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def config_from_task_info(task_info: dict[str, Any], region: str) -> PullToPushSpec:
+def config_from_task_info(task_info: Mapping[str, object], region: str) -> PullToPushSpec:
     """The relay configuration carried by a callback's or Describe's ``TaskInfo``.
 
     Values the provider sends as text where a number is meant (``"3"``) are converted;

@@ -23,7 +23,7 @@ from handlers.trtc_client import TrtcClient
 from receiver import metrics
 from receiver.domain.states import JobState
 from receiver.metrics import JobOutcome
-from receiver.store.base import ClaimedJob, LeaseLost, Store, StoreUnavailable
+from receiver.store.base import ClaimedJob, LeaseLost, RunResult, Store, StoreUnavailable
 from receiver.store.rows import now_ms
 
 __all__ = ["JobRunner", "backoff_seconds"]
@@ -210,6 +210,4 @@ class JobRunner:
         throttled: bool = False,
     ) -> None:
         due = now_ms() + int(delay * 1000) if delay is not None else None
-        await self.store.finish_job(
-            job, state=state, error=error, due_at_ms=due, throttled=throttled
-        )
+        await self.store.finish_job(job, RunResult(state, error, due, throttled))

@@ -78,7 +78,7 @@ async def get_task(request: Request) -> Response:
     detail = await runtime_of(request).store.get_task(provider, task_id)
     if detail is None:
         return error_response(404, "not_found", f"no {provider} task {task_id!r} has been seen")
-    return json_response(TaskDetailView.of(detail))
+    return json_response(TaskDetailView.of_detail(detail))
 
 
 async def list_unrecognized(request: Request) -> Response:

@@ -45,7 +45,7 @@ def callback_token_valid(given: str | None, callback_token: str, relay_id: str |
 
 
 def trtc_sign(key: str, body: bytes) -> str:
-    """TRTC callback ``Sign``: base64 of HMAC-SHA256 of the raw body (protocols.md 4.2)."""
+    """TRTC callback ``Sign``: base64 of HMAC-SHA256 of the raw body."""
     return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
 
 
@@ -67,7 +67,7 @@ def bearer_token_matches(authorization: str | None, expected: str) -> bool:
 def css_sign_valid(key: str, t: str | None, sign: str | None, *, now: float | None = None) -> bool:
     """Tencent CSS ``sign = md5_hex(key + t)`` with ``t`` an expiry time (Unix seconds).
 
-    Only checked when the callback carries ``sign`` or ``t`` (protocols.md: unconfirmed for
+    Only checked when the callback carries ``sign`` or ``t`` (unconfirmed for
     pull-to-push callbacks); the key is relaywarden's callback token.
     """
     if sign is None and t is None:

@@ -1,4 +1,4 @@
-"""Settings read from the environment (design.md, "Configuration")."""
+"""Settings read from the environment."""
 
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ class Settings:
         return settings
 
     def check_exposure(self) -> None:
-        """Refuse an API without admin token on a non-loopback listener (design.md)."""
+        """Refuse an API without admin token on a non-loopback listener."""
         if self.admin_token is None and not is_loopback_host(self.host):
             raise ConfigError(
                 f"RELAYWARDEN_ADMIN_TOKEN must be set when listening on {self.host}: "

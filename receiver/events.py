@@ -65,7 +65,7 @@ def dedupe_key(
     reason: str,
     event_time_ms: int | None,
 ) -> str:
-    """Hash of the fields a provider retry repeats identically (design.md, "Deduplication")."""
+    """Hash of the fields a provider retry repeats identically."""
     parts = (
         source,
         task_id,

@@ -1,6 +1,6 @@
 """Prometheus metrics of relaywarden.
 
-Names and labels are part of the external contract (design.md, "Metrics"). Every label
+Names and labels are part of the external contract. Every label
 takes values from a bounded set; series are pre-initialised for the known values so that
 dashboards and alerts see zeros instead of absent series.
 """

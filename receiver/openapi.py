@@ -7,8 +7,6 @@ the relay declaration is documented down to every provider parameter.
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from receiver.domain.relay import RelaySpec
@@ -26,7 +24,10 @@ from receiver.views import (
 
 __all__ = ["OPENAPI", "build_openapi"]
 
-_TYPES: tuple[Any, ...] = (
+#: A JSON object of the document.
+Json = dict[str, object]
+
+_TYPES: tuple[object, ...] = (
     ErrorBody,
     RelaySpec,
     RelayAccepted,
@@ -43,15 +44,19 @@ _TYPES: tuple[Any, ...] = (
 _REF = "#/components/schemas/{name}"
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def _json(schema: Json, description: str) -> Json:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _path_param(name: str, kind: str = "string") -> dict[str, Any]:
+def _responses(answers: dict[str, Json], errors: dict[str, Json]) -> Json:
+    return {**answers, **errors}
+
+
+def _path_param(name: str, kind: str = "string") -> Json:
     return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
 
 
-def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+def _query(name: str, schema: Json) -> Json:
     return {"name": name, "in": "query", "schema": schema}
 
 
@@ -61,26 +66,26 @@ _PAGE = [
 ]
 
 
-def build_openapi() -> dict[str, Any]:
+def build_openapi() -> Json:
     """The OpenAPI 3.1 document of the ``/api`` routes."""
     refs, components = msgspec.json.schema_components(_TYPES, ref_template=_REF)
     ref = dict(zip(_TYPES, refs, strict=True))
     enum_of = {name: components[name] for name in ("Status", "RelayState", "JobState")}
-    errors = {
+    errors: dict[str, Json] = {
         "400": _json(ref[ErrorBody], "Bad query or body"),
         "401": _json(ref[ErrorBody], "Missing or wrong bearer token"),
         "404": _json(ref[ErrorBody], "Not found"),
         "503": _json(ref[ErrorBody], "The store is unavailable; retry later"),
     }
 
-    def get(summary: str, params: list[dict[str, Any]], answer: Any) -> dict[str, Any]:
+    def get(summary: str, params: list[Json], answer: object) -> Json:
         return {
             "summary": summary,
             "parameters": params,
-            "responses": {"200": _json(ref[answer], summary), **errors},
+            "responses": _responses({"200": _json(ref[answer], summary)}, errors),
         }
 
-    paths: dict[str, Any] = {
+    paths: Json = {
         "/api/tasks": {
             "get": get(
                 "Tasks, newest first",
@@ -106,11 +111,13 @@ def build_openapi() -> dict[str, Any]:
             "post": {
                 "summary": "Decode a quarantined callback again and ingest it",
                 "parameters": [_path_param("id", "integer")],
-                "responses": {
-                    "200": _json(ref[ReplayView], "Ingested"),
-                    "422": _json(ref[ErrorBody], "Still not a known event"),
-                    **errors,
-                },
+                "responses": _responses(
+                    {
+                        "200": _json(ref[ReplayView], "Ingested"),
+                        "422": _json(ref[ErrorBody], "Still not a known event"),
+                    },
+                    errors,
+                ),
             }
         },
         "/api/relays": {
@@ -120,12 +127,16 @@ def build_openapi() -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": ref[RelaySpec]}},
                 },
-                "responses": {
-                    "202": _json(ref[RelayAccepted], "Accepted; a job creates or adopts the task"),
-                    "409": _json(ref[ErrorBody], "Conflicts with an existing relay"),
-                    "413": _json(ref[ErrorBody], "Body over 1 MiB"),
-                    **errors,
-                },
+                "responses": _responses(
+                    {
+                        "202": _json(
+                            ref[RelayAccepted], "Accepted; a job creates or adopts the task"
+                        ),
+                        "409": _json(ref[ErrorBody], "Conflicts with an existing relay"),
+                        "413": _json(ref[ErrorBody], "Body over 1 MiB"),
+                    },
+                    errors,
+                ),
             },
             "get": get(
                 "Relays, newest first",
@@ -142,7 +153,7 @@ def build_openapi() -> dict[str, Any]:
             "delete": {
                 "summary": "Stop managing it: delete its task and stop its ingests (a job)",
                 "parameters": [_path_param("id")],
-                "responses": {"202": _json(ref[RelayAccepted], "Deleting"), **errors},
+                "responses": _responses({"202": _json(ref[RelayAccepted], "Deleting")}, errors),
             },
         },
         "/api/jobs": {
@@ -156,11 +167,13 @@ def build_openapi() -> dict[str, Any]:
             "post": {
                 "summary": "Put a dead job back in the queue",
                 "parameters": [_path_param("id", "integer")],
-                "responses": {
-                    "200": _json(ref[JobView], "The job, pending again"),
-                    "409": _json(ref[ErrorBody], "The job is not dead"),
-                    **errors,
-                },
+                "responses": _responses(
+                    {
+                        "200": _json(ref[JobView], "The job, pending again"),
+                        "409": _json(ref[ErrorBody], "The job is not dead"),
+                    },
+                    errors,
+                ),
             }
         },
     }

@@ -7,13 +7,14 @@ and ingest secrets are masked.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import msgspec
 
 from receiver.domain.records import (
     EventRecord,
     IngestLink,
+    JobPayload,
     JobRecord,
     QuarantinedRecord,
     RelayRecord,
@@ -136,7 +137,7 @@ class JobView(msgspec.Struct, frozen=True):
     relay_id: str | None
     provider: str | None
     task_id: str | None
-    payload: dict[str, Any]
+    payload: JobPayload
     state: JobState
     attempts: int
     throttled: int
@@ -165,15 +166,9 @@ class JobView(msgspec.Struct, frozen=True):
         )
 
 
-class TaskDetailView(msgspec.Struct, frozen=True):
+class TaskDetailView(TaskView, frozen=True):
     """A task with its relay, its event history (provider-time order) and its jobs."""
 
-    provider: Provider
-    task_id: str
-    status: Status
-    reason: str | None
-    first_seen: str | None
-    updated_at: str | None
     relay_id: str | None
     state_event_id: int
     events: list[EventView]
@@ -181,18 +176,13 @@ class TaskDetailView(msgspec.Struct, frozen=True):
     jobs: list[JobView]
 
     @classmethod
-    def of(cls, detail: TaskDetail) -> TaskDetailView:
+    def of_detail(cls, detail: TaskDetail) -> TaskDetailView:
         """The view of a task with its history."""
-        task = detail.task
+        summary = TaskView.of(detail.task)
         return cls(
-            provider=task.provider,
-            task_id=task.task_id,
-            status=task.status,
-            reason=task.reason or None,
-            first_seen=iso_time(task.first_seen_ms),
-            updated_at=iso_time(task.updated_at_ms),
-            relay_id=task.relay_id,
-            state_event_id=task.state_event_id,
+            **msgspec.structs.asdict(summary),
+            relay_id=detail.task.relay_id,
+            state_event_id=detail.task.state_event_id,
             events=[EventView.of(e) for e in detail.events],
             arrival_order=sorted(e.id for e in detail.events),
             jobs=[JobView.of(j) for j in detail.jobs],

@@ -7,7 +7,6 @@ finishes it, and never doubles it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 import structlog
@@ -19,7 +18,7 @@ from handlers.context import ActionContext
 from handlers.outcome import Outcome, ProviderError
 from handlers.policy import config_from_task_info, format_provider_time
 from receiver import metrics
-from receiver.domain.relay import Relay, missing_config_keys, parse_provider_time
+from receiver.domain.relay import PullToPushSpec, Relay, missing_config_keys, parse_provider_time
 from receiver.domain.states import RelayState
 from receiver.store.rows import now_ms
 
@@ -30,17 +29,16 @@ log = structlog.get_logger("relaywarden.actions")
 _TASK_GONE = ("CodeTaskNotExist", "TaskNotExist", "InvalidTask.NotFound")
 
 
-def _create_params(relay: Relay, ctx: ActionContext, *, start_now: bool) -> dict[str, Any]:
+def _create_params(relay: Relay, ctx: ActionContext, *, start_now: bool) -> PullToPushSpec:
+    """The CreateLivePullToPush parameters: the kept config, our CallbackUrl, a due start."""
     config = relay.pull_to_push
     now = datetime.now(UTC)
     start = parse_provider_time(config.StartTime)
     if start_now or start is None or start < now:
         config = msgspec.structs.replace(config, StartTime=format_provider_time(now))
-    config = msgspec.structs.replace(
+    return msgspec.structs.replace(
         config, Region=relay.region, CallbackUrl=ctx.callback_url(relay.id, relay.region)
     )
-    params: dict[str, Any] = msgspec.to_builtins(config)
-    return params
 
 
 async def _find_live_task(
@@ -64,7 +62,7 @@ async def _find_live_task(
 
 
 async def _create_or_find(
-    ctx: ActionContext, relay: Relay, params: dict[str, Any], *, replaces: str | None = None
+    ctx: ActionContext, relay: Relay, params: PullToPushSpec, *, replaces: str | None = None
 ) -> str:
     """CreateLivePullToPush exactly once in effect.
 
@@ -74,7 +72,7 @@ async def _create_or_find(
     provider may also refuse the DstUrl as taken (unconfirmed whether it does): the same
     look-up resolves that. ``replaces`` is the task being re-created, never adopted.
     """
-    region, dst_url = relay.region, str(params["DstUrl"])
+    region, dst_url = relay.region, str(params.DstUrl)
     if ctx.job.payload.get("create_sent"):
         found = await _find_live_task(ctx, region, dst_url, replaces)
         if found is not None:
@@ -83,7 +81,7 @@ async def _create_or_find(
     else:
         await ctx.store.mark_create_sent(ctx.job)
     try:
-        answer = await ctx.aliyun.create_live_pull_to_push(params)
+        answer = await ctx.aliyun.create_live_pull_to_push(msgspec.to_builtins(params))
     except ProviderError as error:
         if not is_dst_url_conflict(error):
             raise

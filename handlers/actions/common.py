@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from handlers.outcome import Outcome, ProviderError
 
@@ -13,7 +13,7 @@ class Skip(Exception):
     """Nothing to do for this job (the relay moved on); the job counts as succeeded."""
 
 
-def task_id_of(answer: dict[str, Any], provider: str, api: str) -> str:
+def task_id_of(answer: Mapping[str, object], provider: str, api: str) -> str:
     """The ``TaskId`` a successful start/create answer carries (retryable when it has none)."""
     task_id = answer.get("TaskId")
     if not isinstance(task_id, str) or not task_id:

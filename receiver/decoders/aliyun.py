@@ -1,4 +1,4 @@
-"""Alibaba Cloud ApsaraVideo Live pull-to-push callbacks (protocols.md, section 1)."""
+"""Alibaba Cloud ApsaraVideo Live pull-to-push callbacks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tencent CSS pull-to-push callbacks, ``event_type`` 314 (protocols.md, section 5)."""
+"""Tencent CSS pull-to-push callbacks, ``event_type`` 314."""
 
 from __future__ import annotations
 

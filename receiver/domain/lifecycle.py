@@ -17,7 +17,7 @@ from receiver.domain.states import (
     Status,
 )
 
-__all__ = ["state_after_job_death", "state_after_task_status"]
+__all__ = ["state_after_job_death", "state_after_job_retry", "state_after_task_status"]
 
 
 def state_after_task_status(
@@ -42,3 +42,14 @@ def state_after_job_death(relay: Relay, action: str) -> RelayState | None:
     if action == JobAction.RECREATE and relay.state is not RelayState.ACTIVE:
         return None
     return RelayState.FAILED
+
+
+def state_after_job_retry(relay: Relay, action: str) -> RelayState | None:
+    """The relay's state when the operator retries a dead job of ``action``, or None.
+
+    A relay that failed because such a job died is managed again: active when it still has
+    a task, pending while it waits for one.
+    """
+    if action not in RELAY_JOB_ACTIONS or relay.state is not RelayState.FAILED:
+        return None
+    return RelayState.ACTIVE if relay.current_task_id else RelayState.PENDING

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from receiver.domain.records import RelayTaskLink
+from receiver.domain.records import JobPayload, RelayTaskLink
 from receiver.domain.relay import Relay
 from receiver.domain.states import JobAction, Provider, Status
 from receiver.events import Event
 
-__all__ = ["JobSpec", "Plan", "PlanInput", "Planner", "TaskChange"]
+__all__ = ["JobPayload", "JobSpec", "Plan", "PlanInput", "Planner", "TaskChange"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +45,7 @@ class JobSpec:
     relay_id: str | None = None
     provider: Provider | None = None
     task_id: str | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
+    payload: JobPayload = field(default_factory=dict)
     delay_seconds: float = 0.0
 
 

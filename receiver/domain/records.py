@@ -16,6 +16,7 @@ from receiver.domain.states import IngestState, JobState, Provider, Status
 __all__ = [
     "EventRecord",
     "IngestLink",
+    "JobPayload",
     "JobRecord",
     "QuarantinedRecord",
     "RelayRecord",
@@ -23,6 +24,11 @@ __all__ = [
     "TaskDetail",
     "TaskRecord",
 ]
+
+
+#: What a job carries for its action: a small JSON object (task id, reason, notes of
+#: progress such as ``create_sent``), open so that each action keeps its own keys.
+JobPayload = dict[str, Any]
 
 
 class TaskRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,7 +69,7 @@ class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
     relay_id: str | None
     provider: str | None
     task_id: str | None
-    payload: dict[str, Any]
+    payload: JobPayload
     state: JobState
     attempts: int
     throttled: int

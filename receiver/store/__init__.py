@@ -1,37 +1,6 @@
 """Durable storage of events, task state, relays, jobs and quarantined callbacks.
 
-``Store`` is the interface; ``receiver.store.sqlite.SqliteStore`` implements it. Every
-SQL statement of relaywarden lives in this package.
+``receiver.store.base.Store`` is the interface (with its errors and the claimed job);
+``receiver.store.sqlite.SqliteStore`` implements it. Every SQL statement of relaywarden
+lives in this package.
 """
-
-from __future__ import annotations
-
-from receiver.store.base import (
-    BadCursor,
-    ClaimedJob,
-    Conflict,
-    IngestResult,
-    JobSpec,
-    LeaseLost,
-    Plan,
-    PlanInput,
-    Planner,
-    Store,
-    StoreUnavailable,
-    TaskChange,
-)
-
-__all__ = [
-    "BadCursor",
-    "ClaimedJob",
-    "Conflict",
-    "IngestResult",
-    "JobSpec",
-    "LeaseLost",
-    "Plan",
-    "PlanInput",
-    "Planner",
-    "Store",
-    "StoreUnavailable",
-    "TaskChange",
-]

@@ -10,7 +10,7 @@ claim has happened since.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from receiver.domain.plan import JobSpec, Plan, PlanInput, Planner, TaskChange
 from receiver.domain.records import (
@@ -36,6 +36,7 @@ __all__ = [
     "Plan",
     "PlanInput",
     "Planner",
+    "RunResult",
     "Store",
     "StoreUnavailable",
     "TaskChange",
@@ -72,22 +73,28 @@ class IngestResult:
     job_ids: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedJob:
-    """A job as handed to a worker: its row plus the fence of this claim."""
+class ClaimedJob(JobRecord, frozen=True, kw_only=True):
+    """A job as handed to a worker: the job, the fence of this claim and its lease length.
 
-    id: int
-    action: str
-    relay_id: str | None
-    provider: str | None
-    task_id: str | None
-    payload: dict[str, Any]
-    attempts: int
-    throttled: int
+    ``lease_ms`` is how long each fenced write of this run extends the lease.
+    """
+
     fence: int
-    created_at_ms: int
     lease_ms: int
-    """How long each fenced write of this run extends the lease."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How one run of a job ended: ``succeeded``, ``dead``, or ``pending`` again.
+
+    ``due_at_ms`` is when a pending job runs next; a ``throttled`` run gives its attempt
+    back (the provider pacing us is not a failure of the job).
+    """
+
+    state: JobState
+    error: str | None = None
+    due_at_ms: int | None = None
+    throttled: bool = False
 
 
 class Store(Protocol):
@@ -192,15 +199,7 @@ class Store(Protocol):
         """Claim due jobs (pending and due, or running with an expired lease), one per relay."""
         ...
 
-    async def finish_job(
-        self,
-        job: ClaimedJob,
-        *,
-        state: JobState,
-        error: str | None = None,
-        due_at_ms: int | None = None,
-        throttled: bool = False,
-    ) -> None:
+    async def finish_job(self, job: ClaimedJob, result: RunResult) -> None:
         """Record a run's outcome; a dead create/recreate/adopt job fails its relay."""
         ...
 

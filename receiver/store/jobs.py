@@ -9,18 +9,17 @@ outcome of the run that replaced it.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import msgspec
 
-from receiver.domain.lifecycle import state_after_job_death
+from receiver.domain.lifecycle import state_after_job_death, state_after_job_retry
 from receiver.domain.plan import JobSpec
 from receiver.domain.records import JobRecord
 from receiver.domain.states import JobState, RelayState
-from receiver.store.base import ClaimedJob, LeaseLost
+from receiver.store.base import ClaimedJob, LeaseLost, RunResult
 from receiver.store.dialect import Db, is_postgres
 from receiver.store.relays import get_relay, update_relay
-from receiver.store.rows import now_ms, one, rows
+from receiver.store.rows import Row, now_ms, one, rows, where
 
 __all__ = [
     "CLAIM_LOCK",
@@ -46,7 +45,7 @@ CLAIM_LOCK = 0x7277636C61696D73
 _DUE = "((state = 'pending' AND due_at_ms <= ?) OR (state = 'running' AND lease_until_ms < ?))"
 
 
-def _job(row: dict[str, Any]) -> JobRecord:
+def _job(row: Row) -> JobRecord:
     row["payload"] = json.loads(row["payload"])
     return msgspec.convert(row, JobRecord, strict=False)
 
@@ -121,21 +120,15 @@ def claim_due_jobs(conn: Db, *, limit: int, lease_ms: int, now: int) -> list[Cla
             "lease_until_ms = ?, updated_at_ms = ? WHERE id = ?",
             (fence, now + lease_ms, now, row["id"]),
         )
-        claimed.append(
-            ClaimedJob(
-                id=int(row["id"]),
-                action=str(row["action"]),
-                relay_id=relay_id,
-                provider=row["provider"],
-                task_id=row["task_id"],
-                payload=json.loads(row["payload"]),
-                attempts=int(row["attempts"]) + 1,
-                throttled=int(row["throttled"]),
-                fence=fence,
-                created_at_ms=int(row["created_at_ms"]),
-                lease_ms=lease_ms,
-            )
+        row.update(
+            state=JobState.RUNNING.value,
+            attempts=int(row["attempts"]) + 1,
+            fence=fence,
+            updated_at_ms=now,
+            payload=json.loads(row["payload"]),
+            lease_ms=lease_ms,
         )
+        claimed.append(msgspec.convert(row, ClaimedJob, strict=False))
         if len(claimed) >= limit:
             break
     return claimed
@@ -166,26 +159,17 @@ def mark_payload(conn: Db, job_id: int, key: str) -> None:
         )
 
 
-def finish_job(
-    conn: Db,
-    job: ClaimedJob,
-    *,
-    state: JobState,
-    error: str | None = None,
-    due_at_ms: int | None = None,
-    throttled: bool = False,
-) -> None:
-    """Record a run's outcome: ``succeeded``, ``dead``, or ``pending`` again at ``due_at_ms``.
-
-    A throttled run gives its attempt back: throttling is the provider pacing us, not a
-    failure of the job. A dead job that was to give its relay a task fails the relay.
+def finish_job(conn: Db, job: ClaimedJob, result: RunResult) -> None:
+    """Record a run's outcome (see ``RunResult``); a dead job that was to give its relay a
+    task fails the relay.
     """
     check_fence(conn, job, extend=False)
+    state, error, throttled = result.state, result.error, result.throttled
     conn.execute(
         "UPDATE jobs SET state = ?, last_error = ?, due_at_ms = COALESCE(?, due_at_ms), "
         "lease_until_ms = NULL, attempts = attempts - ?, throttled = throttled + ?, "
         "updated_at_ms = ? WHERE id = ?",
-        (state.value, error, due_at_ms, int(throttled), int(throttled), now_ms(), job.id),
+        (state.value, error, result.due_at_ms, int(throttled), int(throttled), now_ms(), job.id),
     )
     if state is JobState.DEAD and job.relay_id is not None:
         relay = get_relay(conn, job.relay_id)
@@ -204,19 +188,12 @@ def list_jobs(
     conn: Db, *, state: JobState | None, limit: int, cursor: int | None
 ) -> list[JobRecord]:
     """Jobs newest first, optionally in one state."""
-    clauses: list[str] = []
-    params: list[object] = []
-    if state:
-        clauses.append("state = ?")
-        params.append(state.value)
-    if cursor is not None:
-        clauses.append("id < ?")
-        params.append(cursor)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    params.append(limit)
-    found = rows(
-        conn.execute(f"SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?", tuple(params))
+    condition, params = where(
+        ("state = ?", (state.value,) if state else None),
+        ("id < ?", None if cursor is None else (cursor,)),
     )
+    sql = f"SELECT * FROM jobs {condition} ORDER BY id DESC LIMIT ?"
+    found = rows(conn.execute(sql, (*params, limit)))
     return [_job(row) for row in found]
 
 
@@ -233,7 +210,8 @@ def jobs_of_task(conn: Db, provider: str, task_id: str) -> list[JobRecord]:
 def retry_dead_job(conn: Db, job_id: int) -> JobRecord | None:
     """Put a dead job back in the queue, due now, with a fresh attempt budget.
 
-    Returns the updated job, or None when there is no dead job of that id.
+    Returns the updated job, or None when there is no dead job of that id. A relay the job's
+    death had failed is managed again.
     """
     now = now_ms()
     cursor = conn.execute(
@@ -241,4 +219,10 @@ def retry_dead_job(conn: Db, job_id: int) -> JobRecord | None:
         "updated_at_ms = ? WHERE id = ? AND state = 'dead'",
         (now, now, job_id),
     )
-    return None if cursor.rowcount == 0 else get_job(conn, job_id)
+    job = None if cursor.rowcount == 0 else get_job(conn, job_id)
+    relay = None if job is None or job.relay_id is None else get_relay(conn, job.relay_id)
+    if job is not None and relay is not None:
+        state = state_after_job_retry(relay, job.action)
+        if state is not None:
+            update_relay(conn, relay.id, state=state.value, failure_reason=None)
+    return job

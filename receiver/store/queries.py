@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any
 
 import msgspec
 
@@ -12,7 +11,7 @@ from receiver.domain.records import EventRecord, QuarantinedRecord, TaskDetail, 
 from receiver.domain.states import Provider, Status
 from receiver.store.dialect import Db
 from receiver.store.jobs import jobs_of_task
-from receiver.store.rows import now_ms, rows
+from receiver.store.rows import Row, now_ms, rows, where
 
 __all__ = [
     "get_or_create_token",
@@ -45,19 +44,12 @@ def list_tasks(
     cursor: int | None,
 ) -> list[TaskRecord]:
     """Tasks newest first (by first sighting), filtered, ``limit`` rows after ``cursor``."""
-    clauses: list[str] = []
-    params: list[object] = []
-    if provider:
-        clauses.append("t.provider = ?")
-        params.append(provider.value)
-    if status:
-        clauses.append("t.status = ?")
-        params.append(status.value)
-    if cursor is not None:
-        clauses.append("t.seq < ?")
-        params.append(cursor)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    sql = f"SELECT {_TASK_COLUMNS} FROM tasks t {where} ORDER BY t.seq DESC LIMIT ?"
+    condition, params = where(
+        ("t.provider = ?", (provider.value,) if provider else None),
+        ("t.status = ?", (status.value,) if status else None),
+        ("t.seq < ?", None if cursor is None else (cursor,)),
+    )
+    sql = f"SELECT {_TASK_COLUMNS} FROM tasks t {condition} ORDER BY t.seq DESC LIMIT ?"
     found = rows(conn.execute(sql, (*params, limit)))
     return msgspec.convert(found, list[TaskRecord], strict=False)
 
@@ -89,7 +81,7 @@ def get_task(conn: Db, provider: str, task_id: str) -> TaskDetail | None:
     )
 
 
-def _quarantined(row: dict[str, Any]) -> QuarantinedRecord:
+def _quarantined(row: Row) -> QuarantinedRecord:
     row["context"] = json.loads(row["context"])
     return msgspec.convert(row, QuarantinedRecord, strict=False)
 

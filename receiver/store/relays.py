@@ -6,15 +6,13 @@ API methods and the fenced action methods of the store share one implementation.
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from receiver.domain.records import IngestLink, RelayTaskLink
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, Relay, TrtcIngestSpec
 from receiver.domain.states import IngestState, Provider, RelayState
 from receiver.store.dialect import Db
-from receiver.store.rows import now_ms, one, rows
+from receiver.store.rows import Row, now_ms, one, rows, where
 
 __all__ = [
     "add_ingest",
@@ -32,7 +30,7 @@ __all__ = [
     "update_relay",
 ]
 
-_JSON_TYPES: dict[str, Any] = {
+_JSON_TYPES: dict[str, object] = {
     "pull_to_push": PullToPushSpec,
     "trtc_ingest": TrtcIngestSpec | None,
     "recreate": RecreatePolicy,
@@ -41,7 +39,7 @@ _JSON_TYPES: dict[str, Any] = {
 _ENCODER = msgspec.json.Encoder()
 
 
-def _relay(row: dict[str, Any] | None) -> Relay | None:
+def _relay(row: Row | None) -> Relay | None:
     if row is None:
         return None
     for column, kind in _JSON_TYPES.items():
@@ -92,22 +90,12 @@ def list_relays(
     conn: Db, *, state: RelayState | None, limit: int, after: tuple[int, str] | None
 ) -> list[Relay]:
     """Relays newest first (created time, then id), optionally by state."""
-    clauses: list[str] = []
-    params: list[object] = []
-    if state:
-        clauses.append("state = ?")
-        params.append(state.value)
-    if after is not None:
-        clauses.append("(created_at_ms, id) < (?, ?)")
-        params.extend(after)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    params.append(limit)
-    found = rows(
-        conn.execute(
-            f"SELECT * FROM relays {where} ORDER BY created_at_ms DESC, id DESC LIMIT ?",
-            tuple(params),
-        )
+    condition, params = where(
+        ("state = ?", (state.value,) if state else None),
+        ("(created_at_ms, id) < (?, ?)", after),
     )
+    sql = f"SELECT * FROM relays {condition} ORDER BY created_at_ms DESC, id DESC LIMIT ?"
+    found = rows(conn.execute(sql, (*params, limit)))
     return [r for r in map(_relay, found) if r is not None]
 
 

@@ -15,7 +15,7 @@ from receiver.domain.records import IngestLink, JobRecord, RelayRecord
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, Relay, RelaySpec
 from receiver.domain.states import IngestState, JobState, RelayState
 from receiver.store import jobs, relays, transitions
-from receiver.store.base import BadCursor, ClaimedJob
+from receiver.store.base import BadCursor, ClaimedJob, RunResult
 from receiver.store.dialect import Db
 from receiver.store.rows import now_ms
 
@@ -121,21 +121,9 @@ class SqliteRelaysAndJobs(abc.ABC):
             lambda conn: jobs.claim_due_jobs(conn, limit=limit, lease_ms=lease_ms, now=at)
         )
 
-    async def finish_job(
-        self,
-        job: ClaimedJob,
-        *,
-        state: JobState,
-        error: str | None = None,
-        due_at_ms: int | None = None,
-        throttled: bool = False,
-    ) -> None:
+    async def finish_job(self, job: ClaimedJob, result: RunResult) -> None:
         """Record a run's outcome; a dead create/recreate/adopt job fails its relay."""
-        await self.write(
-            lambda conn: jobs.finish_job(
-                conn, job, state=state, error=error, due_at_ms=due_at_ms, throttled=throttled
-            )
-        )
+        await self.write(lambda conn: jobs.finish_job(conn, job, result))
 
     async def extend_lease(self, job: ClaimedJob) -> None:
         """Check the fence and extend the lease (raises LeaseLost)."""

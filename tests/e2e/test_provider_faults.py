@@ -78,7 +78,8 @@ def test_throttling_and_5xx_on_create_are_retried_and_throttling_costs_no_attemp
     assert job["state"] == "dead"
     assert job["attempts"] == 2
     assert job["last_error"].startswith("gave up after 2 attempts")
-    assert stack.relay(other)["state"] == "pending"
+    failed = stack.relay(other)
+    assert failed["state"] == "failed" and "gave up after 2 attempts" in failed["failure_reason"]
 
 
 def test_faults_on_delete_during_recreate_are_retried_and_counted_once(stack: Stack) -> None:
@@ -193,7 +194,8 @@ def test_permanent_error_is_dead_and_the_retry_api_runs_it_again(stack: Stack) -
     assert (job["state"], job["attempts"]) == ("dead", 1)
     assert "InvalidParameter.DstUrl" in job["last_error"]
     assert "DstUrl is invalid." in job["last_error"]
-    assert stack.relay(relay_id)["state"] == "pending"
+    failed = stack.relay(relay_id)
+    assert failed["state"] == "failed" and "InvalidParameter.DstUrl" in failed["failure_reason"]
     assert not stack.aliyun.tasks
     assert [j["id"] for j in stack.jobs("dead")] == [job["id"]]
 
@@ -232,7 +234,7 @@ def test_missing_credentials_dead_letter_clearly_while_callbacks_are_received(
         assert (job["state"], job["attempts"]) == ("dead", 1), job
         assert "RELAYWARDEN_ALIYUN_ACCESS_KEY_ID" in job["last_error"]
     assert not stack.aliyun.calls  # nothing was sent unsigned
-    assert stack.relay(relay_id)["state"] == "pending"
+    assert stack.relay(relay_id)["state"] == "failed"
     assert stack.http.get("/readyz").status_code == 200
 
     # Tencent credentials missing alone: the ingest start names its own variables.

@@ -21,7 +21,7 @@ from handlers.outcome import Outcome, ProviderError
 from handlers.runner import JobRunner, backoff_seconds
 from handlers.trtc_client import TrtcClient
 from receiver.domain.states import JobState
-from receiver.store.base import JobSpec, LeaseLost
+from receiver.store.base import JobSpec, LeaseLost, RunResult
 from receiver.store.dialect import Db
 from receiver.store.jobs import enqueue_job
 from receiver.store.rows import now_ms, one
@@ -97,20 +97,20 @@ async def test_an_expired_lease_is_claimed_again_and_the_stale_run_is_fenced_off
     with pytest.raises(LeaseLost):
         await store.extend_lease(first)
     with pytest.raises(LeaseLost):
-        await store.finish_job(first, state=JobState.SUCCEEDED)
+        await store.finish_job(first, RunResult(JobState.SUCCEEDED))
     row = await _row(store, job_id)
     assert row is not None and (row["state"], row["fence"]) == ("running", 2)
 
     # …while the new one can, once; afterwards even its own fence is spent.
     await store.extend_lease(second)
-    await store.finish_job(second, state=JobState.SUCCEEDED)
+    await store.finish_job(second, RunResult(JobState.SUCCEEDED))
     row = await _row(store, job_id)
     assert row is not None
     assert (row["state"], row["attempts"], row["lease_until_ms"]) == ("succeeded", 2, None)
     with pytest.raises(LeaseLost):
-        await store.finish_job(second, state=JobState.DEAD)
+        await store.finish_job(second, RunResult(JobState.DEAD))
     with pytest.raises(LeaseLost):
-        await store.finish_job(first, state=JobState.DEAD)
+        await store.finish_job(first, RunResult(JobState.DEAD))
 
 
 async def test_throttled_finish_gives_the_attempt_back(store: SqlStore) -> None:
@@ -118,7 +118,7 @@ async def test_throttled_finish_gives_the_attempt_back(store: SqlStore) -> None:
     job_id = await store.write(_enqueue(JobSpec("recreate", relay_id="r1"), t0))
     for expected_throttled in (1, 2, 3):
         [job] = await store.claim_due_jobs(limit=1, lease_ms=1000)
-        await store.finish_job(job, state=JobState.PENDING, throttled=True)
+        await store.finish_job(job, RunResult(JobState.PENDING, throttled=True))
         row = await _row(store, job_id)
         assert row is not None
         assert (row["attempts"], row["throttled"]) == (0, expected_throttled)
@@ -135,7 +135,7 @@ async def test_one_running_job_per_relay_and_due_times_respected(store: SqlStore
     assert sorted(j.id for j in claimed) == sorted([a1, c1])
     assert await store.claim_due_jobs(limit=10, lease_ms=1000, now=t0) == []
     for job in claimed:
-        await store.finish_job(job, state=JobState.SUCCEEDED)
+        await store.finish_job(job, RunResult(JobState.SUCCEEDED))
     later = await store.claim_due_jobs(limit=10, lease_ms=1000, now=t0 + 5000)
     assert sorted(j.id for j in later) == sorted([a2, b1])
 

@@ -1,4 +1,4 @@
-"""Callback and admin authentication (design.md "HTTP interface", protocols.md 4.2)."""
+"""Callback and admin authentication."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ VECTOR_SIGN = "kkoFeO3Oh2ZHnjtg8tEAQhtXK16/KI05W3BQff8IvGA="
 
 
 def test_trtc_signature_vector_from_protocols() -> None:
-    # The body has real tabs and newlines (protocols.md shows them escaped).
+    # The body has real tabs and newlines (documentation shows them escaped).
     assert b"\t" in ROOM_EVENT and b"\n" in ROOM_EVENT and b"\\t" not in ROOM_EVENT
     assert trtc_sign(VECTOR_KEY, ROOM_EVENT) == VECTOR_SIGN
     assert trtc_sign_matches(VECTOR_KEY, ROOM_EVENT, VECTOR_SIGN)

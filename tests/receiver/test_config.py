@@ -108,7 +108,12 @@ def test_cli_main_refuses_before_serving(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RELAYWARDEN_DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
     served: list[Settings] = []
-    monkeypatch.setattr("receiver.cli.serve", lambda settings: served.append(settings) or 0)
+
+    def fake_serve(settings: Settings) -> int:
+        served.append(settings)
+        return 0
+
+    monkeypatch.setattr("receiver.cli.serve", fake_serve)
     # Logging set-up is global to the process: keep the test runner's.
     monkeypatch.setattr("receiver.cli.configure_logging", lambda log_format: None)
     assert main(["serve", "--host", "0.0.0.0"]) == 2

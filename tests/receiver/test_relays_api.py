@@ -153,7 +153,7 @@ def test_declare_get_and_list(server: Server) -> None:
     assert (relay["origin"], relay["region"], relay["generation"]) == ("declared", "cn-shanghai", 0)
     assert relay["current_task_id"] is None
     assert relay["pull_to_push"] == declaration("first")["pull_to_push"]
-    assert relay["recreate"]["max_attempts"] == 5  # design.md's default policy
+    assert relay["recreate"]["max_attempts"] == 5  # the default policy
     assert relay["tasks"] == [] and relay["ingests"] == []
 
     other = server.api("GET", f"/api/relays/{adopted.json()['id']}").json()
