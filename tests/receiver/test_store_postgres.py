@@ -1,5 +1,6 @@
 """What only a shared PostgreSQL store does: migrations under a lock, replicas racing on one
-database (dedupe, lost races retried, claims), LISTEN wake-ups and the metrics leader."""
+database (dedupe, lost races retried, claims), a lost connection, LISTEN wake-ups of the job
+runner and the metrics leader."""
 
 from __future__ import annotations
 
@@ -17,12 +18,16 @@ import httpx
 import psycopg
 import pytest
 
+from handlers.aliyun_client import AliyunLiveClient
+from handlers.runner import JobRunner
+from handlers.trtc_client import TrtcClient
 from receiver.domain.plan import JobSpec
 from receiver.events import Status
 from receiver.store.base import AggregatesElsewhere, StoreUnavailable
 from receiver.store.dialect import Db
 from receiver.store.migrations import MIGRATIONS, migrate_postgres, postgres_sql
 from receiver.store.postgres.store import PgStore, migrate_url
+from tests.handlers.test_runner import Scripted
 from tests.receiver.helpers import CALLBACK_TOKEN, aliyun_status, dumps, running_server
 from tests.receiver.test_store_sqlite import event
 
@@ -241,3 +246,30 @@ async def test_a_lost_connection_fails_its_batch_with_503_and_the_next_batch_rec
         assert await store.get_task("aliyun", "lost") is None
         again = await store.ingest(event("lost", Status.RUNNING, 1))
         assert not again.duplicate and store.alive
+
+
+async def test_an_idle_runner_in_another_replica_claims_an_enqueued_job_at_once(
+    replicas: Callable[[int], AbstractAsyncContextManager[list[PgStore]]],
+) -> None:
+    async with replicas(2) as (first, second):
+        scripted = Scripted({"stop_ingest": []})
+        runner = JobRunner(
+            second,
+            {"stop_ingest": scripted.action("stop_ingest")},
+            aliyun=AliyunLiveClient("http://127.0.0.1:9"),
+            trtc=TrtcClient("http://127.0.0.1:9"),
+            callback_url=lambda relay_id, region: f"http://cb/{relay_id}",
+            poll_interval=30.0,  # only a wake-up can make it claim within the test
+            wakeup=second.listener.enqueued,
+        )
+        await runner.start()
+        try:
+            await asyncio.sleep(0.2)  # the runner's first claim found nothing: it idles
+            started = time.monotonic()
+            job_id = await first.enqueue_job(JobSpec("stop_ingest"))
+            while (job := await second.get_job(job_id)) is None or job.state != "succeeded":
+                assert time.monotonic() - started < 2.0, "the runner was not woken"
+                await asyncio.sleep(0.01)
+            assert scripted.runs == [("stop_ingest", 1)]
+        finally:
+            await runner.stop()
