@@ -15,10 +15,13 @@ from receiver.store.postgres.store import PgStore, migrate_url
 from receiver.store.sqlite import SqliteStore
 from receiver.store.writer import connect
 
-__all__ = ["build_store", "describe_database", "migrate_database"]
+__all__ = ["AnyStore", "build_store", "describe_database", "migrate_database"]
+
+#: The stores a URL can select (both implement ``receiver.store.base.Store``).
+AnyStore = SqliteStore | PgStore
 
 
-def build_store(url: str, *, planner: Planner | None = None) -> SqliteStore | PgStore:
+def build_store(url: str, *, planner: Planner | None = None) -> AnyStore:
     """The store for ``url`` (not started)."""
     if is_postgres_url(url):
         return PgStore(url, planner=planner)

@@ -25,8 +25,7 @@ from receiver.store.base import JobSpec, LeaseLost, RunResult
 from receiver.store.dialect import Db
 from receiver.store.jobs import enqueue_job
 from receiver.store.rows import now_ms, one
-from receiver.store.select import build_store
-from receiver.store.sql_store import SqlStore
+from receiver.store.select import AnyStore, build_store
 
 pytestmark = pytest.mark.anyio
 
@@ -60,7 +59,7 @@ def test_backoff_grows_exponentially_up_to_the_cap() -> None:
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlStore]:
+async def store(database_url: str) -> AsyncIterator[AnyStore]:
     opened = build_store(database_url)
     await opened.start()
     try:
@@ -73,13 +72,13 @@ def _enqueue(spec: JobSpec, now: int) -> Callable[[Db], int]:
     return lambda conn: enqueue_job(conn, spec, now=now)
 
 
-async def _row(store: SqlStore, job_id: int) -> dict[str, Any] | None:
+async def _row(store: AnyStore, job_id: int) -> dict[str, Any] | None:
     """The job's full row, lease and fence included (what the API does not show)."""
     return await store.read(lambda c: one(c.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))))
 
 
 async def test_an_expired_lease_is_claimed_again_and_the_stale_run_is_fenced_off(
-    store: SqlStore,
+    store: AnyStore,
 ) -> None:
     t0 = now_ms()
     job_id = await store.write(_enqueue(JobSpec("create_task", relay_id="r1"), t0))
@@ -113,7 +112,7 @@ async def test_an_expired_lease_is_claimed_again_and_the_stale_run_is_fenced_off
         await store.finish_job(first, RunResult(JobState.DEAD))
 
 
-async def test_throttled_finish_gives_the_attempt_back(store: SqlStore) -> None:
+async def test_throttled_finish_gives_the_attempt_back(store: AnyStore) -> None:
     t0 = now_ms()
     job_id = await store.write(_enqueue(JobSpec("recreate", relay_id="r1"), t0))
     for expected_throttled in (1, 2, 3):
@@ -124,7 +123,7 @@ async def test_throttled_finish_gives_the_attempt_back(store: SqlStore) -> None:
         assert (row["attempts"], row["throttled"]) == (0, expected_throttled)
 
 
-async def test_one_running_job_per_relay_and_due_times_respected(store: SqlStore) -> None:
+async def test_one_running_job_per_relay_and_due_times_respected(store: AnyStore) -> None:
     t0 = now_ms()
     a1 = await store.write(_enqueue(JobSpec("recreate", relay_id="a"), t0))
     a2 = await store.write(_enqueue(JobSpec("start_ingest", relay_id="a"), t0))
@@ -178,7 +177,7 @@ def rejected() -> ProviderError:
 
 
 @pytest.fixture
-def make_runner(store: SqlStore) -> Iterator[Callable[..., JobRunner]]:
+def make_runner(store: AnyStore) -> Iterator[Callable[..., JobRunner]]:
     def build(scripted: Scripted, **options: Any) -> JobRunner:
         options.setdefault("backoff_base", 0.01)
         options.setdefault("poll_interval", 0.02)
@@ -194,7 +193,7 @@ def make_runner(store: SqlStore) -> Iterator[Callable[..., JobRunner]]:
     yield build
 
 
-async def _wait_state(store: SqlStore, job_id: int, *states: str) -> dict[str, Any]:
+async def _wait_state(store: AnyStore, job_id: int, *states: str) -> dict[str, Any]:
     for _ in range(500):
         row = await _row(store, job_id)
         if row is not None and row["state"] in states:
@@ -203,11 +202,11 @@ async def _wait_state(store: SqlStore, job_id: int, *states: str) -> dict[str, A
     raise AssertionError(f"job {job_id} never reached {states}")
 
 
-async def _enqueue_now(store: SqlStore, action: str, relay_id: str = "r1") -> int:
+async def _enqueue_now(store: AnyStore, action: str, relay_id: str = "r1") -> int:
     return await store.write(_enqueue(JobSpec(action, relay_id=relay_id), now_ms()))
 
 
-async def test_runner_outcomes(store: SqlStore, make_runner: Callable[..., JobRunner]) -> None:
+async def test_runner_outcomes(store: AnyStore, make_runner: Callable[..., JobRunner]) -> None:
     scripted = Scripted(
         {
             "throttled_then_ok": [throttled(), throttled(), throttled()],
@@ -248,7 +247,7 @@ async def test_runner_outcomes(store: SqlStore, make_runner: Callable[..., JobRu
 
 
 async def test_retries_wait_for_their_backoff(
-    store: SqlStore, make_runner: Callable[..., JobRunner]
+    store: AnyStore, make_runner: Callable[..., JobRunner]
 ) -> None:
     scripted = Scripted({"flaky": [retryable(), retryable()]})
     runner = make_runner(scripted, backoff_base=0.2)
@@ -264,7 +263,7 @@ async def test_retries_wait_for_their_backoff(
 
 
 async def test_a_stuck_run_loses_its_job_to_a_new_claim_after_the_lease(
-    store: SqlStore, make_runner: Callable[..., JobRunner]
+    store: AnyStore, make_runner: Callable[..., JobRunner]
 ) -> None:
     stuck = asyncio.Event()
     scripted = Scripted({"work": [stuck]})  # the first run hangs, as a dead worker would

@@ -169,7 +169,7 @@ async def test_a_batch_that_loses_a_deadlock_is_run_again_whole(
             return run
 
         results = await asyncio.gather(first.write(locker(1, 2)), second.write(locker(2, 1)))
-        assert results == [1, 2]
+        assert list(results) == [1, 2]
         assert first.writer.retries + second.writer.retries >= 1
         rows = await first.read(lambda c: c.execute("SELECT key FROM meta ORDER BY key").fetchall())
         assert [r[0] for r in rows] == ["k1", "k2"]

@@ -14,8 +14,7 @@ from receiver.events import Event, EventKind, Provider, Source, Status
 from receiver.store.base import StoreUnavailable
 from receiver.store.dialect import Db
 from receiver.store.migrations import MIGRATIONS
-from receiver.store.postgres.store import PgStore
-from receiver.store.select import build_store
+from receiver.store.select import AnyStore, build_store
 from receiver.store.sqlite import SqliteStore
 from tests.support.database import refresh_aggregates
 
@@ -44,7 +43,7 @@ def event(
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqliteStore | PgStore]:
+async def store(database_url: str) -> AsyncIterator[AnyStore]:
     opened = build_store(database_url)
     await opened.start()
     try:
@@ -91,7 +90,7 @@ async def test_callback_token_is_generated_once_and_kept(tmp_path: Path) -> None
     store.close()
 
 
-async def test_ingest_duplicate_ordering_and_terminal(store: SqliteStore | PgStore) -> None:
+async def test_ingest_duplicate_ordering_and_terminal(store: AnyStore) -> None:
     first = await store.ingest(event("t", Status.RUNNING, 1000))
     assert not first.duplicate and first.change is not None
     assert first.change.applied and first.change.changed
@@ -121,14 +120,14 @@ async def test_ingest_duplicate_ordering_and_terminal(store: SqliteStore | PgSto
     assert times == sorted(times) and len(times) == 5
 
 
-async def test_events_without_provider_time_order_by_arrival(store: SqliteStore | PgStore) -> None:
+async def test_events_without_provider_time_order_by_arrival(store: AnyStore) -> None:
     await store.ingest(event("t", Status.RUNNING, None))
     await asyncio.sleep(0.005)
     second = await store.ingest(event("t", Status.RECOVERING, None))
     assert second.change is not None and second.change.applied
 
 
-async def test_group_commit_batches_concurrent_writes(store: SqliteStore | PgStore) -> None:
+async def test_group_commit_batches_concurrent_writes(store: AnyStore) -> None:
     writer = store.writer
     batches, operations = writer.batches, writer.operations
     results = await asyncio.gather(
@@ -139,7 +138,7 @@ async def test_group_commit_batches_concurrent_writes(store: SqliteStore | PgSto
     assert writer.batches - batches < 200 / 4
 
 
-async def test_one_failing_operation_does_not_spoil_its_batch(store: SqliteStore | PgStore) -> None:
+async def test_one_failing_operation_does_not_spoil_its_batch(store: AnyStore) -> None:
     def boom(conn: Db) -> None:
         conn.execute("INSERT INTO meta (key, value) VALUES ('half', 'written')")
         raise ValueError("boom")
@@ -157,7 +156,7 @@ async def test_one_failing_operation_does_not_spoil_its_batch(store: SqliteStore
     assert rows == []  # the failed operation's own writes were rolled back
 
 
-async def test_stopped_writer_is_unavailable(store: SqliteStore | PgStore) -> None:
+async def test_stopped_writer_is_unavailable(store: AnyStore) -> None:
     store.writer.stop()
     assert not store.alive
     with pytest.raises(StoreUnavailable):
@@ -166,7 +165,7 @@ async def test_stopped_writer_is_unavailable(store: SqliteStore | PgStore) -> No
         await store.quarantine("trtc", "x", b"{}", {})
 
 
-async def test_quarantine_keeps_bytes_exactly(store: SqliteStore | PgStore) -> None:
+async def test_quarantine_keeps_bytes_exactly(store: AnyStore) -> None:
     body = b"\x00\xff not json \n\t"
     item = await store.quarantine("aliyun_pull_to_push", "why", body, {"region": "cn-beijing"})
     row = await store.get_unrecognized(item)
@@ -177,7 +176,7 @@ async def test_quarantine_keeps_bytes_exactly(store: SqliteStore | PgStore) -> N
     assert listed.replay_result == "accepted" and listed.replayed_at_ms is not None
 
 
-async def test_task_counts_and_list_cursor(store: SqliteStore | PgStore) -> None:
+async def test_task_counts_and_list_cursor(store: AnyStore) -> None:
     for n in range(5):
         await store.ingest(event(f"t{n}", Status.RUNNING if n % 2 else Status.OFFLINE, n))
     refresh_aggregates(store)

@@ -18,15 +18,15 @@ __all__ = ["db_query", "refresh_aggregates"]
 def db_query(db: Path | str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     """Rows of ``sql`` (``?`` placeholders) as dicts; ``db`` is a SQLite path or a URL."""
     if isinstance(db, str) and is_postgres_url(db):
-        with psycopg.connect(db, row_factory=dict_row) as conn:
-            return list(PgConnection(conn).execute(sql, params).fetchall())
+        with psycopg.connect(db, row_factory=dict_row) as pg:
+            return list(PgConnection(pg).execute(sql, params).fetchall())
     path = sqlite_path_from_url(db) if isinstance(db, str) else db
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
+    lite = sqlite3.connect(path)
+    lite.row_factory = sqlite3.Row
     try:
-        return [dict(row) for row in conn.execute(sql, params)]
+        return [dict(row) for row in lite.execute(sql, params)]
     finally:
-        conn.close()
+        lite.close()
 
 
 def refresh_aggregates(store: object) -> None:
