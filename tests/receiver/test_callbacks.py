@@ -18,6 +18,7 @@ import msgspec
 import pytest
 
 from receiver.store.base import JobSpec, Plan, PlanInput
+from receiver.store.postgres.store import PgStore
 from receiver.store.sqlite import SqliteStore
 from tests.receiver.helpers import (
     ALIYUN_PATH,
@@ -506,7 +507,7 @@ def test_replay_of_unknown_ids(server: Server) -> None:
 
 def test_concurrent_callbacks_share_commits(server: Server) -> None:
     store = server.runtime.store
-    assert isinstance(store, SqliteStore)
+    assert isinstance(store, SqliteStore | PgStore)
     writer = store.writer
     batches, operations = writer.batches, writer.operations
     total = 400

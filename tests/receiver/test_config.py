@@ -158,3 +158,19 @@ def test_serve_with_a_bad_setting_exits_with_its_name(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "RELAYWARDEN_ALIYUN_QPS must be an integer" in result.stderr
+
+
+def test_database_url_selects_sqlite_or_postgresql() -> None:
+    from receiver.store.postgres.store import PgStore
+    from receiver.store.select import build_store, describe_database
+    from receiver.store.sqlite import SqliteStore
+
+    url = "postgresql://rw:s3cret@db.internal:6543/relays"
+    settings = Settings.from_env({"RELAYWARDEN_DATABASE_URL": url})
+    assert settings.database_url == url
+    assert isinstance(build_store(url), PgStore)
+    assert isinstance(build_store("sqlite:///x.db"), SqliteStore)
+    # Logs and messages name the database without its password.
+    assert describe_database(url) == "postgresql://rw@db.internal:6543/relays"
+    with pytest.raises(ConfigError, match=r"sqlite:///path or postgresql://"):
+        Settings.from_env({"RELAYWARDEN_DATABASE_URL": "mysql://rw@db/relays"})

@@ -16,7 +16,7 @@ from typing import TypeVar
 import anyio.to_thread
 import psycopg
 import structlog
-from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from receiver.store.base import Conflict, Planner, StoreUnavailable
 from receiver.store.dialect import Db, PgConnection
@@ -81,7 +81,7 @@ class PgStore(SqlStore):
             before, after = await anyio.to_thread.run_sync(migrate_url, self.url)
             await anyio.to_thread.run_sync(lambda: self._pool.open(wait=True, timeout=30))
             await self._async_pool.open(wait=True, timeout=30)
-        except (psycopg.Error, PoolTimeout) as exc:
+        except psycopg.Error as exc:  # PoolTimeout included
             raise StoreUnavailable(f"cannot open the PostgreSQL store: {exc}") from exc
         if after != before:
             log.info("schema_migrated", before=before, after=after)
@@ -120,7 +120,7 @@ class PgStore(SqlStore):
 
         try:
             return await anyio.to_thread.run_sync(run)
-        except (psycopg.Error, PoolTimeout) as exc:
+        except psycopg.Error as exc:  # PoolTimeout included
             raise StoreUnavailable(f"the store could not be read: {exc}") from exc
 
     # scrape-time aggregates (from the metrics leader's last refresh) ---------------------
