@@ -13,7 +13,7 @@ from typing import Protocol
 
 from starlette.requests import Request
 
-from receiver.auth import callback_token_valid, css_sign_valid, trtc_sign_matches
+from receiver.auth import callback_token_valid, css_callback_signed, trtc_sign_matches
 from receiver.decoders.aliyun import decode_aliyun_pull_to_push
 from receiver.decoders.tencent import decode_tencent_pull_to_push
 from receiver.decoders.trtc import decode_trtc
@@ -34,7 +34,7 @@ __all__ = [
 Decoder = Callable[[bytes, dict[str, str]], Event]
 
 _BAD_TOKEN = "missing or wrong token: register the CallbackUrl that relaywarden printed"
-_BAD_CSS_SIGN = "wrong or expired sign/t: use relaywarden's callback token as the CSS callback key"
+_BAD_CSS_SIGN = "missing, wrong or expired body sign/t: check RELAYWARDEN_CSS_CALLBACK_KEY"
 
 
 class AuthScheme(Protocol):
@@ -55,7 +55,11 @@ class AuthScheme(Protocol):
 
 @dataclass(frozen=True)
 class TokenAuth:
-    """The callback token (or a relay's own token) in the URL; CSS adds ``sign``/``t``."""
+    """The callback token (or a relay's own token) in the URL.
+
+    With ``css_sign``, a configured ``RELAYWARDEN_CSS_CALLBACK_KEY`` also requires the
+    body's ``t``/``sign`` fields.
+    """
 
     css_sign: bool = False
 
@@ -63,11 +67,12 @@ class TokenAuth:
         query, token = request.query_params, runtime.callback_token
         if not callback_token_valid(query.get("token"), token, query.get("relay")):
             return _BAD_TOKEN
-        if self.css_sign and not css_sign_valid(token, query.get("t"), query.get("sign")):
-            return _BAD_CSS_SIGN
         return None
 
     def refuse_body(self, request: Request, runtime: Runtime, body: bytes) -> str | None:
+        key = runtime.settings.css_callback_key
+        if self.css_sign and key and not css_callback_signed(key, body):
+            return _BAD_CSS_SIGN
         return None
 
     def context(self, request: Request) -> dict[str, str]:

@@ -124,6 +124,7 @@ def test_lost_create_answer_leaves_exactly_one_task(stack: Stack, fault: str) ->
     assert dst in [c.params.get("DstUrl") for c in stack.aliyun.calls_for(LIST)]
     assert live_tasks(stack, dst) == [relay["current_task_id"]]
     assert len(stack.aliyun.tasks) == 1
+    stack.wait_jobs_settled()
     [job] = jobs_of(stack, relay["id"], "create_task")
     assert (job["state"], job["attempts"]) == ("succeeded", 2)
 
@@ -137,9 +138,10 @@ def test_lost_create_answer_leaves_exactly_one_task(stack: Stack, fault: str) ->
     assert live_tasks(stack, dst) == [relay["current_task_id"]]
     assert len(stack.aliyun.tasks) == 2 and stack.aliyun.task(old).deleted
     assert len([c for c in stack.aliyun.calls_for(CREATE) if c.acted]) == 2
+    # The relay shows the new task before the job's own outcome is committed: wait for it.
+    assert {j["state"] for j in stack.wait_jobs_settled()} == {"succeeded"}
     [job] = jobs_of(stack, relay["id"], "recreate")
     assert (job["state"], job["attempts"]) == ("succeeded", 2)
-    assert {j["state"] for j in stack.wait_jobs_settled()} == {"succeeded"}
 
 
 def test_a_taken_dst_url_is_resolved_by_adopting_the_task_holding_it(stack: Stack) -> None:
