@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import CALLBACK_TOKEN, relay_body, wait_for
 from tests.e2e.test_job_crash import RELAYWARDEN, Service, settled
@@ -94,6 +95,20 @@ def _to(replica: Service, callback_url: str) -> str:
     return urlunsplit(parts._replace(netloc=urlsplit(replica.url).netloc))
 
 
+OFFLINE_ACCEPTED = (("outcome", "accepted"), ("source", "aliyun_pull_to_push"))
+OFFLINE_DUPLICATE = (("outcome", "duplicate"), ("source", "aliyun_pull_to_push"))
+
+
+def _metrics(service: Service) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the replica's /metrics, keyed by name and sorted labels."""
+    text = httpx.get(f"{service.url}/metrics", timeout=10).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 def _active(service: Service, generation: int) -> list[dict[str, Any]] | None:
     items: list[dict[str, Any]] = service.get("/api/relays", limit="100")["items"]
     done = len(items) == N and all(
@@ -144,6 +159,23 @@ def test_two_replicas_one_killed_nothing_lost_each_failure_healed_once(
         assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
         assert sorted(r.json()["status"] for r in answers) == ["accepted", "duplicate"]
     wait_for(lambda: settled(a), timeout=30, what="first re-creations settled")
+
+    # Counters add up across the replicas; database gauges come from one replica only.
+    scrapes = [_metrics(a), _metrics(b)]
+    assert sum(s.get(("relaywarden_callbacks_total", OFFLINE_ACCEPTED), 0) for s in scrapes) == (
+        N // 2
+    )
+    assert sum(s.get(("relaywarden_callbacks_total", OFFLINE_DUPLICATE), 0) for s in scrapes) == (
+        N // 2
+    )
+
+    def gauges_from_one_replica() -> bool:
+        relays = [
+            s.get(("relaywarden_relays", (("state", "active"),))) for s in map(_metrics, (a, b))
+        ]
+        return sorted(relays, key=lambda v: v is None) == [N, None]
+
+    wait_for(gauges_from_one_replica, timeout=15, what="one replica exporting the gauges")
 
     # 2. Only B works (A paused): B's Deletes hang at the provider and B is killed mid-call.
     killed = [task_id for _, task_id in order[N // 2 : N // 2 + 2]]
