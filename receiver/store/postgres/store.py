@@ -115,7 +115,7 @@ class PgStore(SqlStore):
         """Run ``fn`` on a pooled connection in a worker thread."""
 
         def run() -> T:
-            with self._pool.connection(timeout=10) as raw:
+            with self._pool.connection(timeout=5.0) as raw:
                 return fn(PgConnection(raw))
 
         try:

@@ -35,7 +35,9 @@ class PgWriter(GroupWriter):
     @contextlib.contextmanager
     def connection(self) -> Iterator[PgConnection]:
         """A pooled connection (autocommit: the writer issues BEGIN and COMMIT itself)."""
-        with self._pool.connection() as raw:
+        # Fail fast when the database is unreachable: callers answer 503 and providers
+        # retry, rather than holding callbacks open for the pool's default 30 s.
+        with self._pool.connection(timeout=5.0) as raw:
             yield PgConnection(raw)
 
     def retryable(self, exc: Exception) -> bool:
