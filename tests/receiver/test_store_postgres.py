@@ -28,8 +28,15 @@ from receiver.store.dialect import Db
 from receiver.store.migrations import MIGRATIONS, migrate_postgres, postgres_sql
 from receiver.store.postgres.store import PgStore, migrate_url
 from tests.handlers.test_runner import Scripted
-from tests.receiver.helpers import CALLBACK_TOKEN, aliyun_status, dumps, running_server
+from tests.receiver.helpers import (
+    CALLBACK_TOKEN,
+    aliyun_status,
+    assert_error_shape,
+    dumps,
+    running_server,
+)
 from tests.receiver.test_store_sqlite import event
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.anyio
 
@@ -273,3 +280,34 @@ async def test_an_idle_runner_in_another_replica_claims_an_enqueued_job_at_once(
             assert scripted.runs == [("stop_ingest", 1)]
         finally:
             await runner.stop()
+
+
+def test_an_unreachable_database_answers_503_and_the_replica_recovers(
+    tmp_path: Path, pg_url: str, pg_server: PostgresServer
+) -> None:
+    name = pg_url.rsplit("/", 1)[1]
+
+    def allow(allowed: bool) -> None:
+        with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+            if not allowed:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                )
+
+    with running_server(tmp_path, database_url=pg_url) as server:
+        assert server.aliyun(aliyun_status("before", 1, 1725500000)).status_code == 200
+        allow(False)
+        try:
+            down = server.aliyun(aliyun_status("during", 1, 1725500001))
+            assert_error_shape(down, 503)
+            assert server.client.get("/readyz").status_code == 503
+        finally:
+            allow(True)
+        deadline = time.monotonic() + 30
+        while (back := server.aliyun(aliyun_status("during", 1, 1725500001))).status_code != 200:
+            assert time.monotonic() < deadline, back.text
+            time.sleep(0.5)
+        assert back.json() == {"status": "accepted"}
+        assert server.counts()["events"] == 2  # the 503 stored nothing
