@@ -23,12 +23,13 @@ from handlers.outcome import (
     sanitize,
 )
 from handlers.provider_http import (
+    DEFAULT_DEADLINE,
     DEFAULT_TIMEOUT,
     ProviderHttpClient,
     json_object,
     parse_retry_after,
 )
-from handlers.ratelimit import WindowRateLimiter
+from handlers.ratelimit import RateLimiter, WindowRateLimiter
 
 __all__ = [
     "ALIYUN_LIVE_VERSION",
@@ -104,10 +105,11 @@ class AliyunLiveClient(ProviderHttpClient):
         access_key_id: str | None = None,
         access_key_secret: str | None = None,
         *,
-        limiter: WindowRateLimiter | None = None,
+        limiter: RateLimiter | None = None,
         qps: int = 10,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        deadline: float = DEFAULT_DEADLINE,
         clock: Callable[[], float] = time.time,
         nonce_factory: Callable[[], str] | None = None,
     ) -> None:
@@ -123,6 +125,7 @@ class AliyunLiveClient(ProviderHttpClient):
             timeout=timeout,
             transport=transport,
             missing_credentials=_MISSING_CREDENTIALS,
+            deadline=deadline,
             secrets=(access_key_secret,),
         )
 
@@ -195,10 +198,9 @@ class AliyunLiveClient(ProviderHttpClient):
         data = json_object(response)
         if data is None:
             kind = response.headers.get("content-type", "no content type")
-            outcome = Outcome.RETRYABLE if status >= 500 else Outcome.REJECTED
             raise self._error(
                 api,
-                outcome,
+                _classify_not_json(status),
                 "InvalidResponse",
                 f"HTTP {status} answer is not a JSON object ({kind})",
                 http_status=status,
@@ -230,6 +232,18 @@ class AliyunLiveClient(ProviderHttpClient):
             request_id=request_id,
             http_status=status,
         )
+
+
+def _classify_not_json(status: int) -> Outcome:
+    """An answer that is not the API's JSON comes from something in between (a proxy, a
+    load balancer's error page, a captive portal), even with a 200: that is transient.
+    Only a 4xx other than 408/429 says the request itself is wrong for whoever answered.
+    """
+    if status == 429:
+        return Outcome.THROTTLED
+    if 400 <= status < 500 and status != 408:
+        return Outcome.REJECTED
+    return Outcome.RETRYABLE
 
 
 def _classify(status: int, code: str | None) -> Outcome:

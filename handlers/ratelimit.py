@@ -10,6 +10,10 @@ made through :meth:`WindowRateLimiter.call` occupies its slot until its answer i
 call starts only when fewer than ``qps`` earlier calls *ended* less than a window ago (calls
 still in flight count too). Whatever the delays, no ``qps + 1`` calls can then arrive at the
 provider within one window, and no more than ``qps`` calls ever start within one window.
+
+Background calls (the reconciler's) go through a limiter's ``low_priority()`` view: the
+same budget, taken only when nobody else waits and a reserve stays free, in one process
+(:class:`LowPriorityLimiter`) or across replicas (:class:`SharedLowPriorityLimiter`).
 """
 
 from __future__ import annotations
@@ -18,8 +22,50 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 
-__all__ = ["LowPriorityLimiter", "WindowRateLimiter"]
+__all__ = [
+    "LowPriorityLimiter",
+    "PriorityLimiter",
+    "RateLimiter",
+    "SharedLowPriorityLimiter",
+    "SharedRateLimiter",
+    "SlotLog",
+    "WindowRateLimiter",
+]
+
+
+class RateLimiter(Protocol):
+    """What a provider client needs: a slot held for each call, start to answer."""
+
+    qps: int
+
+    def call(self) -> AbstractAsyncContextManager[float]:
+        """Hold a slot for one call; yields the start time."""
+        ...
+
+
+class SlotLog(Protocol):
+    """A slot log shared by replicas (the store implements it, e.g. in PostgreSQL)."""
+
+    async def try_take(
+        self, bucket: str, qps: int, window: float, hold: float
+    ) -> tuple[int | None, float]:
+        """``(slot_id, 0)`` when a call may start now, else ``(None, seconds to wait)``."""
+        ...
+
+    async def release(self, slot_id: int) -> None:
+        """The call holding ``slot_id`` has its answer."""
+        ...
+
+
+class PriorityLimiter(RateLimiter, Protocol):
+    """A rate limiter that lends background callers a low-priority view of its budget."""
+
+    def low_priority(self, reserve: int | None = None) -> RateLimiter:
+        """Calls through the same budget that yield to this limiter's other callers."""
+        ...
 
 
 class _Slot:
@@ -160,3 +206,106 @@ class LowPriorityLimiter(WindowRateLimiter):
         finally:
             slot.end = self.parent._clock()
             self.parent._ended.set()
+
+
+class SharedRateLimiter:
+    """The :class:`WindowRateLimiter` rule over a slot log that all replicas share.
+
+    Within one process, callers queue on a FIFO lock so that only one of them asks the
+    shared log at a time; across processes the log's own locking decides.
+    """
+
+    def __init__(
+        self,
+        log: SlotLog,
+        bucket: str,
+        qps: int,
+        *,
+        window: float = 1.0,
+        hold: float = 60.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if qps < 1:
+            raise ValueError(f"qps must be at least 1, got {qps}")
+        self.qps = qps
+        self.bucket = bucket
+        self.window = window
+        self.hold = hold
+        self._log = log
+        self._sleep = sleep
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"SharedRateLimiter(bucket={self.bucket!r}, qps={self.qps}, window={self.window})"
+
+    def low_priority(self, reserve: int | None = None) -> SharedLowPriorityLimiter:
+        """A view of this budget for background calls (the reconciler's).
+
+        It takes slots of the same bucket, but only while no caller of this limiter waits
+        and ``reserve`` slots (default a fifth of ``qps``, at least one) of the shared
+        window stay free, whichever replica fills it.
+        """
+        return SharedLowPriorityLimiter(self, reserve)
+
+    def contended(self) -> bool:
+        """True while some caller of this replica waits for a slot."""
+        return self._lock.locked()
+
+    @contextlib.asynccontextmanager
+    async def call(self) -> AsyncIterator[float]:
+        """Hold a shared slot for one call, from its start until the block exits."""
+        async with self._lock:
+            while True:
+                slot, wait = await self._log.try_take(self.bucket, self.qps, self.window, self.hold)
+                if slot is not None:
+                    break
+                await self._sleep(wait)
+        async with self._holding(slot) as start:
+            yield start
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, slot: int) -> AsyncIterator[float]:
+        try:
+            yield self._clock()
+        finally:
+            # Shielded: a cancelled call must still give its slot back, or the budget
+            # would look spent until the hold runs out.
+            await asyncio.shield(self._log.release(slot))
+
+
+class SharedLowPriorityLimiter:
+    """Calls through a :class:`SharedRateLimiter`'s bucket, yielding to its other callers.
+
+    The reserve holds across replicas: a low-priority call asks the shared log with a
+    ceiling of ``qps - reserve``, so it starts only while the whole window, every replica's
+    calls counted, has room beyond the reserve.
+    """
+
+    def __init__(self, parent: SharedRateLimiter, reserve: int | None = None) -> None:
+        self.parent = parent
+        self.qps = parent.qps
+        self.reserve = max(1, parent.qps // 5) if reserve is None else reserve
+        self._poll = parent.window / parent.qps
+
+    def __repr__(self) -> str:
+        return f"SharedLowPriorityLimiter({self.parent!r}, reserve={self.reserve})"
+
+    @contextlib.asynccontextmanager
+    async def call(self) -> AsyncIterator[float]:
+        """Hold a shared slot for one call (see ``SharedRateLimiter.call``)."""
+        parent = self.parent
+        ceiling = max(1, parent.qps - self.reserve)
+        while True:
+            if parent.contended():
+                await parent._sleep(self._poll)
+                continue
+            slot, wait = await parent._log.try_take(
+                parent.bucket, ceiling, parent.window, parent.hold
+            )
+            if slot is not None:
+                break
+            await parent._sleep(max(wait, self._poll))
+        async with parent._holding(slot) as start:
+            yield start

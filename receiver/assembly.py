@@ -6,6 +6,7 @@ The only module of ``receiver`` that knows ``handlers``: it hands the rules to t
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Sequence
 
@@ -15,18 +16,27 @@ from handlers.actions import ACTIONS
 from handlers.aliyun_client import AliyunLiveClient
 from handlers.orphans import OrphanFinder
 from handlers.planner import RulePlanner
-from handlers.ratelimit import WindowRateLimiter
+from handlers.ratelimit import PriorityLimiter, RateLimiter, SharedRateLimiter, WindowRateLimiter
 from handlers.reconciler import Reconciler
 from handlers.rules import load_rules
 from handlers.runner import JobRunner
 from handlers.trtc_client import TrtcClient
 from receiver.app import create_app
 from receiver.config import Settings
+from receiver.redaction import register_secrets
 from receiver.relays_api import relay_callback_url
 from receiver.retention import Retention
 from receiver.runtime import BackgroundService, Runtime
+from receiver.store.postgres.store import PgStore
 
-__all__ = ["build_app", "job_runner", "print_banner", "reconciler"]
+__all__ = [
+    "account_limiters",
+    "build_app",
+    "job_runner",
+    "print_banner",
+    "reconciler",
+    "register_known_secrets",
+]
 
 
 def print_banner(runtime: Runtime) -> None:
@@ -46,34 +56,86 @@ def print_banner(runtime: Runtime) -> None:
     )
 
 
+def _slot_hold_seconds(settings: Settings) -> float:
+    # How long a slot taken by a replica that died mid-call keeps counting: the longest a
+    # provider call can be in flight (its deadline, twice when it is re-signed and resent).
+    return 2 * settings.provider_deadline_seconds
+
+
+def _account_bucket(provider: str, account: str | None) -> str:
+    # One budget per provider account; the key id is hashed so the table holds no credential.
+    digest = hashlib.sha256((account or "").encode()).hexdigest()[:16]
+    return f"{provider}:{digest}"
+
+
+def account_limiters(runtime: Runtime) -> tuple[PriorityLimiter, PriorityLimiter]:
+    """The (Alibaba, TRTC) QPS budgets, shared by the job runner and the reconciler.
+
+    On PostgreSQL each is one budget per provider account across all replicas (a slot log
+    in the database); on SQLite (one process) an in-process window.
+    """
+    settings = runtime.settings
+    store = runtime.store
+    if isinstance(store, PgStore):
+        hold = _slot_hold_seconds(settings)
+        return (
+            SharedRateLimiter(
+                store.rate_slots,
+                _account_bucket("aliyun", settings.aliyun_access_key_id),
+                settings.aliyun_qps,
+                hold=hold,
+            ),
+            SharedRateLimiter(
+                store.rate_slots,
+                _account_bucket("trtc", settings.tencent_secret_id),
+                settings.trtc_qps,
+                hold=hold,
+            ),
+        )
+    return WindowRateLimiter(settings.aliyun_qps), WindowRateLimiter(settings.trtc_qps)
+
+
 def job_runner(
-    runtime: Runtime, limiters: tuple[WindowRateLimiter, WindowRateLimiter] | None = None
+    runtime: Runtime, limiters: tuple[PriorityLimiter, PriorityLimiter] | None = None
 ) -> JobRunner:
     """The job runner with provider clients built from the settings.
 
     ``limiters`` (Alibaba, TRTC) are the accounts' QPS budgets, shared with the reconciler;
-    by default the runner gets budgets of its own.
+    by default the runner gets budgets of its own (``account_limiters``). On PostgreSQL,
+    enqueues in any replica wake the runner.
     """
     settings = runtime.settings
-    aliyun, trtc = _clients(settings, *(limiters or _limiters(settings)))
+    store = runtime.store
+    aliyun, trtc = _clients(settings, *(limiters or account_limiters(runtime)))
+    wakeup = store.listener.enqueued if isinstance(store, PgStore) else None
     return JobRunner(
         runtime.store,
         ACTIONS,
         aliyun=aliyun,
         trtc=trtc,
         callback_url=lambda relay_id, region: relay_callback_url(runtime, relay_id, region),
-        concurrency=settings.job_concurrency,
         lease_seconds=settings.job_lease_seconds,
         backoff_base=settings.job_backoff_seconds,
         max_attempts=settings.job_max_attempts,
         regions=settings.regions,
         ingest_id_wait_seconds=settings.ingest_id_wait_seconds,
+        wakeup=wakeup,
     )
 
 
-def reconciler(
-    runtime: Runtime, limiters: tuple[WindowRateLimiter, WindowRateLimiter]
-) -> Reconciler:
+def register_known_secrets(settings: Settings) -> None:
+    """Have every log line mask the configured secrets, in any encoding."""
+    register_secrets(
+        settings.callback_token,
+        settings.admin_token,
+        settings.aliyun_access_key_secret,
+        settings.tencent_secret_key,
+        settings.trtc_callback_key,
+        settings.css_callback_key,
+    )
+
+
+def reconciler(runtime: Runtime, limiters: tuple[PriorityLimiter, PriorityLimiter]) -> Reconciler:
     """The reconciler, its calls at low priority in the job runner's QPS budgets."""
     settings = runtime.settings
     aliyun, trtc = _clients(settings, *(limiter.low_priority() for limiter in limiters))
@@ -93,18 +155,16 @@ def reconciler(
     )
 
 
-def _limiters(settings: Settings) -> tuple[WindowRateLimiter, WindowRateLimiter]:
-    return WindowRateLimiter(settings.aliyun_qps), WindowRateLimiter(settings.trtc_qps)
-
-
 def _clients(
-    settings: Settings, aliyun_limiter: WindowRateLimiter, trtc_limiter: WindowRateLimiter
+    settings: Settings, aliyun_limiter: RateLimiter, trtc_limiter: RateLimiter
 ) -> tuple[AliyunLiveClient, TrtcClient]:
     aliyun = AliyunLiveClient(
         settings.aliyun_live_endpoint,
         settings.aliyun_access_key_id,
         settings.aliyun_access_key_secret,
         limiter=aliyun_limiter,
+        qps=settings.aliyun_qps,
+        deadline=settings.provider_deadline_seconds,
     )
     trtc = TrtcClient(
         settings.trtc_endpoint,
@@ -112,18 +172,21 @@ def _clients(
         settings.tencent_secret_key,
         region=settings.trtc_region,
         limiter=trtc_limiter,
+        qps=settings.trtc_qps,
+        deadline=settings.provider_deadline_seconds,
     )
     return aliyun, trtc
 
 
 def build_app(settings: Settings, *, banner: bool = True) -> Starlette:
     """The app with everything ``serve`` runs. Raises RulesFileError for a bad rules file."""
+    register_known_secrets(settings)
     rules = load_rules(settings.rules_file)
     planner = RulePlanner(rules, default_region=settings.aliyun_region, regions=settings.regions)
 
     def services(runtime: Runtime) -> Sequence[BackgroundService]:
         # One QPS budget per provider account, shared by follow-ups and the reconciler.
-        limiters = _limiters(settings)
+        limiters = account_limiters(runtime)
         found: list[BackgroundService] = [job_runner(runtime, limiters)]
         if settings.reconcile_interval_seconds > 0:
             found.append(reconciler(runtime, limiters))
@@ -137,9 +200,10 @@ def build_app(settings: Settings, *, banner: bool = True) -> Starlette:
             )
         return found
 
-    return create_app(
-        settings,
-        planner=planner,
-        services=services,
-        on_ready=print_banner if banner else None,
-    )
+    def ready(runtime: Runtime) -> None:
+        # The callback token may have been generated and stored: known only now.
+        register_secrets(runtime.callback_token)
+        if banner:
+            print_banner(runtime)
+
+    return create_app(settings, planner=planner, services=services, on_ready=ready)

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["ConfigError", "Settings", "is_loopback_host", "sqlite_path_from_url"]
+__all__ = ["ConfigError", "Settings", "is_loopback_host", "is_postgres_url", "sqlite_path_from_url"]
 
 
 class ConfigError(ValueError):
@@ -40,6 +40,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {value:g}")
+    return value
+
+
 def _opt(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name)
     return value if value else None
@@ -63,12 +70,18 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def is_postgres_url(url: str) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) database URL."""
+    return url.startswith(("postgresql://", "postgres://"))
+
+
 def sqlite_path_from_url(url: str) -> str:
     """The file path of a ``sqlite:///path`` URL (``sqlite:////abs`` for absolute paths)."""
     prefix = "sqlite:///"
     if not url.startswith(prefix):
         raise ConfigError(
-            f"RELAYWARDEN_DATABASE_URL must look like sqlite:///path, got {url.split('://')[0]}://…"
+            "RELAYWARDEN_DATABASE_URL must look like sqlite:///path or "
+            f"postgresql://user@host:port/db, got {url.split('://')[0]}://…"
         )
     path = url[len(prefix) :]
     if not path:
@@ -128,6 +141,10 @@ class Settings:
     oss_qps: int = 10
     artc_qps: int = 10
     whip_qps: int = 40
+    max_connections: int = 1000
+    header_timeout_seconds: float = 10.0
+    max_header_bytes: int = 32 * 1024
+    provider_deadline_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -175,10 +192,29 @@ class Settings:
             oss_qps=_int(env, "RELAYWARDEN_OSS_QPS", 10),
             artc_qps=_int(env, "RELAYWARDEN_ARTC_QPS", 10),
             whip_qps=_int(env, "RELAYWARDEN_WHIP_QPS", 40),
+            max_connections=_int(env, "RELAYWARDEN_MAX_CONNECTIONS", 1000),
+            header_timeout_seconds=_positive(env, "RELAYWARDEN_HEADER_TIMEOUT_SECONDS", 10.0),
+            max_header_bytes=_int(env, "RELAYWARDEN_MAX_HEADER_BYTES", 32 * 1024, minimum=1024),
+            provider_deadline_seconds=_positive(
+                env,
+                "RELAYWARDEN_PROVIDER_DEADLINE_SECONDS",
+                min(30.0, _int(env, "RELAYWARDEN_JOB_LEASE_SECONDS", 120) / 4),
+            ),
         )
-        sqlite_path_from_url(settings.database_url)
+        if not is_postgres_url(settings.database_url):
+            sqlite_path_from_url(settings.database_url)
         _check_oss_endpoint(settings.oss_endpoint)
+        settings.check_provider_deadline()
         return settings
+
+    def check_provider_deadline(self) -> None:
+        """A provider call (two exchanges at most) must end well inside a job's lease."""
+        if self.provider_deadline_seconds * 4 > self.job_lease_seconds:
+            raise ConfigError(
+                "RELAYWARDEN_PROVIDER_DEADLINE_SECONDS must be at most a quarter of "
+                f"RELAYWARDEN_JOB_LEASE_SECONDS ({self.job_lease_seconds}s), got "
+                f"{self.provider_deadline_seconds:g}s"
+            )
 
     def check_exposure(self) -> None:
         """Refuse an API without admin token on a non-loopback listener."""

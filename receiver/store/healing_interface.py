@@ -1,8 +1,7 @@
 """The self-healing part of the store interface: regions, awaited ingest ids, the
 reconciler's reads and retention. ``receiver.store.base.Store`` includes it.
 
-A PostgreSQL store implements these as the SQLite one does
-(``receiver.store.sqlite_healing``).
+Both SQL stores implement it with the same SQL (``receiver.store.sql_healing``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reads of the reconciler and the retention's pruning (SQLite).
+"""Reads of the reconciler and the retention's pruning (both backends).
 
 Pruning deletes in small batches, one short transaction each, so callbacks keep
 committing between them; it never touches the state of tasks, relays or their links.
@@ -6,16 +6,15 @@ committing between them; it never touches the state of tasks, relays or their li
 
 from __future__ import annotations
 
-import sqlite3
-
 from receiver.domain.records import ReconcileTarget
 from receiver.domain.states import JobState, Provider, RelayState, Status
+from receiver.store.dialect import Db
 from receiver.store.relays import get_relay, ingests_of, relay_task
 
 __all__ = ["PRUNABLE", "known_task_ids", "prune_batch", "reconcile_targets"]
 
 
-def reconcile_targets(conn: sqlite3.Connection) -> list[ReconcileTarget]:
+def reconcile_targets(conn: Db) -> list[ReconcileTarget]:
     """Every active relay with its current task's stored status and region, and ingests."""
     ids = [
         str(row[0])
@@ -52,7 +51,7 @@ def reconcile_targets(conn: sqlite3.Connection) -> list[ReconcileTarget]:
     return targets
 
 
-def known_task_ids(conn: sqlite3.Connection, task_ids: list[str]) -> set[str]:
+def known_task_ids(conn: Db, task_ids: list[str]) -> set[str]:
     """Which of these Alibaba task ids some relay knows."""
     known: set[str] = set()
     for start in range(0, len(task_ids), 500):
@@ -71,7 +70,7 @@ def known_task_ids(conn: sqlite3.Connection, task_ids: list[str]) -> set[str]:
 _ENDED_RELAYS = (RelayState.ENDED.value, RelayState.DELETED.value, RelayState.FAILED.value)
 _FINISHED_JOBS = (JobState.SUCCEEDED.value, JobState.SKIPPED.value, JobState.DEAD.value)
 
-#: What retention prunes: (name, SQL selecting the rowids of old rows; ``?`` = cutoff ms).
+#: What retention prunes: (name, SQL selecting the ids of old rows; ``?`` = cutoff ms).
 #: Events go only when their task belongs to no relay that is still managed; a task's
 #: state row never goes, and neither does the event its state reflects.
 PRUNABLE: tuple[tuple[str, str, tuple[object, ...]], ...] = (
@@ -101,7 +100,7 @@ PRUNABLE: tuple[tuple[str, str, tuple[object, ...]], ...] = (
 )
 
 
-def prune_batch(conn: sqlite3.Connection, older_than_ms: int, batch: int) -> dict[str, int]:
+def prune_batch(conn: Db, older_than_ms: int, batch: int) -> dict[str, int]:
     """Delete up to ``batch`` old rows of each prunable kind, and empty up to ``batch`` old
     raw bodies; rows by kind (``raw``: bodies emptied)."""
     deleted: dict[str, int] = {}
@@ -113,9 +112,9 @@ def prune_batch(conn: sqlite3.Connection, older_than_ms: int, batch: int) -> dic
         deleted[name] = len(ids)
     # Old events that stay (their relay is still managed) keep their facts, not their body.
     cursor = conn.execute(
-        "UPDATE events SET raw = x'' WHERE id IN (SELECT id FROM events "
+        "UPDATE events SET raw = ? WHERE id IN (SELECT id FROM events "
         "WHERE received_at_ms < ? AND length(raw) > 0 LIMIT ?)",
-        (older_than_ms, batch),
+        (b"", older_than_ms, batch),
     )
     deleted["raw"] = cursor.rowcount
     return deleted

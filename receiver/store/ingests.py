@@ -1,4 +1,4 @@
-"""TRTC ingest links beyond the basics (SQLite): starts awaiting their TaskId, and updates.
+"""TRTC ingest links beyond the basics (both backends): starts awaiting their TaskId, and updates.
 
 A start whose answer was lost (it answered ``FailedOperation.TaskExist`` when retried) is
 kept as a link without a TaskId; the next 701 callback whose TaskId no link owns names it.
@@ -7,13 +7,12 @@ Only one relay at a time awaits an id per SdkAppId, so that 701 can only be its.
 
 from __future__ import annotations
 
-import sqlite3
-
 import msgspec
 
 from receiver.domain.plan import IngestUpdate
 from receiver.domain.records import IngestLink
 from receiver.domain.states import IngestState, JobAction, JobState
+from receiver.store.dialect import Db, is_postgres
 from receiver.store.rows import now_ms, one
 
 __all__ = [
@@ -34,14 +33,12 @@ def _link(row: dict[str, object] | None) -> IngestLink | None:
     return None if row is None else msgspec.convert(row, IngestLink, strict=False)
 
 
-def get_ingest(conn: sqlite3.Connection, link_id: int) -> IngestLink | None:
+def get_ingest(conn: Db, link_id: int) -> IngestLink | None:
     """One ingest link, or None."""
     return _link(one(conn.execute("SELECT * FROM ingests WHERE id = ?", (link_id,))))
 
 
-def ingest_by_task(
-    conn: sqlite3.Connection, task_id: str, sdk_app_id: int | None
-) -> IngestLink | None:
+def ingest_by_task(conn: Db, task_id: str, sdk_app_id: int | None) -> IngestLink | None:
     """The link that owns a TRTC TaskId (within an SdkAppId when it is known)."""
     sql = "SELECT * FROM ingests WHERE task_id = ?"
     params: tuple[object, ...] = (task_id,)
@@ -51,7 +48,7 @@ def ingest_by_task(
     return _link(one(conn.execute(sql + " ORDER BY id DESC LIMIT 1", params)))
 
 
-def claimable_start(conn: sqlite3.Connection, sdk_app_id: int | None) -> IngestLink | None:
+def claimable_start(conn: Db, sdk_app_id: int | None) -> IngestLink | None:
     """The start that an unowned 701 names: awaiting ones first, oldest first."""
     sql = (
         "SELECT * FROM ingests WHERE task_id IS NULL AND state IN (?, ?)"
@@ -65,7 +62,7 @@ def claimable_start(conn: sqlite3.Connection, sdk_app_id: int | None) -> IngestL
     return _link(one(conn.execute(sql, tuple(params))))
 
 
-def awaiting_other(conn: sqlite3.Connection, relay_id: str, sdk_app_id: int) -> IngestLink | None:
+def awaiting_other(conn: Db, relay_id: str, sdk_app_id: int) -> IngestLink | None:
     """Another relay's start on the same SdkAppId that still awaits its TaskId, if any."""
     row = one(
         conn.execute(
@@ -77,7 +74,7 @@ def awaiting_other(conn: sqlite3.Connection, relay_id: str, sdk_app_id: int) -> 
     return _link(row)
 
 
-def begin_start(conn: sqlite3.Connection, relay_id: str, sdk_app_id: int) -> int:
+def begin_start(conn: Db, relay_id: str, sdk_app_id: int) -> int:
     """The link of a start about to be sent: the relay's unnamed one, else a new one."""
     row = conn.execute(
         "SELECT id FROM ingests WHERE relay_id = ? AND sdk_app_id = ? AND task_id IS NULL "
@@ -87,15 +84,15 @@ def begin_start(conn: sqlite3.Connection, relay_id: str, sdk_app_id: int) -> int
     if row is not None:
         return int(row[0])
     now = now_ms()
-    cursor = conn.execute(
+    inserted = conn.execute(
         "INSERT INTO ingests (relay_id, sdk_app_id, task_id, state, owned, created_at_ms, "
-        "updated_at_ms) VALUES (?, ?, NULL, ?, 1, ?, ?)",
+        "updated_at_ms) VALUES (?, ?, NULL, ?, 1, ?, ?) RETURNING id",
         (relay_id, sdk_app_id, IngestState.STARTING.value, now, now),
-    )
-    return int(cursor.lastrowid or 0)
+    ).fetchone()
+    return int(inserted[0])
 
 
-def mark_awaiting(conn: sqlite3.Connection, link_id: int, reason: str) -> None:
+def mark_awaiting(conn: Db, link_id: int, reason: str) -> None:
     """The start answered TaskExist: the link awaits its TaskId from now on."""
     now = now_ms()
     conn.execute(
@@ -105,7 +102,7 @@ def mark_awaiting(conn: sqlite3.Connection, link_id: int, reason: str) -> None:
     )
 
 
-def apply_ingest_update(conn: sqlite3.Connection, update: IngestUpdate) -> None:
+def apply_ingest_update(conn: Db, update: IngestUpdate) -> None:
     """Write one planned (or action's) change to an ingest link."""
     fields: dict[str, object] = {}
     if update.task_id is not None:
@@ -126,9 +123,14 @@ def apply_ingest_update(conn: sqlite3.Connection, update: IngestUpdate) -> None:
         (*fields.values(), now, update.link_id),
     )
     if update.task_id is not None:  # named: the bound on waiting for the name is moot
+        link = (
+            "(payload::jsonb ->> 'link')::bigint"
+            if is_postgres(conn)
+            else "json_extract(payload, '$.link')"
+        )
         conn.execute(
             "UPDATE jobs SET state = ?, last_error = ?, updated_at_ms = ? WHERE action = ? "
-            "AND state = ? AND json_extract(payload, '$.link') = ?",
+            f"AND state = ? AND {link} = ?",
             (
                 JobState.SKIPPED.value,
                 "skipped: the ingest's TaskId arrived",

@@ -57,6 +57,10 @@ JOB_OUTCOMES = frozenset({"succeeded", "skipped", "retried", "dead"})
 PROVIDER_RESULTS = frozenset({"ok", "throttled", "retryable", "rejected"})
 RELAY_STATES = frozenset({"pending", "active", "failed", "deleting", "deleted"})
 RECREATION_OUTCOMES = frozenset({"created", "gave_up"})
+# Issue 14 (hardening): connections the server guard closed before the app saw a request.
+CONNECTION_REFUSALS = frozenset(
+    {"limit", "evicted", "header_timeout", "body_timeout", "header_too_large"}
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ METRICS: dict[str, MetricSpec] = {
     "relaywarden_pruned_rows_total": MetricSpec(
         "counter", {"kind": frozenset({"events", "unrecognized", "jobs", "raw"})}
     ),
+    "relaywarden_connections_refused_total": MetricSpec("counter", {"reason": CONNECTION_REFUSALS}),
 }
 
 #: Series Prometheus itself adds per target; alert rules may use them.

@@ -1,10 +1,10 @@
-"""The store's self-healing writes on a real SQLite file: naming awaited ingests through the
-callback transaction (with the planner), region lookups, the reconciler's reads, pruning."""
+"""The store's self-healing writes on both backends (a real SQLite file, a real PostgreSQL
+database): naming awaited ingests through the callback transaction (with the planner),
+region lookups, the reconciler's reads, pruning."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +16,7 @@ from receiver.domain.states import IngestState, JobAction, JobState, RelayState
 from receiver.events import Event, EventKind, Provider, Source, Status
 from receiver.store.base import ClaimedJob, RunResult
 from receiver.store.rows import now_ms
-from receiver.store.sqlite import SqliteStore
+from receiver.store.select import AnyStore, build_store
 
 pytestmark = pytest.mark.anyio
 
@@ -27,14 +27,14 @@ INGEST = TrtcIngestSpec(
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+async def store(database_url: str) -> AsyncIterator[AnyStore]:
     planner = RulePlanner(BUILTIN_RULES, default_region="cn-shanghai")
-    opened = SqliteStore(str(tmp_path / "store.db"), planner=planner)
-    opened.open()
+    opened = build_store(database_url, planner=planner)
+    await opened.start()
     try:
         yield opened
     finally:
-        opened.close()
+        await opened.stop()
 
 
 def spec(name: str) -> RelaySpec:
@@ -48,7 +48,7 @@ def spec(name: str) -> RelaySpec:
     return RelaySpec(name=name, pull_to_push=config, trtc_ingest=INGEST)
 
 
-async def claim(store: SqliteStore, relay_id: str) -> ClaimedJob:
+async def claim(store: AnyStore, relay_id: str) -> ClaimedJob:
     await store.enqueue_job(JobSpec(JobAction.START_INGEST, relay_id=relay_id))
     for job in await store.claim_due_jobs(limit=10, lease_ms=60_000):
         if job.relay_id == relay_id and job.action == JobAction.START_INGEST:
@@ -71,7 +71,7 @@ def trtc_event(task_id: str, kind: EventKind, status: Status, at: int) -> Event:
     )
 
 
-async def active_relay(store: SqliteStore, name: str) -> str:
+async def active_relay(store: AnyStore, name: str) -> str:
     relay = await store.declare_relay(f"id-{name}", spec(name))
     [create] = await store.claim_due_jobs(limit=1, lease_ms=60_000)
     await store.record_new_task(create, relay.id, f"task-{name}")
@@ -79,7 +79,7 @@ async def active_relay(store: SqliteStore, name: str) -> str:
     return relay.id
 
 
-async def test_one_awaiting_start_per_sdk_app_and_a_701_names_it(store: SqliteStore) -> None:
+async def test_one_awaiting_start_per_sdk_app_and_a_701_names_it(store: AnyStore) -> None:
     first, second = await active_relay(store, "a"), await active_relay(store, "b")
     job_a = await claim(store, first)
     link_a = await store.begin_ingest_start(job_a, first, APP)
@@ -109,7 +109,7 @@ async def test_one_awaiting_start_per_sdk_app_and_a_701_names_it(store: SqliteSt
     assert await store.begin_ingest_start(job_b, second, APP) is not None
 
 
-async def test_an_id_that_never_comes_becomes_ingest_unknown(store: SqliteStore) -> None:
+async def test_an_id_that_never_comes_becomes_ingest_unknown(store: AnyStore) -> None:
     relay_id = await active_relay(store, "c")
     job = await claim(store, relay_id)
     link = await store.begin_ingest_start(job, relay_id, APP)
@@ -126,7 +126,7 @@ async def test_an_id_that_never_comes_becomes_ingest_unknown(store: SqliteStore)
 
 
 async def test_region_found_moves_the_relay_and_the_reconciler_reads_it(
-    store: SqliteStore,
+    store: AnyStore,
 ) -> None:
     relay_id = await active_relay(store, "d")
     link = await store.task_link("task-d")
@@ -145,7 +145,7 @@ async def test_region_found_moves_the_relay_and_the_reconciler_reads_it(
     assert await store.known_task_ids(["task-d", "other"]) == {"task-d"}
 
 
-async def test_prune_keeps_state_and_managed_relays_history(store: SqliteStore) -> None:
+async def test_prune_keeps_state_and_managed_relays_history(store: AnyStore) -> None:
     live = await active_relay(store, "e")
     await store.ingest(
         Event(

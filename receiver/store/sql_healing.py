@@ -1,4 +1,4 @@
-"""The self-healing methods of the SQLite store (a mixin of ``SqliteStore``).
+"""The self-healing methods of the SQL stores (a mixin of ``SqlStore``, both backends).
 
 Regions found for tasks, ingest starts awaiting their TaskId, and the fenced writes of the
 actions that heal; the reconciler's and the retention's reads and writes live here too.
@@ -6,21 +6,20 @@ actions that heal; the reconciler's and the retention's reads and writes live he
 
 from __future__ import annotations
 
-import sqlite3
-
 from receiver.domain.plan import IngestUpdate, JobSpec
 from receiver.domain.records import IngestLink, ReconcileTarget, RelayTaskLink
 from receiver.domain.relay import PullToPushSpec
 from receiver.domain.states import IngestState, JobAction, Provider
 from receiver.store import healing_queries, ingests, jobs, relays
 from receiver.store.base import ClaimedJob
+from receiver.store.dialect import Db
 from receiver.store.rows import now_ms
 from receiver.store.sqlite_jobs import SqliteRelaysAndJobs
 
-__all__ = ["SqliteHealing"]
+__all__ = ["SqlHealing"]
 
 
-class SqliteHealing(SqliteRelaysAndJobs):
+class SqlHealing(SqliteRelaysAndJobs):
     """Regions, awaited ingest ids, and healing writes, over ``write`` and ``read``."""
 
     # regions -----------------------------------------------------------------------------
@@ -33,7 +32,7 @@ class SqliteHealing(SqliteRelaysAndJobs):
     ) -> None:
         """Keep the region a task was found in; the relay's own when it is its current task."""
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Db) -> None:
             relays.set_task_region(conn, task_id, region)
             relay = relays.get_relay(conn, relay_id)
             if relay is not None and relay.current_task_id == task_id:
@@ -52,7 +51,7 @@ class SqliteHealing(SqliteRelaysAndJobs):
     ) -> int | None:
         """The link of a start about to be sent; None while another relay awaits an id."""
 
-        def run(conn: sqlite3.Connection) -> int | None:
+        def run(conn: Db) -> int | None:
             if ingests.awaiting_other(conn, relay_id, sdk_app_id) is not None:
                 return None
             return ingests.begin_start(conn, relay_id, sdk_app_id)
@@ -68,7 +67,7 @@ class SqliteHealing(SqliteRelaysAndJobs):
     ) -> None:
         """Mark a start that answered TaskExist; check for its id after ``bound_seconds``."""
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: Db) -> None:
             ingests.mark_awaiting(conn, link_id, reason)
             check = JobSpec(
                 action=JobAction.AWAIT_INGEST_ID,
@@ -83,7 +82,7 @@ class SqliteHealing(SqliteRelaysAndJobs):
     async def give_up_ingest_id(self, job: ClaimedJob, link_id: int, reason: str) -> bool:
         """A start still without its TaskId becomes ``ingest_unknown``; False when named."""
 
-        def run(conn: sqlite3.Connection) -> bool:
+        def run(conn: Db) -> bool:
             link = ingests.get_ingest(conn, link_id)
             if (
                 link is None
