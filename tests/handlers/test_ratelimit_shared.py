@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from handlers.ratelimit import SharedRateLimiter
+from handlers.ratelimit import RateLimiter, SharedRateLimiter
 from receiver.store.postgres.rate_slots import PgRateSlots
 
 _DDL = """
@@ -101,3 +101,30 @@ def test_a_dead_replicas_slot_counts_until_its_hold_ends(pg_url: str) -> None:
 
     slot, wait = asyncio.run(main())
     assert slot is not None and wait == pytest.approx(0.0)
+
+
+def test_low_priority_leaves_the_reserve_to_every_replica(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(_DDL)
+
+    async def timed(limiter: RateLimiter) -> float:
+        asked = time.monotonic()
+        async with limiter.call():
+            return time.monotonic() - asked
+
+    async def main() -> tuple[list[float], float, float]:
+        async with AsyncConnectionPool(pg_url, min_size=1, max_size=4, open=False) as pool:
+            log = PgRateSlots(pool)
+            low = SharedRateLimiter(log, "aliyun", 5).low_priority()
+            other_replica = SharedRateLimiter(log, "aliyun", 5)
+            assert low.reserve == 1
+            first = list(await asyncio.gather(*(timed(low) for _ in range(4))))
+            # Four low-priority calls fill the window up to qps - reserve: another
+            # replica's call still finds the reserved slot at once, a fifth low one waits.
+            reserved = await timed(other_replica)
+            fifth = await timed(low)
+            return first, reserved, fifth
+
+    first, reserved, fifth = asyncio.run(main())
+    assert max(first) < 0.5 and reserved < 0.3
+    assert fifth >= 0.7  # until the window has room beyond the reserve again
