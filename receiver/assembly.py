@@ -114,6 +114,7 @@ def job_runner(
         aliyun=aliyun,
         trtc=trtc,
         callback_url=lambda relay_id, region: relay_callback_url(runtime, relay_id, region),
+        concurrency=settings.job_concurrency,
         lease_seconds=settings.job_lease_seconds,
         backoff_base=settings.job_backoff_seconds,
         max_attempts=settings.job_max_attempts,
