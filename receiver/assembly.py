@@ -13,7 +13,10 @@ from starlette.applications import Starlette
 
 from handlers.actions import ACTIONS
 from handlers.aliyun_client import AliyunLiveClient
+from handlers.artc_client import ArtcClient
+from handlers.oss_client import OssClient
 from handlers.planner import RulePlanner
+from handlers.relay_providers import ClientRelayProviders
 from handlers.rules import load_rules
 from handlers.runner import JobRunner
 from handlers.trtc_client import TrtcClient
@@ -43,7 +46,11 @@ def print_banner(runtime: Runtime) -> None:
 
 
 def job_runner(runtime: Runtime) -> JobRunner:
-    """The job runner with provider clients built from the settings."""
+    """The job runner with provider clients built from the settings.
+
+    The OSS and ARTC clients (and so their budgets) are shared with the relay routes
+    (``runtime.providers``): the limits are per account, whoever calls.
+    """
     settings = runtime.settings
     aliyun = AliyunLiveClient(
         settings.aliyun_live_endpoint,
@@ -58,11 +65,28 @@ def job_runner(runtime: Runtime) -> JobRunner:
         region=settings.trtc_region,
         qps=settings.trtc_qps,
     )
+    oss = OssClient(
+        settings.aliyun_access_key_id,
+        settings.aliyun_access_key_secret,
+        region=settings.oss_default_region,
+        endpoint=settings.oss_endpoint,
+        qps=settings.oss_qps,
+    )
+    artc = ArtcClient(
+        settings.aliyun_live_endpoint,
+        settings.aliyun_access_key_id,
+        settings.aliyun_access_key_secret,
+        qps=settings.artc_qps,
+        whip_qps=settings.whip_qps,
+    )
+    runtime.providers = ClientRelayProviders(oss, artc)
     return JobRunner(
         runtime.store,
         ACTIONS,
         aliyun=aliyun,
         trtc=trtc,
+        oss=oss,
+        artc=artc,
         callback_url=lambda relay_id, region: relay_callback_url(runtime, relay_id, region),
         concurrency=settings.job_concurrency,
         lease_seconds=settings.job_lease_seconds,

@@ -13,6 +13,7 @@ import sqlite3
 
 import msgspec
 
+from receiver.domain.followups import wind_down_jobs
 from receiver.domain.lifecycle import state_after_job_death, state_after_job_retry
 from receiver.domain.plan import JobSpec
 from receiver.domain.records import JobRecord
@@ -129,10 +130,11 @@ def check_fence(conn: sqlite3.Connection, job: ClaimedJob, *, extend: bool = Tru
         )
 
 
-def mark_payload(conn: sqlite3.Connection, job_id: int, key: str) -> None:
-    """Set ``payload[key] = 1``: a durable note a re-run of the job reads."""
+def mark_payload(conn: sqlite3.Connection, job_id: int, key: str, value: int | str = 1) -> None:
+    """Set ``payload[key] = value`` (1 by default): a durable note a re-run of the job reads."""
     conn.execute(
-        "UPDATE jobs SET payload = json_set(payload, ?, 1) WHERE id = ?", (f"$.{key}", job_id)
+        "UPDATE jobs SET payload = json_set(payload, ?, ?) WHERE id = ?",
+        (f"$.{key}", value, job_id),
     )
 
 
@@ -153,6 +155,8 @@ def finish_job(conn: sqlite3.Connection, job: ClaimedJob, result: RunResult) -> 
         if relay is not None and state_after_job_death(relay, job.action) is not None:
             reason = f"{job.action} job #{job.id} is dead: {error or 'no reason given'}"
             update_relay(conn, job.relay_id, state=RelayState.FAILED.value, failure_reason=reason)
+            for spec in wind_down_jobs(relay, "failed"):
+                enqueue_job(conn, spec, now=now_ms())
 
 
 def get_job(conn: sqlite3.Connection, job_id: int) -> JobRecord | None:

@@ -118,6 +118,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ingests_by_relay ON ingests (relay_id);
     """,
+    # 3: a relay's destination (OSS LiveChannel), ARTC channel and transcode, and what
+    # relaywarden last did with them.
+    """
+    ALTER TABLE relays ADD COLUMN destination TEXT;
+    ALTER TABLE relays ADD COLUMN artc TEXT;
+    ALTER TABLE relays ADD COLUMN artc_transcode TEXT;
+    ALTER TABLE relays ADD COLUMN channel_state TEXT;
+    ALTER TABLE relays ADD COLUMN channel_play_url TEXT;
+    ALTER TABLE relays ADD COLUMN transcode_state TEXT;
+    ALTER TABLE relays ADD COLUMN transcode_task_id TEXT;
+    """,
 )
 
 
