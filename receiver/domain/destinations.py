@@ -10,7 +10,7 @@ run while the relay's task runs. Field names are the providers' own.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -28,9 +28,10 @@ __all__ = [
 DEFAULT_URL_EXPIRES_SECONDS = 86_400
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 _ARTC_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_FRAG_RANGE = (1, 100)
-_MAX_IDLE_RANGE = (10, 14_400)
-_URL_EXPIRES_RANGE = (60, 7 * 86_400)
+
+Fragment = Annotated[int, msgspec.Meta(ge=1, le=100)]
+MaxIdle = Annotated[int, msgspec.Meta(ge=10, le=14_400)]
+UrlLifetime = Annotated[int, msgspec.Meta(ge=60, le=7 * 86_400)]
 
 TranscodeTemplateName = Literal["alimcopy", "lld", "lsd", "lhd", "lud"]
 
@@ -43,10 +44,10 @@ class OssLiveChannelSpec(
     Bucket: str
     ChannelName: str
     Region: str | None = None
-    FragDuration: int | None = None
-    FragCount: int | None = None
+    FragDuration: Fragment | None = None
+    FragCount: Fragment | None = None
     PlaylistName: str | None = None
-    UrlExpiresSeconds: int = DEFAULT_URL_EXPIRES_SECONDS
+    UrlExpiresSeconds: UrlLifetime = DEFAULT_URL_EXPIRES_SECONDS
     DisableOnEnd: bool = True
 
 
@@ -78,7 +79,7 @@ class ArtcTranscodeSpec(
 
     UserId: str
     OutputParams: list[ArtcOutputSpec]
-    MaxIdleTime: int | None = None
+    MaxIdleTime: MaxIdle | None = None
 
     def redacted(self) -> ArtcTranscodeSpec:
         """The parameters safe to show: every ``UserToken`` masked."""
@@ -96,17 +97,11 @@ def _channel_problem(channel: OssLiveChannelSpec) -> str | None:
     frags = (channel.FragDuration, channel.FragCount)
     if (frags[0] is None) != (frags[1] is None):
         return f"{where}: give FragDuration and FragCount together or neither"
-    low, high = _FRAG_RANGE
-    if any(v is not None and not low <= v <= high for v in frags):
-        return f"{where}: FragDuration and FragCount must be within {low}-{high}"
     playlist = channel.PlaylistName
     if playlist is not None and (
         not playlist.endswith(".m3u8") or "/" in playlist or not 6 <= len(playlist.encode()) <= 128
     ):
         return f"{where}.PlaylistName must be 6-128 bytes ending .m3u8, without '/'"
-    low, high = _URL_EXPIRES_RANGE
-    if not low <= channel.UrlExpiresSeconds <= high:
-        return f"{where}.UrlExpiresSeconds must be within {low}-{high}"
     return None
 
 
@@ -123,9 +118,6 @@ def _transcode_problem(transcode: ArtcTranscodeSpec) -> str | None:
         return f"{where}: output UserIds must differ from each other and from UserId"
     if not all(o.UserToken for o in transcode.OutputParams):
         return f"{where}.OutputParams[].UserToken must not be empty"
-    low, high = _MAX_IDLE_RANGE
-    if transcode.MaxIdleTime is not None and not low <= transcode.MaxIdleTime <= high:
-        return f"{where}.MaxIdleTime must be within {low}-{high} seconds"
     return None
 
 
