@@ -38,14 +38,15 @@ class ClientRelayProviders:
     def __init__(self, oss: OssClient, artc: ArtcClient) -> None:
         self.oss = oss
         self.artc = artc
-        self._cache: dict[tuple[str, str], tuple[float, ChannelReading]] = {}
+        self._cache: dict[tuple[str, str, int], tuple[float, ChannelReading]] = {}
 
     async def channel_status(self, relay: Relay) -> ChannelReading | None:
         """GetLiveChannelStat of the relay's channel, cached briefly; errors become text."""
         channel = channel_of(relay)
         if channel is None:
             return None
-        key = (channel.Bucket, channel.ChannelName)
+        # Any change to the relay (the channel put or disabled) makes a new reading due.
+        key = (channel.Bucket, channel.ChannelName, relay.updated_at_ms)
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is not None and now - cached[0] < CHANNEL_STATUS_TTL:
@@ -63,6 +64,7 @@ class ClientRelayProviders:
         except TimeoutError:
             return ChannelReading(None, read_at, f"no answer within {CHANNEL_STATUS_DEADLINE}s")
         reading = ChannelReading(stat.status.value, read_at)
+        self._cache = {k: v for k, v in self._cache.items() if now - v[0] < CHANNEL_STATUS_TTL}
         self._cache[key] = (now, reading)
         return reading
 
