@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import structlog
 
-from handlers.actions.common import Skip, is_code
+from handlers.actions.common import Skip, is_code, relay_to_release
 from handlers.artc_client import (
     DEFAULT_MAX_IDLE,
     TranscodeJob,
@@ -98,7 +98,4 @@ async def stop_relay_transcode(ctx: ActionContext, relay: Relay) -> bool:
 
 async def stop_transcode(ctx: ActionContext) -> None:
     """Stop the transcode of a relay that ended or failed (StopRtcCloudTranscode)."""
-    relay = await ctx.relay()
-    if relay is None or relay.state.managed:
-        raise Skip("the relay is kept alive (again): its transcode stays")
-    await stop_relay_transcode(ctx, relay)
+    await stop_relay_transcode(ctx, await relay_to_release(ctx, "transcode"))

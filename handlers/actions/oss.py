@@ -15,7 +15,7 @@ import time
 import msgspec
 import structlog
 
-from handlers.actions.common import Skip, is_code
+from handlers.actions.common import is_code, relay_to_release
 from handlers.context import ActionContext
 from handlers.oss_livechannel import LiveChannelTarget
 from handlers.oss_signing import mask_signed_url
@@ -107,7 +107,4 @@ async def disable_relay_channel(ctx: ActionContext, relay: Relay) -> bool:
 
 async def disable_channel(ctx: ActionContext) -> None:
     """Disable the channel of a relay that ended or failed (PutLiveChannelStatus ``disabled``)."""
-    relay = await ctx.relay()
-    if relay is None or relay.state.managed:
-        raise Skip("the relay is kept alive (again): its channel stays enabled")
-    await disable_relay_channel(ctx, relay)
+    await disable_relay_channel(ctx, await relay_to_release(ctx, "channel"))

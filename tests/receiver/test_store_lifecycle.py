@@ -104,6 +104,7 @@ async def test_a_retried_job_does_not_fail_the_relay(store: SqliteStore) -> None
 
 async def test_a_failed_relay_releases_its_transcode_and_channel(store: SqliteStore) -> None:
     """Job death fails the relay and, in the same transaction, plans the wind-down jobs."""
+    assert SPEC.pull_to_push is not None
     recorded = RelaySpec(
         name="rec",
         pull_to_push=msgspec.structs.replace(SPEC.pull_to_push, DstUrl=None),

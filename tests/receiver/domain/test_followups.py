@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -13,14 +12,10 @@ from receiver.domain.followups import follow_up_job, wind_down_jobs
 from receiver.domain.relay import PullToPushSpec, Relay, RelaySpec, declaration_problem
 from receiver.domain.states import JobAction, RelayOrigin, RelayState, Status
 from receiver.follow_up_views import failed_hint, mask_signed_params
+from tests.receiver.domain.test_relay import CONFIG as PLAIN_CONFIG
+from tests.receiver.domain.test_relay import NOW
 
-NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-CONFIG = {
-    "Region": "cn-shanghai",
-    "SourceType": "live",
-    "SourceUrls": ["rtmp://src.example.com/app/rec1"],
-    "EndTime": "2026-11-22T12:00:00Z",
-}
+CONFIG = {k: v for k, v in PLAIN_CONFIG.items() if k != "DstUrl"}
 CHANNEL = {"Bucket": "rec-bucket", "ChannelName": "rec1", "FragDuration": 2, "FragCount": 3}
 TRANSCODE = {
     "UserId": "anchor",
