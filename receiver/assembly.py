@@ -74,6 +74,7 @@ def job_runner(runtime: Runtime) -> JobRunner:
         region=settings.oss_default_region,
         endpoint=settings.oss_endpoint,
         qps=settings.oss_qps,
+        deadline=settings.provider_deadline_seconds,
     )
     artc = ArtcClient(
         settings.aliyun_live_endpoint,
@@ -81,6 +82,7 @@ def job_runner(runtime: Runtime) -> JobRunner:
         settings.aliyun_access_key_secret,
         qps=settings.artc_qps,
         whip_qps=settings.whip_qps,
+        deadline=settings.provider_deadline_seconds,
     )
     runtime.providers = ClientRelayProviders(oss, artc)
     return JobRunner(

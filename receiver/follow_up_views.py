@@ -7,8 +7,6 @@ the one answer that minted it.
 
 from __future__ import annotations
 
-import re
-
 import msgspec
 
 from receiver.domain.followups import channel_of
@@ -23,19 +21,7 @@ __all__ = [
     "WhipRequest",
     "WhipView",
     "failed_hint",
-    "mask_signed_params",
 ]
-
-_SIGNED_PARAM = re.compile(
-    r"((?:Signature|OSSAccessKeyId|x-oss-signature|x-oss-credential)=)"
-    r"[^&\"\s\\]+",
-    re.IGNORECASE,
-)
-
-
-def mask_signed_params(text: str) -> str:
-    """``text`` with the values of URL signing parameters replaced by ``***``."""
-    return _SIGNED_PARAM.sub(r"\1***", text)
 
 
 class ChannelView(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -24,7 +24,8 @@ from receiver.domain.records import (
 )
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, TrtcIngestSpec
 from receiver.domain.states import IngestState, JobState, Provider, RelayOrigin, RelayState, Status
-from receiver.follow_up_views import ChannelView, TranscodeView, failed_hint, mask_signed_params
+from receiver.follow_up_views import ChannelView, TranscodeView, failed_hint
+from receiver.redaction import mask_text
 from receiver.relay_providers import ChannelReading
 from receiver.timefmt import iso_time
 
@@ -117,7 +118,7 @@ class EventView(msgspec.Struct, frozen=True):
             iso_time(event.event_time_ms),
             iso_time(event.received_at_ms),
             event.applied,
-            mask_signed_params(event.raw.decode("utf-8", errors="replace")),
+            mask_text(event.raw.decode("utf-8", errors="replace")),
         )
 
 

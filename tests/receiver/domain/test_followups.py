@@ -11,7 +11,8 @@ from receiver.domain.destinations import ArtcTranscodeSpec
 from receiver.domain.followups import follow_up_job, wind_down_jobs
 from receiver.domain.relay import PullToPushSpec, Relay, RelaySpec, declaration_problem
 from receiver.domain.states import JobAction, RelayOrigin, RelayState, Status
-from receiver.follow_up_views import failed_hint, mask_signed_params
+from receiver.follow_up_views import failed_hint
+from receiver.redaction import mask_text
 from tests.receiver.domain.test_relay import CONFIG as PLAIN_CONFIG
 from tests.receiver.domain.test_relay import NOW
 
@@ -126,7 +127,7 @@ def test_signed_parameters_are_masked_in_provider_bodies() -> None:
         '{"TaskInfo":{"DstUrl":"rtmp://b.oss-cn-shanghai.aliyuncs.com/live/c?playlistName='
         'p.m3u8\\u0026OSSAccessKeyId=AKID\\u0026Expires=17\\u0026Signature=ab%2Bc%3D"}}'
     )
-    masked = mask_signed_params(raw)
+    masked = mask_text(raw)
     assert "AKID" not in masked and "ab%2Bc" not in masked
     assert "OSSAccessKeyId=***" in masked and "Signature=***" in masked
     assert "playlistName=p.m3u8" in masked
