@@ -203,7 +203,7 @@ class QuarantinedView(msgspec.Struct, frozen=True):
             item.reason,
             iso_time(item.received_at_ms),
             item.context,
-            item.body.decode("utf-8", errors="replace"),
+            mask_text(item.body.decode("utf-8", errors="replace")),
             iso_time(item.replayed_at_ms),
             item.replay_result,
         )
