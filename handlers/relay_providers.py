@@ -51,22 +51,25 @@ class ClientRelayProviders:
         cached = self._cache.get(key)
         if cached is not None and now - cached[0] < CHANNEL_STATUS_TTL:
             return cached[1]
+        reading = await self._read(channel.Bucket, channel.ChannelName, channel.Region)
+        # Failures are kept as briefly as answers: a page polling a broken channel must not
+        # spend the account's OSS budget either.
+        self._cache = {k: v for k, v in self._cache.items() if now - v[0] < CHANNEL_STATUS_TTL}
+        self._cache[key] = (now, reading)
+        return reading
+
+    async def _read(self, bucket: str, name: str, region: str | None) -> ChannelReading:
         read_at = int(time.time() * 1000)
         try:
             stat = await asyncio.wait_for(
-                self.oss.get_live_channel_stat(
-                    channel.Bucket, channel.ChannelName, region=channel.Region
-                ),
+                self.oss.get_live_channel_stat(bucket, name, region=region),
                 CHANNEL_STATUS_DEADLINE,
             )
         except ProviderError as error:
             return ChannelReading(None, read_at, f"{error.code}: {error.message}")
         except TimeoutError:
             return ChannelReading(None, read_at, f"no answer within {CHANNEL_STATUS_DEADLINE}s")
-        reading = ChannelReading(stat.status.value, read_at)
-        self._cache = {k: v for k, v in self._cache.items() if now - v[0] < CHANNEL_STATUS_TTL}
-        self._cache[key] = (now, reading)
-        return reading
+        return ChannelReading(stat.status.value, read_at)
 
     async def mint_whip(self, relay: Relay, *, display_name: str, expire_seconds: int) -> WhipGrant:
         """CreateRTCWhipStreamAddress for the relay's ARTC channel with a fresh UserId."""

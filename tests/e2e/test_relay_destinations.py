@@ -132,7 +132,7 @@ def test_recorded_relay_lifecycle(live_stack: Stack) -> None:
         shown = response.json()
         assert shown["transcode"] == {"state": "running", "task_id": job.task_id}
         assert shown["artc_transcode"]["OutputParams"][0]["UserToken"] == "***"
-        assert shown["channel"]["status"] == "Idle"
+        assert shown["channel"].get("status") == "Idle", shown["channel"]
         time.sleep(1.1)  # a new second: the re-creation's expiry differs
 
         # failure → re-created with a freshly signed URL; the channel is put again.
@@ -146,8 +146,8 @@ def test_recorded_relay_lifecycle(live_stack: Stack) -> None:
         oss.start_push(BUCKET, CHANNEL)  # the new task pushes
         # Shown within the status cache's few seconds.
         wait_for(
-            lambda: stack.relay(relay_id)["channel"]["status"] == "Live",
-            timeout=8,
+            lambda: stack.relay(relay_id)["channel"].get("status") == "Live",
+            timeout=20,
             what="channel live",
         )
         stack.callback(second, live.set_task_status(second, 1))
