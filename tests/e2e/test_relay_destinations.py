@@ -296,3 +296,18 @@ def test_declaration_edges(live_stack: Stack) -> None:
         answer = stack.http.post("/api/relays", json=body)
         assert answer.status_code == 400, body
         assert words in answer.json()["error"]["message"]
+
+
+def test_deleting_a_relay_stops_its_transcode_and_disables_its_channel(live_stack: Stack) -> None:
+    stack, live, oss = live_stack, _live(live_stack), _oss(live_stack)
+    relay_id = declare(stack, recorded_relay())
+    first = wait_relay(stack, relay_id, "active", state="active")["current_task_id"]
+    stack.callback(first, live.set_task_status(first, 1))
+    wait_for(lambda: live.jobs, what="transcode started")
+    stack.wait_jobs_settled()
+    assert stack.http.delete(f"/api/relays/{relay_id}").status_code == 202
+    relay = wait_relay(stack, relay_id, "deleted", state="deleted")
+    assert live.task(first).deleted
+    assert live.status(live.jobs[0].task_id) == "STOPPED"
+    assert oss.channel(BUCKET, CHANNEL).config["Status"] == "disabled"
+    assert relay["transcode"]["state"] == "stopped" and relay["channel"]["state"] == "disabled"
