@@ -153,7 +153,7 @@ class JobView(msgspec.Struct, frozen=True):
             job.attempts,
             job.throttled,
             iso_time(job.due_at_ms),
-            job.last_error,
+            None if job.last_error is None else mask_text(job.last_error),
             iso_time(job.created_at_ms),
             iso_time(job.updated_at_ms),
         )
