@@ -6,6 +6,7 @@ The only module of ``receiver`` that knows ``handlers``: it hands the rules to t
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Sequence
 
@@ -16,6 +17,7 @@ from handlers.aliyun_client import AliyunLiveClient
 from handlers.artc_client import ArtcClient
 from handlers.oss_client import OssClient
 from handlers.planner import RulePlanner
+from handlers.ratelimit import RateLimiter, SharedRateLimiter
 from handlers.relay_providers import ClientRelayProviders
 from handlers.rules import load_rules
 from handlers.runner import JobRunner
@@ -25,6 +27,7 @@ from receiver.config import Settings
 from receiver.redaction import register_secrets
 from receiver.relays_api import relay_callback_url
 from receiver.runtime import BackgroundService, Runtime
+from receiver.store.postgres.store import PgStore
 
 __all__ = ["build_app", "job_runner", "print_banner", "register_known_secrets"]
 
@@ -46,17 +49,54 @@ def print_banner(runtime: Runtime) -> None:
     )
 
 
+def _slot_hold_seconds(settings: Settings) -> float:
+    # How long a slot taken by a replica that died mid-call keeps counting: the longest a
+    # provider call can be in flight (its deadline, twice when it is re-signed and resent).
+    return 2 * settings.provider_deadline_seconds
+
+
+def _account_bucket(provider: str, account: str | None) -> str:
+    # One budget per provider account; the key id is hashed so the table holds no credential.
+    digest = hashlib.sha256((account or "").encode()).hexdigest()[:16]
+    return f"{provider}:{digest}"
+
+
 def job_runner(runtime: Runtime) -> JobRunner:
     """The job runner with provider clients built from the settings.
+
+    On PostgreSQL the clients' rate limits are one budget per provider account across all
+    replicas (a slot log in the database), and enqueues in any replica wake the runner.
 
     The OSS and ARTC clients (and so their budgets) are shared with the relay routes
     (``runtime.providers``): the limits are per account, whoever calls.
     """
     settings = runtime.settings
+    store = runtime.store
+    wakeup = None
+    limiters: dict[str, RateLimiter | None] = dict.fromkeys(
+        ("aliyun", "trtc", "oss", "artc", "whip")
+    )
+    if isinstance(store, PgStore):
+        budgets = {
+            "aliyun": (settings.aliyun_access_key_id, settings.aliyun_qps),
+            "trtc": (settings.tencent_secret_id, settings.trtc_qps),
+            "oss": (settings.aliyun_access_key_id, settings.oss_qps),
+            "artc": (settings.aliyun_access_key_id, settings.artc_qps),
+            "whip": (settings.aliyun_access_key_id, settings.whip_qps),
+        }
+        for name, (account, qps) in budgets.items():
+            limiters[name] = SharedRateLimiter(
+                store.rate_slots,
+                _account_bucket(name, account),
+                qps,
+                hold=_slot_hold_seconds(settings),
+            )
+        wakeup = store.listener.enqueued
     aliyun = AliyunLiveClient(
         settings.aliyun_live_endpoint,
         settings.aliyun_access_key_id,
         settings.aliyun_access_key_secret,
+        limiter=limiters["aliyun"],
         qps=settings.aliyun_qps,
         deadline=settings.provider_deadline_seconds,
     )
@@ -65,6 +105,7 @@ def job_runner(runtime: Runtime) -> JobRunner:
         settings.tencent_secret_id,
         settings.tencent_secret_key,
         region=settings.trtc_region,
+        limiter=limiters["trtc"],
         qps=settings.trtc_qps,
         deadline=settings.provider_deadline_seconds,
     )
@@ -73,6 +114,7 @@ def job_runner(runtime: Runtime) -> JobRunner:
         settings.aliyun_access_key_secret,
         region=settings.oss_default_region,
         endpoint=settings.oss_endpoint,
+        limiter=limiters["oss"],
         qps=settings.oss_qps,
         deadline=settings.provider_deadline_seconds,
     )
@@ -80,7 +122,9 @@ def job_runner(runtime: Runtime) -> JobRunner:
         settings.aliyun_live_endpoint,
         settings.aliyun_access_key_id,
         settings.aliyun_access_key_secret,
+        limiter=limiters["artc"],
         qps=settings.artc_qps,
+        whip_limiter=limiters["whip"],
         whip_qps=settings.whip_qps,
         deadline=settings.provider_deadline_seconds,
     )
@@ -97,6 +141,7 @@ def job_runner(runtime: Runtime) -> JobRunner:
         lease_seconds=settings.job_lease_seconds,
         backoff_base=settings.job_backoff_seconds,
         max_attempts=settings.job_max_attempts,
+        wakeup=wakeup,
     )
 
 
