@@ -9,16 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import msgspec
 import pytest
 
-from receiver.domain.destinations import (
-    ArtcOutputSpec,
-    ArtcSpec,
-    ArtcTranscodeSpec,
-    DestinationSpec,
-    OssLiveChannelSpec,
-)
 from receiver.domain.relay import AdoptSpec, PullToPushSpec, RelaySpec
 from receiver.domain.states import EventKind, JobAction, JobState, RelayState, Status
 from receiver.store.base import LeaseLost, RunResult
@@ -100,26 +92,3 @@ async def test_a_retried_job_does_not_fail_the_relay(store: SqliteStore) -> None
     await store.finish_job(job, RunResult(JobState.PENDING, "InternalError"))
     relay = await store.get_relay("r1")
     assert relay is not None and relay.state is RelayState.PENDING
-
-
-async def test_a_failed_relay_releases_its_transcode_and_channel(store: SqliteStore) -> None:
-    """Job death fails the relay and, in the same transaction, plans the wind-down jobs."""
-    assert SPEC.pull_to_push is not None
-    recorded = RelaySpec(
-        name="rec",
-        pull_to_push=msgspec.structs.replace(SPEC.pull_to_push, DstUrl=None),
-        destination=DestinationSpec(OssLiveChannelSpec(Bucket="rec-bucket", ChannelName="c")),
-        artc=ArtcSpec(AppId="app", ChannelId="chan"),
-        artc_transcode=ArtcTranscodeSpec(
-            UserId="anchor", OutputParams=[ArtcOutputSpec("out", "token", "lsd")]
-        ),
-    )
-    await store.declare_relay("r9", recorded)
-    [job] = await store.claim_due_jobs(limit=1, lease_ms=60_000)
-    await store.finish_job(job, RunResult(JobState.DEAD, "NoSuchBucket"))
-    relay = await store.get_relay("r9")
-    assert relay is not None and relay.state is RelayState.FAILED
-    assert relay.destination == recorded.destination and relay.artc_transcode is not None
-    pending = await store.list_jobs(state=JobState.PENDING, limit=10, cursor=None)
-    assert sorted(j.action for j in pending) == ["disable_channel", "stop_transcode"]
-    assert {j.relay_id for j in pending} == {"r9"}
