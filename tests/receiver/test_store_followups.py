@@ -4,8 +4,6 @@ wind-down jobs a failure enqueues in its own transaction."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import msgspec
 import pytest
 
@@ -19,8 +17,11 @@ from receiver.domain.destinations import (
 from receiver.domain.relay import RelaySpec
 from receiver.domain.states import ChannelState, JobAction, JobState, RelayState, TranscodeState
 from receiver.store.base import LeaseLost, RunResult
-from receiver.store.select import AnyStore, build_store
+from receiver.store.select import AnyStore
 from tests.receiver.test_store_lifecycle import SPEC
+from tests.receiver.test_store_sqlite import store
+
+__all__ = ["store"]  # the fixture, on every backend
 
 pytestmark = pytest.mark.anyio
 
@@ -36,16 +37,6 @@ def recorded() -> RelaySpec:
             UserId="anchor", OutputParams=[ArtcOutputSpec("out", "token", "lsd")]
         ),
     )
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[AnyStore]:
-    opened = build_store(database_url)
-    await opened.start()
-    try:
-        yield opened
-    finally:
-        await opened.stop()
 
 
 async def test_a_failed_relay_releases_its_transcode_and_channel(store: AnyStore) -> None:
