@@ -6,6 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from handlers.aliyun_client import AliyunLiveClient
+from handlers.artc_client import ArtcClient
+from handlers.oss_client import OssClient
+from handlers.outcome import Outcome, ProviderError
 from handlers.trtc_client import TrtcClient
 from receiver.domain.relay import Relay
 from receiver.store.base import ClaimedJob, Store
@@ -29,6 +32,8 @@ class ActionContext:
     """Alibaba regions a task of unknown region is looked for in."""
     ingest_id_wait_seconds: float = 60.0
     """How long a start that answered TaskExist waits for its TaskId from a 701."""
+    oss: OssClient | None = None
+    artc: ArtcClient | None = None
 
     async def relay(self) -> Relay | None:
         """The job's relay as it is now (None for jobs without one, or a vanished relay)."""
@@ -39,3 +44,19 @@ class ActionContext:
     def payload_task_id(self) -> str:
         """The task the job is about: its payload's ``task_id``, else the job's own."""
         return str(self.job.payload.get("task_id") or self.job.task_id)
+
+    def oss_client(self) -> OssClient:
+        """The OSS client (a REJECTED error when this runner has none)."""
+        if self.oss is None:
+            raise ProviderError(
+                "oss", "LiveChannel", Outcome.REJECTED, "NotConfigured", "no OSS client is set up"
+            )
+        return self.oss
+
+    def artc_client(self) -> ArtcClient:
+        """The ARTC client (a REJECTED error when this runner has none)."""
+        if self.artc is None:
+            raise ProviderError(
+                "aliyun", "ARTC", Outcome.REJECTED, "NotConfigured", "no ARTC client is set up"
+            )
+        return self.artc

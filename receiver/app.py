@@ -26,6 +26,7 @@ from receiver.orphans_api import orphan_routes
 from receiver.relays_api import relay_routes
 from receiver.runtime import BackgroundService, Runtime
 from receiver.store.select import build_store, describe_database
+from receiver.whip_api import whip_routes
 
 __all__ = ["create_app"]
 
@@ -79,7 +80,7 @@ def create_app(
 
     api = Mount(
         "/api",
-        routes=[*api_routes(), *relay_routes(), *job_routes(), *orphan_routes()],
+        routes=[*api_routes(), *relay_routes(), *whip_routes(), *job_routes(), *orphan_routes()],
         middleware=[Middleware(AdminAuthMiddleware, admin_token=settings.admin_token)],
     )
     routes: list[BaseRoute] = [*callback_routes(), api, *ops_routes()]

@@ -14,10 +14,13 @@ from starlette.applications import Starlette
 
 from handlers.actions import ACTIONS
 from handlers.aliyun_client import AliyunLiveClient
+from handlers.artc_client import ArtcClient
 from handlers.orphans import OrphanFinder
+from handlers.oss_client import OssClient
 from handlers.planner import RulePlanner
 from handlers.ratelimit import PriorityLimiter, RateLimiter, SharedRateLimiter, WindowRateLimiter
 from handlers.reconciler import Reconciler
+from handlers.relay_providers import ClientRelayProviders
 from handlers.rules import load_rules
 from handlers.runner import JobRunner
 from handlers.trtc_client import TrtcClient
@@ -68,6 +71,18 @@ def _account_bucket(provider: str, account: str | None) -> str:
     return f"{provider}:{digest}"
 
 
+def _shared(runtime: Runtime, name: str, account: str | None, qps: int) -> SharedRateLimiter:
+    # One budget per provider account across all replicas (a slot log in PostgreSQL).
+    store = runtime.store
+    assert isinstance(store, PgStore)
+    return SharedRateLimiter(
+        store.rate_slots,
+        _account_bucket(name, account),
+        qps,
+        hold=_slot_hold_seconds(runtime.settings),
+    )
+
+
 def account_limiters(runtime: Runtime) -> tuple[PriorityLimiter, PriorityLimiter]:
     """The (Alibaba, TRTC) QPS budgets, shared by the job runner and the reconciler.
 
@@ -75,22 +90,10 @@ def account_limiters(runtime: Runtime) -> tuple[PriorityLimiter, PriorityLimiter
     in the database); on SQLite (one process) an in-process window.
     """
     settings = runtime.settings
-    store = runtime.store
-    if isinstance(store, PgStore):
-        hold = _slot_hold_seconds(settings)
+    if isinstance(runtime.store, PgStore):
         return (
-            SharedRateLimiter(
-                store.rate_slots,
-                _account_bucket("aliyun", settings.aliyun_access_key_id),
-                settings.aliyun_qps,
-                hold=hold,
-            ),
-            SharedRateLimiter(
-                store.rate_slots,
-                _account_bucket("trtc", settings.tencent_secret_id),
-                settings.trtc_qps,
-                hold=hold,
-            ),
+            _shared(runtime, "aliyun", settings.aliyun_access_key_id, settings.aliyun_qps),
+            _shared(runtime, "trtc", settings.tencent_secret_id, settings.trtc_qps),
         )
     return WindowRateLimiter(settings.aliyun_qps), WindowRateLimiter(settings.trtc_qps)
 
@@ -101,18 +104,49 @@ def job_runner(
     """The job runner with provider clients built from the settings.
 
     ``limiters`` (Alibaba, TRTC) are the accounts' QPS budgets, shared with the reconciler;
-    by default the runner gets budgets of its own (``account_limiters``). On PostgreSQL,
-    enqueues in any replica wake the runner.
+    by default the runner gets budgets of its own (``account_limiters``). On PostgreSQL the
+    OSS, ARTC and WHIP budgets are shared by all replicas too, and enqueues in any replica
+    wake the runner. The OSS and ARTC clients (and so their budgets) are shared with the
+    relay routes (``runtime.providers``): the limits are per account, whoever calls.
     """
     settings = runtime.settings
     store = runtime.store
     aliyun, trtc = _clients(settings, *(limiters or account_limiters(runtime)))
-    wakeup = store.listener.enqueued if isinstance(store, PgStore) else None
+    shared: dict[str, RateLimiter | None] = dict.fromkeys(("oss", "artc", "whip"))
+    wakeup = None
+    if isinstance(store, PgStore):
+        account = settings.aliyun_access_key_id
+        shared["oss"] = _shared(runtime, "oss", account, settings.oss_qps)
+        shared["artc"] = _shared(runtime, "artc", account, settings.artc_qps)
+        shared["whip"] = _shared(runtime, "whip", account, settings.whip_qps)
+        wakeup = store.listener.enqueued
+    oss = OssClient(
+        settings.aliyun_access_key_id,
+        settings.aliyun_access_key_secret,
+        region=settings.oss_default_region,
+        endpoint=settings.oss_endpoint,
+        limiter=shared["oss"],
+        qps=settings.oss_qps,
+        deadline=settings.provider_deadline_seconds,
+    )
+    artc = ArtcClient(
+        settings.aliyun_live_endpoint,
+        settings.aliyun_access_key_id,
+        settings.aliyun_access_key_secret,
+        limiter=shared["artc"],
+        qps=settings.artc_qps,
+        whip_limiter=shared["whip"],
+        whip_qps=settings.whip_qps,
+        deadline=settings.provider_deadline_seconds,
+    )
+    runtime.providers = ClientRelayProviders(oss, artc)
     return JobRunner(
         runtime.store,
         ACTIONS,
         aliyun=aliyun,
         trtc=trtc,
+        oss=oss,
+        artc=artc,
         callback_url=lambda relay_id, region: relay_callback_url(runtime, relay_id, region),
         concurrency=settings.job_concurrency,
         lease_seconds=settings.job_lease_seconds,

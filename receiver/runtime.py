@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from receiver.config import Settings
 from receiver.orphans import OrphanBoard
+from receiver.relay_providers import RelayProviders
 from receiver.store.base import Store
 
 __all__ = ["BackgroundService", "Runtime", "runtime_of"]
@@ -39,6 +40,7 @@ class Runtime:
     services: list[BackgroundService] = field(default_factory=list)
     callback_token: str = ""
     orphans: OrphanBoard = field(default_factory=lambda: OrphanBoard())
+    providers: RelayProviders | None = None
 
     def callback_url(self, *, relay_id: str | None = None, token: str | None = None) -> str:
         """The Alibaba pull-to-push CallbackUrl to register (with the given token)."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from handlers.actions.aliyun import adopt_task, create_task, delete_task, recreate
+from handlers.actions.artc import start_transcode, stop_transcode
 from handlers.actions.common import Defer, Skip
+from handlers.actions.oss import disable_channel
 from handlers.actions.trtc import await_ingest_id, restart_ingest, start_ingest, stop_ingest
 from handlers.context import ActionContext
 from receiver.domain.states import JobAction
@@ -30,4 +32,7 @@ ACTIONS: dict[str, Action] = {
     JobAction.CHECK_INGEST: start_ingest,
     JobAction.RESTART_INGEST: restart_ingest,
     JobAction.AWAIT_INGEST_ID: await_ingest_id,
+    JobAction.START_TRANSCODE: start_transcode,
+    JobAction.STOP_TRANSCODE: stop_transcode,
+    JobAction.DISABLE_CHANNEL: disable_channel,
 }

@@ -12,7 +12,9 @@ from typing import Any
 import msgspec
 import structlog
 
+from handlers.actions.artc import stop_relay_transcode
 from handlers.actions.common import Skip, is_code, task_id_of
+from handlers.actions.oss import disable_relay_channel, with_destination
 from handlers.actions.regions import TASK_GONE, known_region, locate_task
 from handlers.actions.trtc import stop_ingests
 from handlers.aliyun_client import CONFIG_EXISTS_CODE, is_dst_url_conflict
@@ -132,6 +134,7 @@ async def create_task(ctx: ActionContext) -> None:
     relay = await ctx.relay()
     if relay is None or not relay.state.managed or relay.current_task_id:
         raise Skip("the relay has a task already or is no longer managed")
+    relay = await with_destination(ctx, relay)
     task_id = await _create_or_find(ctx, relay, _create_params(relay, ctx, start_now=False))
     generation = await ctx.store.record_new_task(ctx.job, relay.id, task_id)
     log.info("task_created", relay_id=relay.id, task_id=task_id, generation=generation)
@@ -227,7 +230,7 @@ async def recreate(ctx: ActionContext) -> None:
     if relay is None or relay.state is not RelayState.ACTIVE or relay.current_task_id != old_task:
         raise Skip("the relay moved on since this job was planned")
     relay = await _in_task_region(ctx, relay, old_task)
-    if missing_config_keys(relay.pull_to_push):
+    if relay.missing_config():
         relay = await _complete_config(ctx, relay, old_task)
     policy, now = relay.recreate, now_ms()
     if policy.too_close_to_end(parse_provider_time(relay.pull_to_push.EndTime), now):
@@ -237,6 +240,7 @@ async def recreate(ctx: ActionContext) -> None:
         log.warning("recreate_gave_up", relay_id=relay.id, task_id=old_task)
         return
     await _delete_task(ctx, relay.region, old_task)
+    relay = await with_destination(ctx, relay)
     params = _create_params(relay, ctx, start_now=True)
     task_id = await _create_or_find(ctx, relay, params, replaces=old_task)
     generation = await ctx.store.record_new_task(ctx.job, relay.id, task_id)
@@ -262,4 +266,6 @@ async def delete_task(ctx: ActionContext) -> None:
         if region is not None:
             await _delete_task(ctx, region, task_id)
     await stop_ingests(ctx, relay.id)
+    await stop_relay_transcode(ctx, relay)
+    await disable_relay_channel(ctx, relay)
     await ctx.store.set_relay_state(ctx.job, relay.id, RelayState.DELETED)

@@ -11,6 +11,7 @@ import enum
 __all__ = [
     "RELAY_JOB_ACTIONS",
     "TERMINAL_STATUSES",
+    "ChannelState",
     "EventKind",
     "IngestState",
     "JobAction",
@@ -21,6 +22,7 @@ __all__ = [
     "Source",
     "Status",
     "TaskStatus",
+    "TranscodeState",
 ]
 
 
@@ -141,6 +143,9 @@ class JobAction(enum.StrEnum):
     CHECK_INGEST = "check_ingest"
     RESTART_INGEST = "restart_ingest"
     AWAIT_INGEST_ID = "await_ingest_id"
+    START_TRANSCODE = "start_transcode"
+    STOP_TRANSCODE = "stop_transcode"
+    DISABLE_CHANNEL = "disable_channel"
 
 
 #: Actions whose death leaves the relay without a task: the relay fails with their reason.
@@ -161,4 +166,24 @@ class IngestState(enum.StrEnum):
     @property
     def live(self) -> bool:
         """True when the ingest may still be pushing."""
+        # Awaiting its id or unknown, a start took effect: it may be pushing.
         return self is not IngestState.STOPPED
+
+
+class ChannelState(enum.StrEnum):
+    """A relay's OSS LiveChannel as relaywarden last set it."""
+
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+
+
+class TranscodeState(enum.StrEnum):
+    """A relay's ARTC cloud transcode job as relaywarden last knew it.
+
+    starting: the Start request is (about to be) sent and its answer not yet recorded;
+    running: its TaskId is known; stopped: stopped by relaywarden (or found gone).
+    """
+
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPED = "stopped"

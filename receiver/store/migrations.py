@@ -159,7 +159,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX rate_slots_by_bucket ON rate_slots (bucket);
         """
     ),
-    # 4: self-healing: the region a task is known to live in (NULL: not known yet), what
+    # 4: a relay's destination (OSS LiveChannel), ARTC channel and transcode, and what
+    # relaywarden last did with them.
+    Migration(
+        """
+        ALTER TABLE relays ADD COLUMN destination TEXT;
+        ALTER TABLE relays ADD COLUMN artc TEXT;
+        ALTER TABLE relays ADD COLUMN artc_transcode TEXT;
+        ALTER TABLE relays ADD COLUMN channel_state TEXT;
+        ALTER TABLE relays ADD COLUMN channel_play_url TEXT;
+        ALTER TABLE relays ADD COLUMN transcode_state TEXT;
+        ALTER TABLE relays ADD COLUMN transcode_task_id TEXT;
+        """
+    ),
+    # 5: self-healing: the region a task is known to live in (NULL: not known yet), what
     # became of an ingest (a reason, start failures in a row, since when its id is awaited)
     # and a relay's ingest restarts (bounded like its re-creations). Shared SQL: PostgreSQL
     # takes it with the usual type translation (INTEGER becomes BIGINT).

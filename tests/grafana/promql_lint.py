@@ -51,6 +51,9 @@ JOB_ACTIONS = frozenset(
         "check_ingest",
         "restart_ingest",
         "await_ingest_id",
+        "start_transcode",
+        "stop_transcode",
+        "disable_channel",
     }
 )
 JOB_OUTCOMES = frozenset({"succeeded", "skipped", "retried", "dead"})
