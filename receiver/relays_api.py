@@ -64,7 +64,9 @@ async def create(request: Request) -> Response:
     problem = declaration_problem(spec, now)
     problems = [problem] if problem is not None else []
     if spec.pull_to_push is not None:
-        problems += pull_to_push_problems(msgspec.to_builtins(spec.pull_to_push), now)
+        problems += pull_to_push_problems(
+            msgspec.to_builtins(spec.pull_to_push), now, dst_url_given=spec.destination is not None
+        )
     if problems:
         log.warning("relay_rejected", name=spec.name, problems=problems)
         return error_response(400, "invalid_relay", "; ".join(problems))

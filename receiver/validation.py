@@ -88,15 +88,21 @@ def _dst_url_problems(dst_url: Any) -> list[str]:
     return []
 
 
-def pull_to_push_problems(params: Mapping[str, Any], now: datetime) -> list[str]:
+def pull_to_push_problems(
+    params: Mapping[str, Any], now: datetime, *, dst_url_given: bool = False
+) -> list[str]:
     """Every reason the provider would refuse these CreateLivePullToPush parameters.
 
     ``params`` is the ``pull_to_push`` mapping as the API receives it (``SourceUrls`` a
     list); ``now`` an aware datetime. An empty list means the spec passes every documented
     rule. StartTime may be left out (relaywarden then starts the task now).
+    ``dst_url_given``: relaywarden supplies the DstUrl at each creation (a relay with a
+    ``destination``), so the declaration needs none.
     """
     problems = [
-        f"{key} is required" for key in REQUIRED_CONFIG_KEYS if params.get(key) in (None, "", [])
+        f"{key} is required"
+        for key in REQUIRED_CONFIG_KEYS
+        if params.get(key) in (None, "", []) and not (key == "DstUrl" and dst_url_given)
     ]
     region = params.get("Region")
     if region not in (None, "") and region not in REGIONS:

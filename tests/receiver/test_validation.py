@@ -159,3 +159,11 @@ def test_params_from_describe_never_copy_a_zero_offset() -> None:
     vod = params_from_task_info({**info, **VOD, "Offset": 12})
     assert vod["Offset"] == 12 and pull_to_push_problems(vod, NOW) == []
     assert "Offset" not in params_from_task_info({**info, **VOD, "Offset": "0"})
+
+
+def test_dst_url_not_required_when_relaywarden_supplies_it() -> None:
+    spec = {k: v for k, v in VALID.items() if k != "DstUrl"}
+    assert pull_to_push_problems(spec, NOW) == ["DstUrl is required"]
+    assert pull_to_push_problems(spec, NOW, dst_url_given=True) == []
+    # A DstUrl that is given is still checked.
+    assert pull_to_push_problems({**spec, "DstUrl": "http://x/y"}, NOW, dst_url_given=True)
