@@ -25,6 +25,7 @@ from receiver.relays_api import relay_routes
 from receiver.runtime import BackgroundService, Runtime
 from receiver.store.base import Planner
 from receiver.store.sqlite import SqliteStore
+from receiver.web import web_routes
 
 __all__ = ["create_app"]
 
@@ -78,6 +79,7 @@ def create_app(
         *relay_routes(),
         *job_routes(),
         *ops_routes(),
+        *web_routes(settings.admin_token),
     ]
     app = Starlette(
         routes=routes,
