@@ -3,20 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 import structlog
 import uvicorn
 
+from receiver.cli_client import ApiClient, CommandError, default_api_url
+from receiver.cli_commands import COMMANDS, add_admin_commands
+from receiver.cli_output import Printer
 from receiver.config import ConfigError, Settings
 from receiver.logs import configure_logging
 
 __all__ = ["main"]
 
 
+def _version() -> str:
+    try:
+        return version("relaywarden")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="relaywarden", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="relaywarden",
+        description="Keep live-stream relays alive. `serve` runs the service; the other "
+        "commands talk to a running service's API (RELAYWARDEN_API_URL, default the local "
+        "serve address) with RELAYWARDEN_ADMIN_TOKEN.",
+    )
+    parser.add_argument("--version", action="version", version=f"relaywarden {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
         "serve",
@@ -26,7 +44,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="listen address (RELAYWARDEN_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (RELAYWARDEN_PORT, default 8080)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    common.add_argument(
+        "--api-url",
+        help="the service's base URL (RELAYWARDEN_API_URL, default the local serve address)",
+    )
+    add_admin_commands(commands, common)
     return parser
+
+
+def run_admin_command(args: argparse.Namespace) -> int:
+    """Run an admin command against the API; 1 with a message on stderr when it fails."""
+    out = Printer(as_json=args.json)
+    url = (args.api_url or default_api_url()).rstrip("/")
+    try:
+        with ApiClient(url, os.environ.get("RELAYWARDEN_ADMIN_TOKEN") or None) as api:
+            return COMMANDS[args.command_name](args, api, out)
+    except CommandError as exc:
+        print(f"relaywarden: {exc}", file=sys.stderr)
+        return 1
 
 
 def serve(settings: Settings) -> int:
@@ -64,6 +101,8 @@ def serve(settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
+    if args.command != "serve":
+        return run_admin_command(args)
     try:
         settings = Settings.from_env()
         overrides = {}
