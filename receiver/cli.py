@@ -6,11 +6,11 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 
 import structlog
 import uvicorn
 
+from receiver.build_info import register_build_info, relaywarden_version
 from receiver.cli_client import ApiClient, CommandError, default_api_url
 from receiver.cli_commands import COMMANDS, add_admin_commands
 from receiver.cli_output import Printer
@@ -20,13 +20,6 @@ from receiver.logs import configure_logging
 __all__ = ["main"]
 
 
-def _version() -> str:
-    try:
-        return version("relaywarden")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "unknown"
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relaywarden",
@@ -34,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
         "commands talk to a running service's API (RELAYWARDEN_API_URL, default the local "
         "serve address) with RELAYWARDEN_ADMIN_TOKEN.",
     )
-    parser.add_argument("--version", action="version", version=f"relaywarden {_version()}")
+    parser.add_argument(
+        "--version", action="version", version=f"relaywarden {relaywarden_version()}"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
         "serve",
@@ -73,6 +68,7 @@ def serve(settings: Settings) -> int:
     from receiver.config import sqlite_path_from_url
     from receiver.store.lock import StoreLocked, hold_store_lock
 
+    register_build_info()
     try:
         app = build_app(settings)
     except RulesFileError as exc:

@@ -18,7 +18,7 @@ __all__ = ["stack_factory"]
 ADMIN_TOKEN = "cli-admin-token-for-tests"
 
 
-def _command() -> list[str]:
+def command() -> list[str]:
     script = Path(sys.executable).with_name("relaywarden")
     return [str(script)] if script.exists() else [sys.executable, "-m", "receiver.cli"]
 
@@ -31,7 +31,7 @@ class Cli:
 
     def __call__(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*_command(), *args],
+            [*command(), *args],
             env=self.env,
             input=stdin,
             capture_output=True,
