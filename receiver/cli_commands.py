@@ -130,10 +130,7 @@ def relays_delete(args: argparse.Namespace, api: ApiClient, out: Printer) -> int
             out.line("not deleted")
             return 1
     result = api.call("DELETE", f"/api/relays/{_segment(args.id)}")
-    if out.as_json:
-        out.json(result)
-    else:
-        out.line(f"relay {result['id']} is {result['state']}")
+    out.result(result, f"relay {result['id']} is {result['state']}")
     return 0
 
 
@@ -173,10 +170,7 @@ def jobs_retry(args: argparse.Namespace, api: ApiClient, out: Printer) -> int:
         raise CommandError("give either a job id or --all-dead")
     if args.id is not None:
         job = api.call("POST", f"/api/jobs/{args.id}/retry")
-        if out.as_json:
-            out.json(job)
-        else:
-            out.line(f"job #{job['id']} ({job['action']}) is {job['state']} again")
+        out.result(job, f"job #{job['id']} ({job['action']}) is {job['state']} again")
         return 0
     dead = [j["id"] for j in api.pages("/api/jobs", {"state": "dead"})]
     retried: list[int] = []

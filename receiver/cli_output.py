@@ -29,6 +29,13 @@ class Printer:
         """The value as indented JSON."""
         print(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False), file=self.stream)
 
+    def result(self, value: Any, text: str) -> None:
+        """``value`` as JSON with ``--json``, else the sentence ``text``."""
+        if self.as_json:
+            self.json(value)
+        else:
+            self.line(text)
+
     def line(self, text: str = "") -> None:
         """One line of text."""
         print(text, file=self.stream)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -95,22 +96,6 @@ async def _table_context(request: Request) -> dict[str, Any] | Response:
     }
 
 
-async def index(request: Request) -> Response:
-    """``GET /``: the relay table with its state filter."""
-    context = await _table_context(request)
-    if isinstance(context, Response):
-        return context
-    return TEMPLATES.TemplateResponse(request, "index.html", context)
-
-
-async def table_fragment(request: Request) -> Response:
-    """``GET /relays/table``: just the table, for the page's auto-refresh."""
-    context = await _table_context(request)
-    if isinstance(context, Response):
-        return context
-    return TEMPLATES.TemplateResponse(request, "_relay_table.html", context)
-
-
 async def _detail_context(request: Request) -> dict[str, Any] | Response:
     relay_id = request.path_params["relay_id"]
     detail = await relay_detail(runtime_of(request).store, relay_id)
@@ -126,20 +111,34 @@ async def _detail_context(request: Request) -> dict[str, Any] | Response:
     }
 
 
-async def relay_page(request: Request) -> Response:
-    """``GET /relays/{id}``: one relay, its tasks' event history and its jobs."""
-    context = await _detail_context(request)
-    if isinstance(context, Response):
-        return context
-    return TEMPLATES.TemplateResponse(request, "relay.html", context)
+Context = Callable[[Request], Awaitable[dict[str, Any] | Response]]
 
 
-async def relay_history(request: Request) -> Response:
-    """``GET /relays/{id}/history``: the detail's refreshable part."""
-    context = await _detail_context(request)
-    if isinstance(context, Response):
-        return context
-    return TEMPLATES.TemplateResponse(request, "_relay_history.html", context)
+def _page(context_of: Context, template: str, doc: str) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint rendering ``template`` with the context (or the error) ``context_of`` gives."""
+
+    async def endpoint(request: Request) -> Response:
+        context = await context_of(request)
+        if isinstance(context, Response):
+            return context
+        return TEMPLATES.TemplateResponse(request, template, context)
+
+    endpoint.__doc__ = doc
+    return endpoint
+
+
+index = _page(_table_context, "index.html", "``GET /``: the relay table with its state filter.")
+table_fragment = _page(
+    _table_context, "_relay_table.html", "``GET /relays/table``: the table, for auto-refresh."
+)
+relay_page = _page(
+    _detail_context, "relay.html", "``GET /relays/{id}``: a relay, its events and its jobs."
+)
+relay_history = _page(
+    _detail_context,
+    "_relay_history.html",
+    "``GET /relays/{id}/history``: the detail's refreshable part.",
+)
 
 
 async def login_form(request: Request) -> Response:

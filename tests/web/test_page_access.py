@@ -51,8 +51,11 @@ def test_pages_are_open_without_an_admin_token_and_answer_bad_input(
 ) -> None:
     stack = stack_factory()
     relay_id, task_id = active_relay(stack, "open-relay")
+    hostile, _ = active_relay(stack, "<script>alert(1)</script>")
     page = stack.http.get("/")
     assert page.status_code == 200 and "open-relay" in page.text and task_id in page.text
+    assert "<script>alert(1)" not in page.text and "&lt;script&gt;alert(1)" in page.text
+    assert "&lt;script&gt;" in stack.http.get(f"/relays/{hostile}").text
     assert stack.http.get("/login", follow_redirects=False).status_code == 303
 
     bad_state = stack.http.get("/?state=bogus")
