@@ -134,8 +134,12 @@ class ProviderHttpClient(abc.ABC):
         build: Callable[[], httpx.Request],
         *,
         secrets: Iterable[str | None] = (),
+        limiter: WindowRateLimiter | None = None,
     ) -> dict[str, Any]:
-        """Make one logical call: rate limit, sign, send, classify, record; re-sign once."""
+        """Make one logical call: rate limit, sign, send, classify, record; re-sign once.
+
+        ``limiter`` replaces the client's own for an operation with a budget of its own.
+        """
         if self._auth is None:
             self._record(api, Outcome.REJECTED, None)
             raise self._error(
@@ -143,7 +147,7 @@ class ProviderHttpClient(abc.ABC):
             )
         hidden = self._secrets + tuple(s for s in secrets if s)
         for attempt in (1, 2):
-            outcome, elapsed = await self._attempt(api, build, hidden)
+            outcome, elapsed = await self._attempt(api, build, hidden, limiter or self.limiter)
             if not isinstance(outcome, ProviderError):
                 self._record(api, Outcome.OK, elapsed)
                 return outcome
@@ -165,10 +169,14 @@ class ProviderHttpClient(abc.ABC):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(
-        self, api: str, build: Callable[[], httpx.Request], hidden: tuple[str, ...]
+        self,
+        api: str,
+        build: Callable[[], httpx.Request],
+        hidden: tuple[str, ...],
+        limiter: WindowRateLimiter,
     ) -> tuple[dict[str, Any] | ProviderError, float]:
         """One signed request inside a rate-limit slot held until its answer is in."""
-        async with self.limiter.call():
+        async with limiter.call():
             started = time.perf_counter()
             try:
                 response = await self._http.send(build(), auth=self._auth)

@@ -7,10 +7,13 @@ import hashlib
 import hmac
 import time
 
+import msgspec
+
 __all__ = [
     "bearer_token_matches",
     "callback_token_valid",
-    "css_sign_valid",
+    "css_callback_signed",
+    "css_sign",
     "relay_callback_token",
     "token_matches",
     "trtc_sign",
@@ -45,7 +48,7 @@ def callback_token_valid(given: str | None, callback_token: str, relay_id: str |
 
 
 def trtc_sign(key: str, body: bytes) -> str:
-    """TRTC callback ``Sign``: base64 of HMAC-SHA256 of the raw body (protocols.md 4.2)."""
+    """TRTC callback ``Sign``: base64 of HMAC-SHA256 of the raw body, keyed by the console key."""
     return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
 
 
@@ -64,17 +67,43 @@ def bearer_token_matches(authorization: str | None, expected: str) -> bool:
     return scheme.lower() == "bearer" and token_matches(value.strip(), expected)
 
 
-def css_sign_valid(key: str, t: str | None, sign: str | None, *, now: float | None = None) -> bool:
-    """Tencent CSS ``sign = md5_hex(key + t)`` with ``t`` an expiry time (Unix seconds).
+#: Longest ``t`` taken: Unix seconds have 10 digits until the year 2286; anything much longer
+#: is not a time, and would cost an int() of unbounded size.
+_MAX_T_DIGITS = 12
 
-    Only checked when the callback carries ``sign`` or ``t`` (protocols.md: unconfirmed for
-    pull-to-push callbacks); the key is relaywarden's callback token.
+
+class _CssSigned(msgspec.Struct):
+    """The two body fields CSS signs a callback with; everything else is ignored here."""
+
+    t: int | str | None = None
+    sign: str | None = None
+
+
+_CSS_SIGNED = msgspec.json.Decoder(_CssSigned)
+
+
+def css_sign(key: str, t: str) -> str:
+    """Tencent CSS callback ``sign``: hex MD5 of the template's callback key followed by ``t``."""
+    return hashlib.md5((key + t).encode(), usedforsecurity=False).hexdigest()
+
+
+def css_callback_signed(key: str, body: bytes, *, now: float | None = None) -> bool:
+    """Check a CSS callback body's ``t`` (expiry, Unix seconds) and ``sign`` fields.
+
+    Both are required; ``t`` must be plain ASCII digits (``"²"`` is a digit to
+    ``str.isdigit`` but no number) and not in the past; ``sign`` is compared in constant
+    time. A body that is not a JSON object carries no signature and fails.
     """
-    if sign is None and t is None:
-        return True
-    if not sign or not t or not t.isdigit():
+    try:
+        fields = _CSS_SIGNED.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return False  # msgspec.ValidationError is a DecodeError
+    t = str(fields.t) if isinstance(fields.t, int) else (fields.t or "").strip()
+    if not fields.sign or not t or len(t) > _MAX_T_DIGITS:
+        return False
+    if not (t.isascii() and t.isdigit()):
         return False
     if int(t) < (time.time() if now is None else now):
         return False
-    expected = hashlib.md5((key + t).encode(), usedforsecurity=False).hexdigest()
-    return hmac.compare_digest(expected.encode(), sign.strip().lower().encode())
+    expected = css_sign(key, t).encode()
+    return hmac.compare_digest(expected, fields.sign.strip().lower().encode("utf-8", "replace"))

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from receiver import metrics
-from receiver.auth import callback_token_valid, css_sign_valid, trtc_sign_matches
+from receiver.auth import callback_token_valid, css_callback_signed, trtc_sign_matches
 from receiver.decoders.aliyun import decode_aliyun_pull_to_push
 from receiver.decoders.base import Malformed, Unrecognized
 from receiver.decoders.tencent import decode_tencent_pull_to_push
@@ -156,7 +156,7 @@ async def _read(request: Request, runtime: Runtime, out: _Outcome) -> bytes | Re
 
 
 _BAD_TOKEN = "missing or wrong token: register the CallbackUrl that relaywarden printed"
-_BAD_CSS_SIGN = "wrong or expired sign/t: use relaywarden's callback token as the CSS callback key"
+_BAD_CSS_SIGN = "missing, wrong or expired body sign/t: check RELAYWARDEN_CSS_CALLBACK_KEY"
 
 
 async def _token_callback(request: Request, source: Source) -> Response:
@@ -167,13 +167,12 @@ async def _token_callback(request: Request, source: Source) -> Response:
     token = runtime.callback_token
     if not callback_token_valid(query.get("token"), token, query.get("relay")):
         return out.finish("unauthorized", error_response(401, "unauthorized", _BAD_TOKEN))
-    if source is Source.TENCENT_PULL_TO_PUSH and not css_sign_valid(
-        token, query.get("t"), query.get("sign")
-    ):
-        return out.finish("unauthorized", error_response(401, "unauthorized", _BAD_CSS_SIGN))
     body = await _read(request, runtime, out)
     if isinstance(body, Response):
         return body
+    css_key = runtime.settings.css_callback_key
+    if source is Source.TENCENT_PULL_TO_PUSH and css_key and not css_callback_signed(css_key, body):
+        return out.finish("unauthorized", error_response(401, "unauthorized", _BAD_CSS_SIGN))
     context = {key: query[key] for key in ("relay", "region") if query.get(key)}
     return await _process(runtime, source, body, context, out)
 
@@ -184,7 +183,7 @@ async def aliyun_pull_to_push(request: Request) -> Response:
 
 
 async def tencent_pull_to_push(request: Request) -> Response:
-    """``POST /callbacks/tencent/pull-to-push?token=…`` (plus ``sign``/``t`` when present)."""
+    """``POST /callbacks/tencent/pull-to-push?token=…`` (plus body ``t``/``sign`` when keyed)."""
     return await _token_callback(request, Source.TENCENT_PULL_TO_PUSH)
 
 

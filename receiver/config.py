@@ -68,6 +68,18 @@ def sqlite_path_from_url(url: str) -> str:
     return path
 
 
+def _check_oss_endpoint(endpoint: str | None) -> None:
+    """An OSS endpoint must be a bare ``http(s)://host[:port]`` (buckets are added to it)."""
+    if endpoint is None:
+        return
+    scheme, _, rest = endpoint.partition("://")
+    if scheme not in ("http", "https") or not rest or "/" in rest.rstrip("/") or "?" in rest:
+        raise ConfigError(
+            "RELAYWARDEN_OSS_ENDPOINT must look like https://oss-cn-shanghai.aliyuncs.com "
+            "or http://127.0.0.1:PORT (no path)"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting of the service; ``from_env`` is the only constructor the CLI uses."""
@@ -89,6 +101,7 @@ class Settings:
     trtc_region: str = "ap-singapore"
     trtc_qps: int = 20
     trtc_callback_key: str | None = None
+    css_callback_key: str | None = None
     rules_file: str | None = None
     log_format: str = "json"
     max_body_bytes: int = 1024 * 1024
@@ -96,6 +109,11 @@ class Settings:
     job_backoff_seconds: float = 2.0
     job_max_attempts: int = 8
     job_concurrency: int = 4
+    oss_endpoint: str | None = None
+    oss_region: str | None = None
+    oss_qps: int = 10
+    artc_qps: int = 10
+    whip_qps: int = 40
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -124,14 +142,21 @@ class Settings:
             trtc_region=env.get("RELAYWARDEN_TRTC_REGION") or "ap-singapore",
             trtc_qps=_int(env, "RELAYWARDEN_TRTC_QPS", 20),
             trtc_callback_key=_opt(env, "RELAYWARDEN_TRTC_CALLBACK_KEY"),
+            css_callback_key=_opt(env, "RELAYWARDEN_CSS_CALLBACK_KEY"),
             rules_file=_opt(env, "RELAYWARDEN_RULES_FILE"),
             log_format=log_format,
             job_lease_seconds=_int(env, "RELAYWARDEN_JOB_LEASE_SECONDS", 120),
             job_backoff_seconds=_float(env, "RELAYWARDEN_JOB_BACKOFF_SECONDS", 2.0),
             job_max_attempts=_int(env, "RELAYWARDEN_JOB_MAX_ATTEMPTS", 8),
             job_concurrency=_int(env, "RELAYWARDEN_JOB_CONCURRENCY", 4),
+            oss_endpoint=_opt(env, "RELAYWARDEN_OSS_ENDPOINT"),
+            oss_region=_opt(env, "RELAYWARDEN_OSS_REGION"),
+            oss_qps=_int(env, "RELAYWARDEN_OSS_QPS", 10),
+            artc_qps=_int(env, "RELAYWARDEN_ARTC_QPS", 10),
+            whip_qps=_int(env, "RELAYWARDEN_WHIP_QPS", 40),
         )
         sqlite_path_from_url(settings.database_url)
+        _check_oss_endpoint(settings.oss_endpoint)
         return settings
 
     def check_exposure(self) -> None:
@@ -141,6 +166,11 @@ class Settings:
                 f"RELAYWARDEN_ADMIN_TOKEN must be set when listening on {self.host}: "
                 "the /api routes would otherwise be open to the network"
             )
+
+    @property
+    def oss_default_region(self) -> str:
+        """The bucket region OSS calls sign for unless a relay names one."""
+        return self.oss_region or self.aliyun_region
 
     @property
     def base_url(self) -> str:

@@ -1,4 +1,4 @@
-"""Alibaba Cloud ApsaraVideo Live pull-to-push callbacks (protocols.md, section 1)."""
+"""Alibaba Cloud ApsaraVideo Live pull-to-push callbacks (see ``docs/protocols.md``)."""
 
 from __future__ import annotations
 
@@ -34,14 +34,6 @@ _STATUS_BY_CODE = {
     3: Status.OFFLINE,
     -1: Status.EXITED,
 }
-# Spellings seen in the docs' table and sample ("Runing" with one n).
-_STATUS_BY_EVENT_WORD = (
-    ("running", Status.RUNNING),
-    ("runing", Status.RUNNING),
-    ("recovering", Status.RECOVERING),
-    ("offline", Status.OFFLINE),
-    ("idle", Status.IDLE),
-)
 
 
 def _is_exit(body: AliyunPullToPushCallback, status_code: int | None) -> bool:
@@ -50,16 +42,6 @@ def _is_exit(body: AliyunPullToPushCallback, status_code: int | None) -> bool:
         or status_code == -1
         or body.TaskExitReason is not None
     )
-
-
-def _status_from_event_name(name: str | None) -> Status | None:
-    if not name:
-        return None
-    lowered = name.lower()
-    for word, status in _STATUS_BY_EVENT_WORD:
-        if lowered.endswith(word):
-            return status
-    return None
 
 
 def decode_aliyun_pull_to_push(raw: bytes, context: dict[str, str]) -> Event:
@@ -84,9 +66,11 @@ def decode_aliyun_pull_to_push(raw: bytes, context: dict[str, str]) -> Event:
         reason = body.TaskExitReason or body.TaskInvalidReason or ""
     else:
         kind = EventKind.STATUS
-        by_code = _STATUS_BY_CODE.get(status_code) if status_code is not None else None
-        by_name = _status_from_event_name(body.Event)
-        found = by_code or by_name
+        # The Event name is the same (LivePullToPushRunning, or "Runing") for every state:
+        # only TaskStatus says which one, and without it the body is no status event.
+        if status_code is None:
+            raise Unrecognized(f"{body.Event!r} callback without TaskStatus: state unknown")
+        found = _STATUS_BY_CODE.get(status_code)
         if found is None:
             raise Unrecognized(
                 "unknown pull-to-push status "
@@ -97,7 +81,6 @@ def decode_aliyun_pull_to_push(raw: bytes, context: dict[str, str]) -> Event:
     event_time_ms = checked_time_ms(
         None if event_seconds is None else event_seconds * 1000, time_field
     )
-    provider_status = str(status_code) if status_code is not None else (body.Event or "")
     return Event(
         source=Source.ALIYUN_PULL_TO_PUSH,
         provider=Provider.ALIYUN,
@@ -106,7 +89,7 @@ def decode_aliyun_pull_to_push(raw: bytes, context: dict[str, str]) -> Event:
         status=status,
         reason=reason,
         event_time_ms=event_time_ms,
-        provider_status=provider_status if kind is EventKind.STATUS else "exit",
+        provider_status=str(status_code) if kind is EventKind.STATUS else "exit",
         raw=raw,
         task_info=body.TaskInfo,
         context=context,

@@ -1,4 +1,4 @@
-"""Tencent TRTC stream-ingest callbacks (protocols.md, section 4.2)."""
+"""Tencent TRTC stream-ingest callbacks (see ``docs/protocols.md``)."""
 
 from __future__ import annotations
 

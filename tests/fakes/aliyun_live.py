@@ -13,8 +13,14 @@ Usage::
         client = AliyunLiveClient(url, fake.access_key_id, fake.access_key_secret)
         fake.inject("CreateLivePullToPush", "acted_but_lost")
         ...
-        body = fake.set_task_status(task_id, 3, "PullStreamFailed")  # callback body
+        body = fake.set_task_status(task_id, 3, "PullStreamFailed")  # no callback sent
         fake.post_callback(task_id, body)  # deliver it to the task's CallbackURL
+        fake.set_task_status(task_id, 1, notify=True)  # change and notify (may be lost)
+        fake.callbacks.lose_next()  # the next notification never arrives
+
+With ``auto_callbacks`` the API's own changes notify too, as the provider does: Create
+(Running once started), Stop (Offline, ``TriggerByUser``), Restart (Running) and Delete
+(Exit, ``TriggerByUser``); never for Idle.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import httpx
 from alibabacloud_openapi_util.client import Client as AcsOracle
 from alibabacloud_openapi_util.client import get_canonical_query_string, get_canonicalized_headers
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -44,6 +51,7 @@ from tests.fakes.common import CallRecord, ErrorFault, FakeProvider, Fault
 
 __all__ = [
     "DST_URL_CONFLICT_CODE",
+    "DST_URL_CONFLICT_MESSAGE",
     "PULL_TO_PUSH_ACTIONS",
     "ApiError",
     "FakeAliyunLive",
@@ -65,8 +73,12 @@ PULL_TO_PUSH_ACTIONS = frozenset(
 REGIONS = frozenset(
     {"cn-beijing", "cn-shanghai", "cn-shenzhen", "ap-southeast-1", "ap-southeast-5"}
 )
-#: The provider's real code for a taken DstUrl is unconfirmed; this fake answers this one.
-DST_URL_CONFLICT_CODE = "InvalidParameter.DstUrlExists"
+#: CreateLivePullToPush's error table lists this code; that it is what a DstUrl used by a
+#: live task gets is inferred (the table gives no cause).
+DST_URL_CONFLICT_CODE = "CodeConfigAlreadyExists"
+#: The documented message, with the cause added so that a reader of the fake's answers (and
+#: a tolerant client that looks for "DstUrl" in the message) can tell why.
+DST_URL_CONFLICT_MESSAGE = "Code Config Already Exists (the DstUrl is used by another task)"
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _MAX_SKEW = 15 * 60
 _REQUIRED_SIGNED = frozenset(
@@ -116,6 +128,7 @@ class PullToPushTask:
     exit_reason: str | None = None
     exit_time: int | None = None
     deleted: bool = False
+    deleted_at: float | None = None  # wall-clock time of DeleteLivePullToPush
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -201,7 +214,10 @@ class FakeAliyunLive(FakeProvider):
     ``qps`` limits calls across all pull-to-push operations in any 1-s window (None: no
     limit); ``wall_clock`` is the provider's clock (date freshness, StartTime/EndTime);
     with ``reject_duplicate_dst_url`` Create refuses a DstUrl used by a task that has not
-    exited, answering :data:`DST_URL_CONFLICT_CODE`.
+    exited, answering :data:`DST_URL_CONFLICT_CODE`; a deleted task keeps holding its DstUrl
+    for ``delete_propagation_seconds`` (deletion propagates). Tasks live in one region: any
+    operation naming another region answers ``CodeTaskNotExist``, and lists are per region.
+    ``auto_callbacks`` makes API-driven changes notify the task's CallbackURL.
     """
 
     def __init__(
@@ -213,8 +229,15 @@ class FakeAliyunLive(FakeProvider):
         hang_seconds: float = 30.0,
         wall_clock: Callable[[], float] = time.time,
         reject_duplicate_dst_url: bool = True,
+        delete_propagation_seconds: float = 0.0,
+        auto_callbacks: bool = False,
     ) -> None:
         super().__init__(qps=qps, hang_seconds=hang_seconds)
+        #: The operations this fake serves (others answer ``InvalidAction.NotFound``).
+        self.actions: frozenset[str] = PULL_TO_PUSH_ACTIONS
+        self.delete_propagation_seconds = delete_propagation_seconds
+        self.auto_callbacks = auto_callbacks
+        self._configured = (delete_propagation_seconds, auto_callbacks)
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
         self.wall_clock = wall_clock
@@ -228,6 +251,7 @@ class FakeAliyunLive(FakeProvider):
     def _reset_state(self) -> None:
         self._tasks.clear()
         self._nonces.clear()
+        self.delete_propagation_seconds, self.auto_callbacks = self._configured
 
     @property
     def tasks(self) -> list[PullToPushTask]:
@@ -246,13 +270,26 @@ class FakeAliyunLive(FakeProvider):
             return self._create({k: _param_text(v) for k, v in params.items()})
 
     def set_task_status(
-        self, task_id: str, status: int, reason: str | None = None
+        self, task_id: str, status: int, reason: str | None = None, *, notify: bool = False
     ) -> dict[str, Any]:
         """Move a task to ``status`` (-1 exits it); return the callback body for it.
 
         ``reason`` is the ``TaskInvalidReason`` for Offline (3) and the ``TaskExitReason``
-        for Exit (-1, default ``OverEndTime``).
+        for Exit (-1, default ``OverEndTime``). Nothing is sent unless ``notify``: a task
+        that goes offline silently is what a reconciler has to find by Describe.
         """
+        body = self._set_status(task_id, status, reason)
+        if notify:
+            self.notify(task_id, body)
+        return body
+
+    def notify(self, task_id: str, body: Mapping[str, Any] | None = None) -> httpx.Response | None:
+        """Send a callback the way the provider does: through :attr:`callbacks`, so it can be
+        lost (then None is returned)."""
+        target, payload = self._callback_target(task_id, body, None)
+        return self.callbacks.send(target, _json_bytes(payload), _JSON)
+
+    def _set_status(self, task_id: str, status: int, reason: str | None) -> dict[str, Any]:
         with self._lock:
             task = self._tasks[task_id]
             task.status = status
@@ -264,7 +301,7 @@ class FakeAliyunLive(FakeProvider):
             return self.callback_body(task_id)
 
     def remove_task(self, task_id: str) -> None:
-        """Forget a task the way the provider cleans up exited ones (Describe: not exist)."""
+        """Make a task vanish without a callback (Describe and Delete: ``CodeTaskNotExist``)."""
         with self._lock:
             self._tasks[task_id].deleted = True
 
@@ -330,19 +367,42 @@ class FakeAliyunLive(FakeProvider):
         record = self._record(request, action, params, arrival)
         try:
             self._authenticate(request, params, body)
-            if action not in PULL_TO_PUSH_ACTIONS:
+            if action not in self.actions:
                 raise ApiError(404, "InvalidAction.NotFound", f"Specified api {action} not found.")
             if request.headers.get("x-acs-version") != VERSION:
                 raise ApiError(400, "InvalidVersion", "Specified parameter Version is not valid.")
-            if not self._window.admit("pull-to-push", arrival):
-                raise ApiError(*_THROTTLED)
+            self._admit(action, arrival)
             fault = self._faults.pop(action)
             if fault is not None:
                 return await self._apply_fault(request, record, fault, params)
+            before = self._status_of(params.get("TaskId"))
             result = self._perform(record, params)
         except ApiError as exc:
             return self._error(record, exc)
-        return self._ok(record, result)
+        response = self._ok(record, result)
+        task_id = str(result.get("TaskId") or params.get("TaskId") or "")
+        if self.auto_callbacks and record.acted and self._status_of(task_id) != before:
+            response.background = self._notification(task_id)
+        return response
+
+    def _status_of(self, task_id: str | None) -> int | None:
+        with self._lock:
+            task = self._tasks.get(task_id or "")
+            return None if task is None else task.status
+
+    def _notification(self, task_id: str) -> BackgroundTask | None:
+        """The callback for a task's new status, sent after the API answer; none for Idle."""
+        with self._lock:
+            task = self._tasks[task_id]
+            if task.status == 0 or not task.callback_url:
+                return None
+            body = _json_bytes(self.callback_body(task_id))
+            return BackgroundTask(self.callbacks.asend, task.callback_url, body, _JSON)
+
+    def _admit(self, action: str, arrival: float) -> None:
+        """Raise the throttling error when ``action`` is over its per-account QPS."""
+        if not self._window.admit("pull-to-push", arrival):
+            raise ApiError(*_THROTTLED)
 
     async def _apply_fault(
         self, request: Request, record: CallRecord, fault: Fault, params: dict[str, str]
@@ -463,7 +523,7 @@ class FakeAliyunLive(FakeProvider):
                 return {"RetCode": 0, "Description": "OK", **task.describe()}
             record.acted = True
             if action == "DeleteLivePullToPush":
-                task.deleted = True
+                task.deleted, task.deleted_at = True, self.wall_clock()
                 task.status, task.exit_reason = -1, "TriggerByUser"
                 task.exit_time = int(self.wall_clock())
                 return {"RetCode": 0, "Description": "OK"}
@@ -539,17 +599,22 @@ class FakeAliyunLive(FakeProvider):
         self._tasks[task_id] = task
         return task_id
 
+    def _holds_dst_url(self, task: PullToPushTask) -> bool:
+        """Live tasks hold their DstUrl; a deleted one until its deletion has propagated."""
+        if task.deleted:
+            deleted_at = task.deleted_at
+            return (
+                deleted_at is not None
+                and self.wall_clock() < deleted_at + self.delete_propagation_seconds
+            )
+        return task.status != -1
+
     def _check_dst_url(self, dst_url: str, exclude: str | None = None) -> None:
         if not self.reject_duplicate_dst_url:
             return
         for other in self._tasks.values():
-            if (
-                other.task_id != exclude
-                and not other.deleted
-                and other.status != -1
-                and other.dst_url == dst_url
-            ):
-                raise ApiError(400, DST_URL_CONFLICT_CODE, "The DstUrl is used by another task.")
+            if other.task_id != exclude and other.dst_url == dst_url and self._holds_dst_url(other):
+                raise ApiError(400, DST_URL_CONFLICT_CODE, DST_URL_CONFLICT_MESSAGE)
 
     def _list(self, params: Mapping[str, str]) -> dict[str, Any]:
         region = _require(params, "Region")
@@ -590,6 +655,13 @@ class FakeAliyunLive(FakeProvider):
             if params.get(name):
                 changes[name] = _int(params, name, None)
         task.info.update(changes)
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _json_bytes(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload).encode()
 
 
 def _request_id() -> str:

@@ -1,4 +1,4 @@
-"""Machinery shared by the fake providers: call records, fault queues, QPS windows, serving."""
+"""Machinery shared by the fake providers: calls, faults, QPS, callback delivery, serving."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 
@@ -55,6 +56,81 @@ class CallRecord:
     status: int | None = None  # HTTP status answered
     fault: str | None = None  # the injected fault that applied, if any
     acted: bool = False  # whether the action changed the fake's state
+
+
+@dataclass
+class Delivery:
+    """One callback a fake provider sent (or meant to send, when ``lost``)."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    lost: bool = False  # dropped on purpose: the receiver never saw it
+    status: int | None = None  # HTTP status the receiver answered; None if lost or unreachable
+
+
+class CallbackChannel:
+    """Delivers a fake's callbacks over HTTP, records each, and can lose them on request.
+
+    Providers do not promise delivery (a receiver that is down misses events for good), so
+    tests of reconciliation need callbacks that never arrive: :meth:`lose_next` drops the
+    next ``count`` deliveries, ``lose_all`` every one until it is reset.
+    """
+
+    def __init__(self, timeout: float = 5.0) -> None:
+        self.timeout = timeout
+        self.deliveries: list[Delivery] = []
+        self.lose_all = False
+        self._lose_next = 0
+        self._lock = threading.Lock()
+
+    def lose_next(self, count: int = 1) -> None:
+        """Drop the next ``count`` callbacks instead of delivering them."""
+        with self._lock:
+            self._lose_next += count
+
+    def reset(self) -> None:
+        """Forget deliveries and loss settings."""
+        with self._lock:
+            self.deliveries.clear()
+            self.lose_all = False
+            self._lose_next = 0
+
+    def _prepare(self, url: str, body: bytes, headers: Mapping[str, str]) -> Delivery:
+        with self._lock:
+            lost = self.lose_all or self._lose_next > 0
+            if self._lose_next > 0:
+                self._lose_next -= 1
+            delivery = Delivery(url, body, dict(headers), lost=lost)
+            self.deliveries.append(delivery)
+        return delivery
+
+    def send(self, url: str, body: bytes, headers: Mapping[str, str]) -> httpx.Response | None:
+        """POST ``body`` to ``url``; None when the callback was lost or nobody answered."""
+        delivery = self._prepare(url, body, headers)
+        if delivery.lost:
+            return None
+        try:
+            response = httpx.post(url, content=body, headers=delivery.headers, timeout=self.timeout)
+        except httpx.HTTPError:
+            return None
+        delivery.status = response.status_code
+        return response
+
+    async def asend(
+        self, url: str, body: bytes, headers: Mapping[str, str]
+    ) -> httpx.Response | None:
+        """Async :meth:`send` (for callbacks sent from inside the fake's request handlers)."""
+        delivery = self._prepare(url, body, headers)
+        if delivery.lost:
+            return None
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.post(url, content=body, headers=delivery.headers)
+        except httpx.HTTPError:
+            return None
+        delivery.status = response.status_code
+        return response
 
 
 class FaultQueue:
@@ -129,6 +205,7 @@ class FakeProvider(abc.ABC):
 
     def __init__(self, *, qps: int | None, hang_seconds: float) -> None:
         self.calls: list[CallRecord] = []
+        self.callbacks = CallbackChannel()
         self.hang_seconds = hang_seconds
         self.base_url: str | None = None
         self._faults = FaultQueue()
@@ -137,11 +214,12 @@ class FakeProvider(abc.ABC):
         self._closing = threading.Event()
 
     def reset(self) -> None:
-        """Forget calls, faults, QPS history and state (serving goes on)."""
+        """Forget calls, faults, QPS history, callbacks and state (serving goes on)."""
         with self._lock:
             self.calls.clear()
             self._faults.clear()
             self._window.clear()
+            self.callbacks.reset()
             self._reset_state()
 
     @abc.abstractmethod

@@ -12,7 +12,13 @@ Usage::
     with fake.serve() as url:
         client = TrtcClient(url, fake.secret_id, fake.secret_key)
         fake.inject("StartStreamIngest", "throttle")
-        fake.finish_task(task_id)  # the source ended: Describe says NotExist
+        fake.finish_task(task_id)  # the source ended: Describe says NotExist, no callback
+        fake.finish_task(task_id, notify=True)  # ... and the 702 stop callback is sent
+        fake.fail_next_starts()  # the next start answers a TaskId, then fails (701 Status 1)
+
+Callbacks go to ``callback_url`` signed with ``callback_key`` (TRTC's console settings, one
+per application), through :attr:`callbacks` (which can lose them). With ``auto_callbacks``
+an API start sends 701 Status 0 and an API stop 702, after the API answer.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -54,6 +61,8 @@ _AUTHORIZATION = re.compile(
 _THROTTLED = ("RequestLimitExceeded", "Your current request rate exceeds the limit.")
 _INTERNAL = ("InternalError", "An internal error occurred.")
 _FINISHED = ("FailedOperation.TaskFinished", "The task has ended.")
+EVENT_START = 701
+EVENT_STOP = 702
 
 
 class TrtcError(Exception):
@@ -115,7 +124,8 @@ class FakeTrtc(FakeProvider):
     """TRTC stream ingest on one account.
 
     ``qps`` limits each API separately in any 1-s window (None: no limit); ``wall_clock`` is
-    the provider's clock for timestamp freshness.
+    the provider's clock for timestamp freshness. A second start for a room and user whose
+    ingest is in progress answers ``FailedOperation.TaskExist``.
     """
 
     def __init__(
@@ -126,11 +136,19 @@ class FakeTrtc(FakeProvider):
         qps: int | None = 20,
         hang_seconds: float = 30.0,
         wall_clock: Callable[[], float] = time.time,
+        callback_url: str | None = None,
+        callback_key: str | None = None,
+        auto_callbacks: bool = False,
     ) -> None:
         super().__init__(qps=qps, hang_seconds=hang_seconds)
         self.secret_id = secret_id
         self.secret_key = secret_key
         self.wall_clock = wall_clock
+        self.callback_url = callback_url
+        self.callback_key = callback_key
+        self.auto_callbacks = auto_callbacks
+        self._configured = (callback_url, callback_key, auto_callbacks)
+        self._failing_starts = 0
         self._tasks: dict[str, IngestTask] = {}
         self.app = Starlette(routes=[Route("/", self._handle, methods=["POST", "GET"])])
 
@@ -138,6 +156,8 @@ class FakeTrtc(FakeProvider):
 
     def _reset_state(self) -> None:
         self._tasks.clear()
+        self._failing_starts = 0
+        self.callback_url, self.callback_key, self.auto_callbacks = self._configured
 
     @property
     def tasks(self) -> list[IngestTask]:
@@ -155,12 +175,45 @@ class FakeTrtc(FakeProvider):
         with self._lock:
             return self._start(dict(params))
 
-    def finish_task(self, task_id: str, reason: str = "finished") -> None:
-        """End an ingest (source ended, idle timeout …): Describe then says ``NotExist``."""
+    def finish_task(self, task_id: str, reason: str = "finished", *, notify: bool = False) -> None:
+        """End an ingest on its own (source ended, idle timeout …): Describe says ``NotExist``.
+
+        Silent unless ``notify``, which sends the 702 stop callback.
+        """
         with self._lock:
             task = self._tasks[task_id]
             task.in_progress = False
             task.history.append(reason)
+        if notify:
+            self.send_callback(task_id, EVENT_STOP)
+
+    def fail_next_starts(self, count: int = 1) -> None:
+        """The next ``count`` API starts answer a TaskId, then fail: the ingest never runs and
+        a 701 callback with ``Status`` 1 is sent (when a ``callback_url`` is set)."""
+        with self._lock:
+            self._failing_starts += count
+
+    def send_callback(
+        self, task_id: str, event_type: int, status: int = 0
+    ) -> httpx.Response | None:
+        """Send a signed stream-ingest callback to ``callback_url`` (None: lost or no answer)."""
+        url, raw, headers = self._signed_callback(task_id, event_type, status)
+        return self.callbacks.send(url, raw, headers)
+
+    def _signed_callback(
+        self, task_id: str, event_type: int, status: int
+    ) -> tuple[str, bytes, dict[str, str]]:
+        if not self.callback_url or not self.callback_key:
+            raise ValueError("set callback_url and callback_key to send TRTC callbacks")
+        with self._lock:
+            sdk_app_id = self._tasks[task_id].sdk_app_id
+        raw = json.dumps(self.callback_body(task_id, event_type=event_type, status=status)).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Sign": sign_callback(raw, self.callback_key),
+            "SdkAppId": str(sdk_app_id),
+        }
+        return self.callback_url, raw, headers
 
     def restart_task(self, task_id: str) -> None:
         """Bring an ended ingest back (for tests of flapping tasks)."""
@@ -224,7 +277,27 @@ class FakeTrtc(FakeProvider):
             result = self._perform(record, params)
         except TrtcError as exc:
             return self._error(record, exc)
-        return self._ok(record, result)
+        response = self._ok(record, result)
+        response.background = self._notification(record, params, result)
+        return response
+
+    def _notification(
+        self, record: CallRecord, params: dict[str, Any], result: dict[str, Any]
+    ) -> BackgroundTask | None:
+        """The callback an API call causes, sent after its answer (None: none is due)."""
+        if not record.acted or not self.callback_url or not self.callback_key:
+            return None
+        if record.action == "StartStreamIngest":
+            task_id = str(result["TaskId"])
+            failed = "start_failed" in self.task(task_id).history
+            if not failed and not self.auto_callbacks:
+                return None
+            event, status = EVENT_START, 1 if failed else 0
+        elif record.action == "StopStreamIngest" and self.auto_callbacks:
+            task_id, event, status = str(params["TaskId"]), EVENT_STOP, 0
+        else:
+            return None
+        return BackgroundTask(self.callbacks.asend, *self._signed_callback(task_id, event, status))
 
     async def _apply_fault(
         self, request: Request, record: CallRecord, fault: Fault, params: dict[str, Any]
@@ -311,6 +384,10 @@ class FakeTrtc(FakeProvider):
             if record.action == "StartStreamIngest":
                 task_id = self._start(params)
                 record.acted = True
+                if self._failing_starts > 0:  # accepted, then the ingest fails to start
+                    self._failing_starts -= 1
+                    self._tasks[task_id].in_progress = False
+                    self._tasks[task_id].history.append("start_failed")
                 return {"TaskId": task_id}
             sdk_app_id = _int_param(params, "SdkAppId")
             task_id = _str_param(params, "TaskId")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,12 +22,16 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.trtc.v20190722 import models, trtc_client
 
-from handlers.aliyun_client import AliyunLiveClient
+from handlers.aliyun_client import AliyunLiveClient, is_dst_url_conflict
 from handlers.aliyun_signing import AcsV3Auth
+from handlers.outcome import ProviderError
 from handlers.tc3_signing import Tc3Auth
+from handlers.trtc_client import TrtcClient
+from receiver.auth import trtc_sign
 from tests.fakes import FakeAliyunLive, FakeTrtc
-from tests.fakes.aliyun_live import ApiError
+from tests.fakes.aliyun_live import DST_URL_CONFLICT_CODE, ApiError
 from tests.fakes.trtc import sign_callback
+from tests.receiver.helpers import CALLBACK_TOKEN, TRTC_KEY, TRTC_PATH, Server, running_server
 from tests.support.servers import serve_in_thread
 
 REGION = "cn-shanghai"
@@ -260,7 +266,7 @@ async def test_async_callback_delivery(
 
 def test_exit_frees_the_dst_url_and_removal_hides_the_task(aliyun_fake: FakeAliyunLive) -> None:
     first = aliyun_fake.add_task(task_params())
-    with pytest.raises(ApiError, match="DstUrlExists"):
+    with pytest.raises(ApiError, match=DST_URL_CONFLICT_CODE):
         aliyun_fake.add_task(task_params())
     aliyun_fake.set_task_status(first, -1, "OverEndTime")
     second = aliyun_fake.add_task(task_params())
@@ -301,3 +307,249 @@ def test_create_validates_like_the_provider(aliyun_fake: FakeAliyunLive) -> None
         task_params(StartTime=_utc(timedelta(hours=1)), EndTime=_utc(timedelta(hours=2)))
     )
     assert aliyun_fake.task(idle).status == 0
+
+
+# ---------------------------------------------------------------- fidelity: TRTC
+
+
+INGEST = {
+    "SdkAppId": 1400000001,
+    "RoomId": "room-7",
+    "RoomIdType": 0,
+    "UserId": "ingest-bot",
+    "UserSig": "sig",
+    "StreamUrl": "https://play.example.com/a.flv",
+}
+
+
+@pytest.fixture
+def relaywarden(tmp_path: Path) -> Iterator[Server]:
+    """A real relaywarden on loopback that the fakes' callbacks are delivered to."""
+    with running_server(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def trtc_calling_back(trtc_fake: FakeTrtc, relaywarden: Server) -> FakeTrtc:
+    """The TRTC fake with relaywarden's TRTC route and key as its console callback settings."""
+    trtc_fake.callback_url = relaywarden.base + TRTC_PATH
+    trtc_fake.callback_key = TRTC_KEY
+    return trtc_fake
+
+
+def trtc_client_for(fake: FakeTrtc) -> TrtcClient:
+    assert fake.base_url is not None
+    return TrtcClient(fake.base_url, fake.secret_id, fake.secret_key)
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@pytest.mark.anyio
+async def test_trtc_retried_start_for_the_same_room_and_user_is_task_exist(
+    trtc_fake: FakeTrtc,
+) -> None:
+    async with trtc_client_for(trtc_fake) as client:
+        first = (await client.start_stream_ingest(INGEST))["TaskId"]
+        with pytest.raises(ProviderError) as retried:
+            await client.start_stream_ingest(INGEST)
+        assert retried.value.code == "FailedOperation.TaskExist"
+        other_user = await client.start_stream_ingest({**INGEST, "UserId": "bot-2"})
+        await client.stop_stream_ingest(INGEST["SdkAppId"], first)
+        again = (await client.start_stream_ingest(INGEST))["TaskId"]
+    assert len({first, again, other_user["TaskId"]}) == 3
+
+
+@pytest.mark.anyio
+async def test_trtc_failed_start_sends_a_signed_701_status_1(
+    trtc_calling_back: FakeTrtc, relaywarden: Server
+) -> None:
+    trtc_fake = trtc_calling_back
+    trtc_fake.fail_next_starts()
+    async with trtc_client_for(trtc_fake) as client:
+        task_id = (await client.start_stream_ingest(INGEST))["TaskId"]
+        described = await client.describe_stream_ingest(INGEST["SdkAppId"], task_id)
+    assert described["Status"] == "NotExist"
+    wait_for(lambda: bool(trtc_fake.callbacks.deliveries), "the 701 callback")
+    [delivery] = trtc_fake.callbacks.deliveries
+    wait_for(lambda: delivery.status is not None, "relaywarden's answer")
+    assert delivery.status == 200
+    assert delivery.headers["Sign"] == trtc_sign(TRTC_KEY, delivery.body)
+    assert delivery.headers["SdkAppId"] == str(INGEST["SdkAppId"])
+    body = json.loads(delivery.body)
+    assert (body["EventGroupId"], body["EventType"], body["EventInfo"]["Status"]) == (7, 701, 1)
+    assert relaywarden.task("trtc", task_id)["status"] == "failed"
+
+
+@pytest.mark.anyio
+async def test_trtc_auto_callbacks_for_api_start_and_stop(
+    trtc_calling_back: FakeTrtc, relaywarden: Server
+) -> None:
+    trtc_fake = trtc_calling_back
+    trtc_fake.auto_callbacks = True
+    async with trtc_client_for(trtc_fake) as client:
+        task_id = (await client.start_stream_ingest(INGEST))["TaskId"]
+        wait_for(lambda: len(trtc_fake.callbacks.deliveries) == 1, "the 701 callback")
+        await client.stop_stream_ingest(INGEST["SdkAppId"], task_id)
+    wait_for(lambda: len(trtc_fake.callbacks.deliveries) == 2, "the 702 callback")
+    wait_for(lambda: trtc_fake.callbacks.deliveries[1].status is not None, "an answer")
+    events = [json.loads(d.body) for d in trtc_fake.callbacks.deliveries]
+    assert [(e["EventType"], e["EventInfo"]["Status"]) for e in events] == [(701, 0), (702, 0)]
+    assert relaywarden.task("trtc", task_id)["status"] == "stopped"
+
+
+def test_trtc_ingest_that_stops_on_its_own_notifies_or_vanishes_silently(
+    trtc_calling_back: FakeTrtc, relaywarden: Server
+) -> None:
+    trtc_fake = trtc_calling_back
+    quiet, loud = trtc_fake.add_task(INGEST), trtc_fake.add_task({**INGEST, "UserId": "b"})
+    trtc_fake.finish_task(quiet)  # vanishes: DescribeStreamIngest says NotExist, no callback
+    assert trtc_fake.callbacks.deliveries == []
+    trtc_fake.finish_task(loud, "source ended", notify=True)
+    [delivery] = trtc_fake.callbacks.deliveries
+    assert delivery.status == 200 and json.loads(delivery.body)["EventType"] == 702
+    assert relaywarden.task("trtc", loud)["status"] == "stopped"
+    assert not trtc_fake.task(quiet).in_progress
+
+
+def test_trtc_callbacks_can_be_lost(trtc_calling_back: FakeTrtc, relaywarden: Server) -> None:
+    trtc_fake = trtc_calling_back
+    task_id = trtc_fake.add_task(INGEST)
+    trtc_fake.callbacks.lose_next()
+    assert trtc_fake.send_callback(task_id, 701, 0) is None
+    response = trtc_fake.send_callback(task_id, 701, 2)
+    assert response is not None and response.status_code == 200
+    assert [d.lost for d in trtc_fake.callbacks.deliveries] == [True, False]
+    task = relaywarden.task("trtc", task_id)
+    assert [e["provider_status"] for e in task["events"]] == ["701:2"]
+    trtc_fake.callbacks.lose_all = True
+    assert trtc_fake.send_callback(task_id, 702) is None
+    assert len(relaywarden.task("trtc", task_id)["events"]) == 1
+
+
+def test_trtc_callbacks_need_a_url_and_key(trtc_fake: FakeTrtc) -> None:
+    task_id = trtc_fake.add_task(INGEST)
+    with pytest.raises(ValueError, match="callback_url"):
+        trtc_fake.send_callback(task_id, 702)
+
+
+# ---------------------------------------------------------------- fidelity: Alibaba
+
+
+class Clock:
+    """A settable wall clock for the provider."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clocked_aliyun() -> Iterator[tuple[FakeAliyunLive, Clock]]:
+    clock = Clock()
+    fake = FakeAliyunLive(wall_clock=clock, delete_propagation_seconds=30.0)
+    with fake.serve():
+        yield fake, clock
+
+
+def aliyun_client_for(fake: FakeAliyunLive) -> AliyunLiveClient:
+    assert fake.base_url is not None
+    return AliyunLiveClient(fake.base_url, fake.access_key_id, fake.access_key_secret)
+
+
+@pytest.mark.anyio
+async def test_a_taken_dst_url_is_code_config_already_exists_and_deletion_propagates(
+    clocked_aliyun: tuple[FakeAliyunLive, Clock],
+) -> None:
+    fake, clock = clocked_aliyun
+    params = task_params()  # times from the real clock, which the fake clock starts at
+    async with aliyun_client_for(fake) as client:
+        first = (await client.create_live_pull_to_push(params))["TaskId"]
+        with pytest.raises(ProviderError) as taken:
+            await client.create_live_pull_to_push(params)
+        assert (taken.value.code, taken.value.http_status) == (DST_URL_CONFLICT_CODE, 400)
+        assert is_dst_url_conflict(taken.value)
+        await client.delete_live_pull_to_push(REGION, first)
+        clock.now += 29  # deletion not yet propagated: still taken
+        with pytest.raises(ProviderError) as transient:
+            await client.create_live_pull_to_push(params)
+        assert transient.value.code == DST_URL_CONFLICT_CODE
+        clock.now += 2
+        second = (await client.create_live_pull_to_push(params))["TaskId"]
+    assert second != first
+
+
+@pytest.mark.anyio
+async def test_a_task_lives_in_one_region(aliyun_fake: FakeAliyunLive) -> None:
+    task_id = aliyun_fake.add_task(task_params(CallbackUrl="https://rw.example.com/cb?token=x"))
+    async with aliyun_client_for(aliyun_fake) as client:
+        for call in (client.describe_live_pull_to_push, client.delete_live_pull_to_push):
+            with pytest.raises(ProviderError) as wrong:
+                await call("cn-beijing", task_id)
+            assert wrong.value.code == "CodeTaskNotExist"
+        elsewhere = await client.describe_live_pull_to_push_list("cn-beijing")
+        described = await client.describe_live_pull_to_push(REGION, task_id)
+        listed = await client.describe_live_pull_to_push_list(REGION, dst_url="live/a")
+    assert elsewhere["Total"] == 0 and elsewhere["TaskList"] == []
+    assert described["TaskStatus"] == 1
+    assert described["TaskInfo"]["CallbackURL"] == "https://rw.example.com/cb?token=x"
+    assert "CallbackUrl" not in described["TaskInfo"]
+    assert [t["TaskId"] for t in listed["TaskList"]] == [task_id]
+
+
+def test_aliyun_status_changes_notify_only_when_asked_and_can_be_lost(
+    aliyun_fake: FakeAliyunLive, relaywarden: Server
+) -> None:
+    url = f"{relaywarden.base}/callbacks/aliyun/pull-to-push?token={CALLBACK_TOKEN}"
+    task_id = aliyun_fake.add_task(task_params(CallbackUrl=url))
+    aliyun_fake.set_task_status(task_id, 3, "PullStreamFailed")  # offline, silently
+    assert aliyun_fake.callbacks.deliveries == []
+    aliyun_fake.callbacks.lose_next()
+    aliyun_fake.set_task_status(task_id, 2, notify=True)  # lost on the way
+    aliyun_fake.set_task_status(task_id, 1, notify=True)
+    assert [(d.lost, d.status) for d in aliyun_fake.callbacks.deliveries] == [
+        (True, None),
+        (False, 200),
+    ]
+    events = relaywarden.task("aliyun", task_id)["events"]
+    assert [e["status"] for e in events] == ["running"]
+    aliyun_fake.remove_task(task_id)  # vanishes: no callback, Describe says not exist
+    assert len(aliyun_fake.callbacks.deliveries) == 2
+
+
+@pytest.mark.anyio
+async def test_aliyun_auto_callbacks_follow_api_changes(
+    aliyun_fake: FakeAliyunLive, relaywarden: Server
+) -> None:
+    url = f"{relaywarden.base}/callbacks/aliyun/pull-to-push?token={CALLBACK_TOKEN}"
+    aliyun_fake.auto_callbacks = True
+    idle_params = task_params(
+        "rtmp://push.example.com/live/idle",
+        CallbackUrl=url,
+        StartTime=_utc(timedelta(hours=1)),
+        EndTime=_utc(timedelta(hours=2)),
+    )
+    async with aliyun_client_for(aliyun_fake) as client:
+        await client.create_live_pull_to_push(idle_params)  # Idle: no callback
+        task_id = (await client.create_live_pull_to_push(task_params(CallbackUrl=url)))["TaskId"]
+        wait_for(lambda: len(aliyun_fake.callbacks.deliveries) == 1, "the Running callback")
+        await client.stop_live_pull_to_push(REGION, task_id)
+        wait_for(lambda: len(aliyun_fake.callbacks.deliveries) == 2, "the Offline callback")
+        await client.delete_live_pull_to_push(REGION, task_id)
+    wait_for(lambda: len(aliyun_fake.callbacks.deliveries) == 3, "the Exit callback")
+    wait_for(lambda: aliyun_fake.callbacks.deliveries[2].status is not None, "an answer")
+    bodies = [json.loads(d.body) for d in aliyun_fake.callbacks.deliveries]
+    assert [b.get("TaskStatus") for b in bodies[:2]] == [1, 3]
+    assert bodies[1]["TaskInvalidReason"] == "TriggerByUser"
+    assert (bodies[2]["Event"], bodies[2]["TaskExitReason"]) == (
+        "LivePullToPushExit",
+        "TriggerByUser",
+    )
+    assert {d.status for d in aliyun_fake.callbacks.deliveries} == {200}
+    assert relaywarden.task("aliyun", task_id)["status"] == "exited"

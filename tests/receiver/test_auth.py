@@ -1,12 +1,19 @@
-"""Callback and admin authentication (design.md "HTTP interface", protocols.md 4.2)."""
+"""Callback and admin authentication: URL tokens, TRTC ``Sign``, CSS ``t``/``sign``, bearer."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+
 import pytest
 
+from receiver import auth
 from receiver.auth import (
     bearer_token_matches,
     callback_token_valid,
+    css_callback_signed,
+    css_sign,
     relay_callback_token,
     token_matches,
     trtc_sign,
@@ -19,7 +26,7 @@ VECTOR_SIGN = "kkoFeO3Oh2ZHnjtg8tEAQhtXK16/KI05W3BQff8IvGA="
 
 
 def test_trtc_signature_vector_from_protocols() -> None:
-    # The body has real tabs and newlines (protocols.md shows them escaped).
+    # The body has real tabs and newlines, as in the published example.
     assert b"\t" in ROOM_EVENT and b"\n" in ROOM_EVENT and b"\\t" not in ROOM_EVENT
     assert trtc_sign(VECTOR_KEY, ROOM_EVENT) == VECTOR_SIGN
     assert trtc_sign_matches(VECTOR_KEY, ROOM_EVENT, VECTOR_SIGN)
@@ -95,3 +102,72 @@ def test_relay_tokens() -> None:
 )
 def test_bearer_token(header: str | None, ok: bool) -> None:
     assert bearer_token_matches(header, "adm1n") is ok
+
+
+# ---------------------------------------------------------------- Tencent CSS t/sign
+
+NOW = 1_800_000_000
+CSS_KEY = "template-key"
+
+
+def css_body(t: object, sign: object, **extra: object) -> bytes:
+    return json.dumps({"event_type": 314, "t": t, "sign": sign, **extra}).encode()
+
+
+def test_css_sign_is_md5_hex_of_key_then_t() -> None:
+    assert css_sign("abc", "123") == hashlib.md5(b"abc123").hexdigest()
+
+
+@pytest.mark.parametrize("t", [NOW + 600, str(NOW + 600), f" {NOW + 600} ", NOW])
+def test_css_body_sign_accepted_with_t_as_number_or_string(t: object) -> None:
+    text = str(t).strip()
+    assert css_callback_signed(CSS_KEY, css_body(t, css_sign(CSS_KEY, text)), now=NOW)
+    upper = css_sign(CSS_KEY, text).upper()
+    assert css_callback_signed(CSS_KEY, css_body(t, upper), now=NOW)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        css_body(NOW - 1, css_sign(CSS_KEY, str(NOW - 1))),  # t in the past
+        css_body(NOW + 60, css_sign("other", str(NOW + 60))),  # wrong key
+        css_body(NOW + 60, css_sign(CSS_KEY, str(NOW + 61))),  # sign of another t
+        css_body(NOW + 60, None),
+        css_body(None, css_sign(CSS_KEY, "")),
+        css_body("", css_sign(CSS_KEY, "")),
+        css_body("²", css_sign(CSS_KEY, "²")),  # isdigit() says yes, int() says no
+        css_body("١٢٣", css_sign(CSS_KEY, "١٢٣")),  # Arabic-Indic digits: int() takes them
+        css_body(-5, css_sign(CSS_KEY, "-5")),
+        css_body(True, css_sign(CSS_KEY, "True")),
+        css_body("9" * 5000, css_sign(CSS_KEY, "9" * 5000)),  # int() would refuse or crawl
+        css_body(1.5e9, css_sign(CSS_KEY, "1500000000.0")),
+        css_body(NOW + 60, ["not", "a", "string"]),
+        css_body(NOW + 60, "ÿ" * 32),
+        b"[1, 2]",
+        b"not json",
+        b'{"t": 99999999999999999999999999999, "sign": "x"}',
+        b"",
+    ],
+)
+def test_css_body_sign_refuses_anything_else(raw: bytes) -> None:
+    assert css_callback_signed(CSS_KEY, raw, now=NOW) is False
+
+
+def test_css_sign_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[tuple[bytes, bytes]] = []
+    constant_time = hmac.compare_digest
+
+    def recording(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return constant_time(a, b)
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", recording)
+    good = css_sign(CSS_KEY, str(NOW + 5))
+    assert css_callback_signed(CSS_KEY, css_body(NOW + 5, good), now=NOW)
+    assert not css_callback_signed(CSS_KEY, css_body(NOW + 5, "0" * 32), now=NOW)
+    assert compared == [(good.encode(), good.encode()), (good.encode(), b"0" * 32)]
+
+
+def test_css_sign_ignores_the_rest_of_the_body() -> None:
+    raw = css_body(NOW + 5, css_sign(CSS_KEY, str(NOW + 5)), msg='{"a": 1}', task_id="9")
+    assert css_callback_signed(CSS_KEY, raw, now=NOW)

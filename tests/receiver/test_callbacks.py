@@ -81,8 +81,18 @@ def test_documented_sample_is_accepted_and_stored(server: Server) -> None:
 
 
 def test_both_spellings_and_numeric_fields(server: Server) -> None:
-    ok(server.aliyun({"Event": "LivePullToPushRunning", "EventTime": 1725501000, "TaskId": "a"}))
-    ok(server.aliyun({"Event": "LivePullToPushRuning", "EventTime": "1725501000", "TaskId": "b"}))
+    first = {"Event": "LivePullToPushRunning", "EventTime": 1725501000, "TaskStatus": 1}
+    ok(server.aliyun({**first, "TaskId": "a"}))
+    ok(
+        server.aliyun(
+            {
+                "Event": "LivePullToPushRuning",
+                "EventTime": "1725501000",
+                "TaskId": "b",
+                "TaskStatus": "1",
+            }
+        )
+    )
     ok(server.aliyun(aliyun_status("c", 1, 1725501000)))
     for task_id in "abc":
         task = server.task("aliyun", task_id)

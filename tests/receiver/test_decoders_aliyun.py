@@ -1,4 +1,4 @@
-"""Alibaba pull-to-push callback decoding (protocols.md, section 1)."""
+"""Alibaba pull-to-push callback decoding, and the route's answer to what is not an event."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from receiver.decoders.aliyun import decode_aliyun_pull_to_push
 from receiver.decoders.base import Malformed, Unrecognized
 from receiver.events import EventKind, Provider, Source, Status
-from tests.receiver.helpers import SAMPLE, SAMPLE_TASK_ID, aliyun_status, dumps
+from tests.receiver.helpers import SAMPLE, SAMPLE_TASK_ID, Server, aliyun_status, db_rows, dumps
 
 
 def decode(body: dict[str, Any] | bytes, **context: str) -> Any:
@@ -35,11 +35,26 @@ def test_documented_sample_as_sent() -> None:
 
 
 @pytest.mark.parametrize("name", ["LivePullToPushRuning", "LivePullToPushRunning"])
-def test_both_running_spellings_without_task_status(name: str) -> None:
-    body = {"Event": name, "EventTime": "1725501246", "TaskId": "t-1"}
-    event = decode(body)
-    assert event.status is Status.RUNNING
+@pytest.mark.parametrize(("code", "status"), [(1, Status.RUNNING), (3, Status.OFFLINE)])
+def test_both_event_spellings_take_the_state_from_task_status(
+    name: str, code: int, status: Status
+) -> None:
+    event = decode({"Event": name, "EventTime": "1725501246", "TaskId": "t-1", "TaskStatus": code})
+    assert event.status is status
     assert event.kind is EventKind.STATUS
+
+
+@pytest.mark.parametrize(
+    "name", ["LivePullToPushRuning", "LivePullToPushRunning", "LivePullToPushOffline", None]
+)
+def test_a_status_callback_without_task_status_is_unrecognized(name: str | None) -> None:
+    # The Event is LivePullToPushRunning for every state, so it cannot stand in for TaskStatus.
+    body = {"Event": name, "EventTime": "1725501246", "TaskId": "t-1", "TaskStatus": ""}
+    with pytest.raises(Unrecognized, match="without TaskStatus"):
+        decode(body)
+    del body["TaskStatus"]
+    with pytest.raises(Unrecognized, match="without TaskStatus"):
+        decode(body)
 
 
 def test_string_and_numeric_fields_decode_to_the_same_event() -> None:
@@ -233,3 +248,13 @@ def test_not_json_is_malformed(raw: bytes) -> None:
 def test_content_is_parsed_whatever_the_whitespace() -> None:
     raw = json.dumps(SAMPLE, indent="\t").encode()
     assert decode(raw).event_time_ms == 1725501246000
+
+
+def test_a_status_callback_without_task_status_is_quarantined_by_the_route(server: Server) -> None:
+    body = {"Event": "LivePullToPushRunning", "EventTime": "1725501246", "TaskId": "t-q"}
+    response = server.aliyun(body)
+    assert response.status_code == 202 and response.json() == {"status": "unrecognized"}
+    [row] = db_rows(server.db, "SELECT source, reason, body FROM unrecognized")
+    assert row["source"] == "aliyun_pull_to_push" and "TaskStatus" in row["reason"]
+    assert json.loads(row["body"]) == body
+    assert server.api("GET", "/api/tasks/aliyun/t-q").status_code == 404

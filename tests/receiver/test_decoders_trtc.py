@@ -1,4 +1,4 @@
-"""TRTC stream-ingest callback decoding (protocols.md, section 4.2)."""
+"""TRTC stream-ingest callback decoding (group 7, events 701 and 702)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_time_falls_back_to_event_ts_then_callback_ms_ts() -> None:
     assert decode_trtc(json.dumps(callback).encode(), {}).event_time_ms == 99
 
 
-#: The signature vector's body from protocols.md 4.2: a room event (group 2).
+#: The body of TRTC's published signature example: a room event (group 2).
 ROOM_EVENT = (
     b'{\n\t"EventGroupId":\t2,\n\t"EventType":\t204,\n\t"CallbackTs":\t1664209748188,\n'
     b'\t"EventInfo":\t{\n\t\t"RoomId":\t8489,\n\t\t"EventTs":\t1664209748,\n'
