@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit bench clean
+.PHONY: serve test lint fmt typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check receiver handlers tests bench
 	$(BIN)/ruff format --check receiver handlers tests bench
 
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix receiver handlers tests bench
+	$(BIN)/ruff format receiver handlers tests bench
+
 typecheck: $(STAMP)
-	$(BIN)/mypy receiver handlers
+	$(BIN)/mypy receiver handlers tests
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest

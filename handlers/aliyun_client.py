@@ -1,4 +1,4 @@
-"""Client of the Alibaba Cloud Live OpenAPI pull-to-push operations (protocols.md section 2).
+"""Client of the Alibaba Cloud Live OpenAPI pull-to-push operations.
 
 RPC style, Version ``2016-11-01``, signed with ``ACS3-HMAC-SHA256``: the operation's
 parameters travel as query parameters, the action and version as ``x-acs-action`` /

@@ -1,6 +1,6 @@
 """Alibaba Cloud OpenAPI request signing: V3 ``ACS3-HMAC-SHA256`` and classic RPC HMAC-SHA1.
 
-The canonical forms follow protocols.md section 2.1 exactly; the pure functions reproduce
+The canonical forms follow the provider's signing documentation; the pure functions reproduce
 its test vectors and agree with the official SDK's ``alibabacloud_openapi_util`` (checked in
 the tests). :class:`AcsV3Auth` applies the V3 scheme to outgoing ``httpx`` requests.
 """

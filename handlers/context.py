@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from handlers.aliyun_client import AliyunLiveClient
 from handlers.trtc_client import TrtcClient
-from receiver.store.jobs import ClaimedJob, check_fence
-from receiver.store.relays import get_relay
-from receiver.store.sqlite import SqliteStore
+from receiver.domain.relay import Relay
+from receiver.store.base import ClaimedJob, Store
 
 __all__ = ["ActionContext", "CallbackUrlFactory"]
-
-T = TypeVar("T")
 
 #: Builds the CallbackUrl relaywarden registers for a relay's task (relay id, region).
 CallbackUrlFactory = Callable[[str, str], str]
@@ -23,32 +18,20 @@ CallbackUrlFactory = Callable[[str, str], str]
 
 @dataclass
 class ActionContext:
-    """One run of one job."""
+    """One run of one job. Writes go through the store's fenced methods with ``job``."""
 
     job: ClaimedJob
-    store: SqliteStore
+    store: Store
     aliyun: AliyunLiveClient
     trtc: TrtcClient
     callback_url: CallbackUrlFactory
-    lease_ms: int
 
-    async def checkpoint(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Commit ``fn``'s writes, but only while this run still holds the job's lease.
-
-        Raises ``LeaseLost`` when the job was claimed again; extends the lease otherwise.
-        """
-        job = self.job
-        lease = self.lease_ms
-
-        def fenced(conn: sqlite3.Connection) -> T:
-            check_fence(conn, job.id, job.fence, extend_lease_ms=lease)
-            return fn(conn)
-
-        return await self.store.write(fenced)
-
-    async def relay(self) -> dict[str, Any] | None:
+    async def relay(self) -> Relay | None:
         """The job's relay as it is now (None for jobs without one, or a vanished relay)."""
-        relay_id = self.job.relay_id
-        if relay_id is None:
+        if self.job.relay_id is None:
             return None
-        return await self.store.read(lambda conn: get_relay(conn, relay_id))
+        return await self.store.get_relay(self.job.relay_id)
+
+    def payload_task_id(self) -> str:
+        """The task the job is about: its payload's ``task_id``, else the job's own."""
+        return str(self.job.payload.get("task_id") or self.job.task_id)

@@ -1,6 +1,6 @@
 """Classified results of provider API calls, and the error raised for anything but success.
 
-The classification follows protocols.md: it is judged by the provider's error code, not by
+The classification follows the providers' documents: judged by the error code, not by
 the HTTP status; the status only decides when the code is absent or unknown.
 """
 

@@ -1,53 +1,18 @@
-"""A relay's re-creation policy and the pull-to-push configuration kept for it."""
+"""The pull-to-push configuration a relay keeps, read from a provider's ``TaskInfo``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 
-from receiver.relay_model import RecreatePolicy
+from receiver.domain.relay import PullToPushSpec
 
-__all__ = [
-    "PULL_TO_PUSH_KEYS",
-    "RecreatePolicy",
-    "config_from_task_info",
-    "format_provider_time",
-    "recent_attempts",
-    "recreate_delay_seconds",
-]
+__all__ = ["PULL_TO_PUSH_KEYS", "config_from_task_info", "format_provider_time"]
 
 #: Parameters of CreateLivePullToPush that a relay keeps and re-sends on re-creation.
-PULL_TO_PUSH_KEYS = (
-    "Region",
-    "TaskName",
-    "SourceType",
-    "SourceProtocol",
-    "SourceUrls",
-    "DstUrl",
-    "StartTime",
-    "EndTime",
-    "RetryCount",
-    "RetryInterval",
-    "RepeatNumber",
-    "FileIndex",
-    "Offset",
-)
-
-
-def recent_attempts(attempts_ms: list[int], policy: RecreatePolicy, now_ms: int) -> list[int]:
-    """The re-creation attempts that count against ``policy`` at ``now_ms``."""
-    horizon = now_ms - policy.within_seconds * 1000
-    return [t for t in attempts_ms if t > horizon]
-
-
-def recreate_delay_seconds(previous_attempts: int, policy: RecreatePolicy) -> float:
-    """Growing delay before the next attempt: none for the first, then doubling."""
-    if previous_attempts <= 0:
-        return 0.0
-    delay = policy.base_delay_seconds * 2 ** (previous_attempts - 1)
-    return float(min(delay, policy.max_delay_seconds))
+PULL_TO_PUSH_KEYS = tuple(f for f in PullToPushSpec.__struct_fields__ if f != "CallbackUrl")
 
 
 def format_provider_time(moment: datetime) -> str:
@@ -55,15 +20,31 @@ def format_provider_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def config_from_task_info(task_info: dict[str, Any], region: str) -> dict[str, Any]:
-    """The relay configuration carried by a callback's or Describe's ``TaskInfo``."""
-    config: dict[str, Any] = {"Region": region}
+def config_from_task_info(task_info: Mapping[str, object], region: str) -> PullToPushSpec:
+    """The relay configuration carried by a callback's or Describe's ``TaskInfo``.
+
+    Values the provider sends as text where a number is meant (``"3"``) are converted;
+    keys relaywarden does not keep, and values of another type, are dropped.
+    """
+    config: dict[str, object] = {"Region": region}
     for key in PULL_TO_PUSH_KEYS:
-        if key != "Region" and task_info.get(key) not in (None, "", []):
-            config[key] = task_info[key]
-    urls = config.get("SourceUrls")
-    if isinstance(urls, str):  # some answers carry the array JSON-encoded
-        config["SourceUrls"] = [
-            u for u in (msgspec.json.decode(urls) if urls.startswith("[") else [urls])
-        ]
-    return config
+        value = task_info.get(key)
+        if key == "Region" or value in (None, "", []):
+            continue
+        if key == "SourceUrls" and isinstance(value, str):  # sometimes JSON-encoded
+            value = _decode_urls(value)
+        try:
+            msgspec.convert({key: value}, PullToPushSpec, strict=False)
+        except msgspec.ValidationError:
+            continue  # a value of an unexpected type: Describe fills it in later
+        config[key] = value
+    return msgspec.convert(config, PullToPushSpec, strict=False)
+
+
+def _decode_urls(text: str) -> object:
+    if not text.startswith("["):
+        return [text]
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return [text]

@@ -1,6 +1,6 @@
 """Follow-up rules: which task transitions lead to which action.
 
-The built-in rules are design.md's table. ``RELAYWARDEN_RULES_FILE`` replaces them with a
+The built-in rules are the documented table. ``RELAYWARDEN_RULES_FILE`` replaces them with a
 TOML file of the same shape::
 
     [[rules]]

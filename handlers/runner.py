@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import sqlite3
 import time
 from collections.abc import Mapping
 
@@ -23,10 +22,10 @@ from handlers.context import ActionContext, CallbackUrlFactory
 from handlers.outcome import Outcome, ProviderError
 from handlers.trtc_client import TrtcClient
 from receiver import metrics
-from receiver.store.base import StoreUnavailable
-from receiver.store.jobs import ClaimedJob, LeaseLost, claim_due_jobs, finish_job
+from receiver.domain.states import JobState
+from receiver.metrics import JobOutcome
+from receiver.store.base import ClaimedJob, LeaseLost, RunResult, Store, StoreUnavailable
 from receiver.store.rows import now_ms
-from receiver.store.sqlite import SqliteStore
 
 __all__ = ["JobRunner", "backoff_seconds"]
 
@@ -39,16 +38,6 @@ def backoff_seconds(attempt: int, base: float, cap: float = 300.0) -> float:
     return float(ceiling * random.uniform(0.5, 1.0))
 
 
-def _has_due_job(conn: sqlite3.Connection) -> bool:
-    now = now_ms()
-    row = conn.execute(
-        "SELECT 1 FROM jobs WHERE (state = 'pending' AND due_at_ms <= ?) "
-        "OR (state = 'running' AND lease_until_ms < ?) LIMIT 1",
-        (now, now),
-    ).fetchone()
-    return row is not None
-
-
 class JobRunner:
     """Runs follow-up jobs inside ``relaywarden serve`` (a background service)."""
 
@@ -56,7 +45,7 @@ class JobRunner:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         actions: Mapping[str, Action],
         *,
         aliyun: AliyunLiveClient,
@@ -119,12 +108,9 @@ class JobRunner:
 
     async def _claim_and_spawn(self) -> None:
         free = self.concurrency - len(self._inflight)
-        if free <= 0 or not await self.store.read(_has_due_job):
+        if free <= 0:
             return
-        lease = self.lease_ms
-        claimed = await self.store.write(
-            lambda conn: claim_due_jobs(conn, limit=free, lease_ms=lease)
-        )
+        claimed = await self.store.claim_due_jobs(limit=free, lease_ms=self.lease_ms)
         for job in claimed:
             task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
             self._inflight.add(task)
@@ -136,11 +122,11 @@ class JobRunner:
             job_id=job.id, action=job.action, relay_id=job.relay_id, attempt=job.attempts
         )
         action = self.actions.get(job.action)
-        outcome = "succeeded"
+        outcome: JobOutcome | None = JobOutcome.SUCCEEDED
         try:
             if action is None:
-                await self._finish(job, "dead", f"unknown action {job.action!r}")
-                outcome = "dead"
+                await self._finish(job, JobState.DEAD, f"unknown action {job.action!r}")
+                outcome = JobOutcome.DEAD
                 return
             context = ActionContext(
                 job=job,
@@ -148,76 +134,67 @@ class JobRunner:
                 aliyun=self.aliyun,
                 trtc=self.trtc,
                 callback_url=self.callback_url,
-                lease_ms=self.lease_ms,
             )
             try:
                 await action(context)
             except Skip as skip:
                 bound.info("job_skipped", reason=str(skip))
-            await self._finish(job, "succeeded", None)
+            await self._finish(job, JobState.SUCCEEDED, None)
             bound.info("job_succeeded")
         except LeaseLost:
-            outcome = "lease_lost"
+            outcome = None
             bound.warning("job_lease_lost")
         except ProviderError as error:
             outcome = await self._provider_failure(job, error, bound)
         except StoreUnavailable as error:
-            outcome = "lease_lost"  # cannot record anything; the lease brings it back
+            outcome = None  # cannot record anything; the lease brings it back
             bound.error("job_store_unavailable", error=str(error))
         except Exception as error:
             bound.exception("job_crashed")
             outcome = await self._retry_or_die(job, f"{type(error).__name__}: {error}", bound)
         finally:
-            if outcome in ("succeeded", "retried", "dead"):
+            if outcome is not None:
                 metrics.jobs_total.labels(job.action, outcome).inc()
             metrics.job_duration_seconds.labels(job.action).observe(time.perf_counter() - started)
 
     async def _provider_failure(
         self, job: ClaimedJob, error: ProviderError, bound: structlog.typing.FilteringBoundLogger
-    ) -> str:
+    ) -> JobOutcome:
         if error.outcome is Outcome.THROTTLED:
             delay = max(
                 error.retry_after or 0.0, backoff_seconds(job.throttled + 1, self.backoff_base)
             )
-            await self._finish(job, "pending", str(error), delay=delay, throttled=True)
+            await self._finish(job, JobState.PENDING, str(error), delay=delay, throttled=True)
             bound.info("job_throttled", error=str(error), retry_in_s=round(delay, 2))
-            return "retried"
+            return JobOutcome.RETRIED
         if error.outcome is Outcome.RETRYABLE:
             return await self._retry_or_die(job, str(error), bound)
-        await self._finish(job, "dead", str(error))
+        await self._finish(job, JobState.DEAD, str(error))
         bound.error("job_dead", error=str(error))
-        return "dead"
+        return JobOutcome.DEAD
 
     async def _retry_or_die(
         self, job: ClaimedJob, reason: str, bound: structlog.typing.FilteringBoundLogger
-    ) -> str:
+    ) -> JobOutcome:
         if job.attempts >= self.max_attempts:
-            await self._finish(job, "dead", f"gave up after {job.attempts} attempts: {reason}")
+            await self._finish(
+                job, JobState.DEAD, f"gave up after {job.attempts} attempts: {reason}"
+            )
             bound.error("job_dead", error=reason)
-            return "dead"
+            return JobOutcome.DEAD
         delay = backoff_seconds(job.attempts, self.backoff_base)
-        await self._finish(job, "pending", reason, delay=delay)
+        await self._finish(job, JobState.PENDING, reason, delay=delay)
         bound.warning("job_retry", error=reason, retry_in_s=round(delay, 2))
-        return "retried"
+        return JobOutcome.RETRIED
 
     async def _finish(
         self,
         job: ClaimedJob,
-        state: str,
+        state: JobState,
         error: str | None,
         *,
         delay: float | None = None,
         throttled: bool = False,
     ) -> None:
         due = now_ms() + int(delay * 1000) if delay is not None else None
-        await self.store.write(
-            lambda conn: finish_job(
-                conn,
-                job.id,
-                job.fence,
-                state=state,
-                error=error,
-                due_at_ms=due,
-                throttled=throttled,
-            )
-        )
+        await self.store.finish_job(job, RunResult(state, error, due, throttled))

@@ -1,4 +1,4 @@
-"""Tencent Cloud API 3.0 request signing (``TC3-HMAC-SHA256``), protocols.md section 4.1.
+"""Tencent Cloud API 3.0 request signing (``TC3-HMAC-SHA256``).
 
 The pure functions reproduce the documented test vector and agree with the official SDK
 (checked in the tests); :class:`Tc3Auth` applies the scheme to outgoing ``httpx`` requests,

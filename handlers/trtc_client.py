@@ -1,4 +1,4 @@
-"""Client of the Tencent TRTC stream-ingest operations (protocols.md section 4).
+"""Client of the Tencent TRTC stream-ingest operations.
 
 API 3.0 style: ``POST /`` with a JSON body, ``X-TC-Action``/``X-TC-Version``/``X-TC-Region``
 headers, signed with ``TC3-HMAC-SHA256``. Errors arrive with HTTP 200 in

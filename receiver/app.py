@@ -11,19 +11,19 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Mount
 
 from receiver.api import api_routes
 from receiver.callbacks import callback_routes
 from receiver.collector import STORE_COLLECTOR
 from receiver.config import Settings, sqlite_path_from_url
-from receiver.http import error_response
+from receiver.domain.plan import Planner
+from receiver.http import EXCEPTION_HANDLERS, error_response
 from receiver.jobs_api import job_routes
 from receiver.middleware import AccessLogMiddleware, AdminAuthMiddleware, ErrorGuardMiddleware
 from receiver.ops import ops_routes
 from receiver.relays_api import relay_routes
 from receiver.runtime import BackgroundService, Runtime
-from receiver.store.base import Planner
 from receiver.store.sqlite import SqliteStore
 from receiver.web import web_routes
 
@@ -55,8 +55,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store.open()
-        runtime.callback_token = await store.callback_token(settings.callback_token)
+        await store.start()
+        runtime.set_tokens(
+            await store.callback_tokens(settings.callback_token, may_create=settings.new_token)
+        )
         STORE_COLLECTOR.bind(store)
         runtime.services = list(services(runtime)) if services is not None else []
         for service in runtime.services:
@@ -70,14 +72,17 @@ def create_app(
             for service in reversed(runtime.services):
                 await service.stop()
             STORE_COLLECTOR.bind(None)
-            store.close()
+            await store.stop()
             log.info("stopped")
 
+    api = Mount(
+        "/api",
+        routes=[*api_routes(), *relay_routes(), *job_routes()],
+        middleware=[Middleware(AdminAuthMiddleware, admin_token=settings.admin_token)],
+    )
     routes: list[BaseRoute] = [
         *callback_routes(),
-        *api_routes(),
-        *relay_routes(),
-        *job_routes(),
+        api,
         *ops_routes(),
         *web_routes(settings.admin_token),
     ]
@@ -86,9 +91,8 @@ def create_app(
         middleware=[
             Middleware(ErrorGuardMiddleware),
             Middleware(AccessLogMiddleware),
-            Middleware(AdminAuthMiddleware, admin_token=settings.admin_token),
         ],
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={HTTPException: _http_error, **EXCEPTION_HANDLERS},
         lifespan=lifespan,
     )
     app.state.runtime = runtime

@@ -1,4 +1,4 @@
-"""Callback routes: authenticate, decode, commit, answer (design.md, "HTTP interface").
+"""Callback routes: authenticate, decode, commit, answer.
 
 Each callback produces exactly one log line (source, task id, outcome, duration) and one
 ``relaywarden_callbacks_total`` increment; nothing is acknowledged before the commit.
@@ -7,7 +7,7 @@ Each callback produces exactly one log line (source, task id, outcome, duration)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 from starlette.requests import Request
@@ -15,11 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from receiver import metrics
-from receiver.auth import callback_token_valid, css_callback_signed, trtc_sign_matches
-from receiver.decoders.aliyun import decode_aliyun_pull_to_push
 from receiver.decoders.base import Malformed, Unrecognized
-from receiver.decoders.tencent import decode_tencent_pull_to_push
-from receiver.decoders.trtc import decode_trtc
 from receiver.events import Event, Source
 from receiver.http import (
     BodyTooLarge,
@@ -28,23 +24,18 @@ from receiver.http import (
     read_body_limited,
 )
 from receiver.runtime import Runtime, runtime_of
+from receiver.sources import CALLBACK_SOURCES, CallbackSource, Decoder
 from receiver.store.base import IngestResult, StoreUnavailable
 
 __all__ = ["callback_routes", "decode_for_source"]
 
 log = structlog.get_logger("relaywarden.callbacks")
 
-Decoder = Callable[[bytes, dict[str, str]], Event]
-
 _ACCEPTED = b'{"status":"accepted"}'
 _DUPLICATE = b'{"status":"duplicate"}'
 _UNRECOGNIZED = b'{"status":"unrecognized"}'
 
-_DECODERS: dict[str, Decoder] = {
-    Source.ALIYUN_PULL_TO_PUSH.value: decode_aliyun_pull_to_push,
-    Source.TRTC.value: decode_trtc,
-    Source.TENCENT_PULL_TO_PUSH.value: decode_tencent_pull_to_push,
-}
+_DECODERS: dict[str, Decoder] = {row.source.value: row.decoder for row in CALLBACK_SOURCES}
 
 
 def decode_for_source(source: str, body: bytes, context: dict[str, str]) -> Event:
@@ -155,68 +146,27 @@ async def _read(request: Request, runtime: Runtime, out: _Outcome) -> bytes | Re
         )
 
 
-_BAD_TOKEN = "missing or wrong token: register the CallbackUrl that relaywarden printed"
-_BAD_CSS_SIGN = "missing, wrong or expired body sign/t: check RELAYWARDEN_CSS_CALLBACK_KEY"
+def _route(row: CallbackSource) -> Callable[[Request], Awaitable[Response]]:
+    """The handler of one callback source: authenticate, read, decode, commit, answer."""
 
+    async def handle(request: Request) -> Response:
+        runtime = runtime_of(request)
+        out = _Outcome(row.source)
+        refused = row.auth.refuse_request(request, runtime)
+        if refused is not None:
+            return out.finish("unauthorized", error_response(401, "unauthorized", refused))
+        body = await _read(request, runtime, out)
+        if isinstance(body, Response):
+            return body
+        refused = row.auth.refuse_body(request, runtime, body)
+        if refused is not None:
+            return out.finish("unauthorized", error_response(401, "unauthorized", refused))
+        return await _process(runtime, row.source, body, row.auth.context(request), out)
 
-async def _token_callback(request: Request, source: Source) -> Response:
-    """The token-authenticated routes: the token (or a relay's own token) in the URL."""
-    runtime = runtime_of(request)
-    out = _Outcome(source)
-    query = request.query_params
-    token = runtime.callback_token
-    if not callback_token_valid(query.get("token"), token, query.get("relay")):
-        return out.finish("unauthorized", error_response(401, "unauthorized", _BAD_TOKEN))
-    body = await _read(request, runtime, out)
-    if isinstance(body, Response):
-        return body
-    css_key = runtime.settings.css_callback_key
-    if source is Source.TENCENT_PULL_TO_PUSH and css_key and not css_callback_signed(css_key, body):
-        return out.finish("unauthorized", error_response(401, "unauthorized", _BAD_CSS_SIGN))
-    context = {key: query[key] for key in ("relay", "region") if query.get(key)}
-    return await _process(runtime, source, body, context, out)
-
-
-async def aliyun_pull_to_push(request: Request) -> Response:
-    """``POST /callbacks/aliyun/pull-to-push?token=…``."""
-    return await _token_callback(request, Source.ALIYUN_PULL_TO_PUSH)
-
-
-async def tencent_pull_to_push(request: Request) -> Response:
-    """``POST /callbacks/tencent/pull-to-push?token=…`` (plus body ``t``/``sign`` when keyed)."""
-    return await _token_callback(request, Source.TENCENT_PULL_TO_PUSH)
-
-
-async def trtc(request: Request) -> Response:
-    """``POST /callbacks/trtc`` authenticated by the ``Sign`` header."""
-    runtime = runtime_of(request)
-    out = _Outcome(Source.TRTC)
-    key = runtime.settings.trtc_callback_key
-    if key is None:
-        return out.finish(
-            "unauthorized",
-            error_response(
-                401,
-                "unauthorized",
-                "TRTC callbacks are refused: RELAYWARDEN_TRTC_CALLBACK_KEY is not set",
-            ),
-        )
-    body = await _read(request, runtime, out)
-    if isinstance(body, Response):
-        return body
-    if not trtc_sign_matches(key, body, request.headers.get("sign")):
-        return out.finish(
-            "unauthorized",
-            error_response(401, "unauthorized", "missing or wrong Sign header for this body"),
-        )
-    context = {"sdk_app_id": sdk} if (sdk := request.headers.get("sdkappid")) else {}
-    return await _process(runtime, Source.TRTC, body, context, out)
+    handle.__name__ = row.source.value
+    return handle
 
 
 def callback_routes() -> list[Route]:
-    """The provider-facing routes."""
-    return [
-        Route("/callbacks/aliyun/pull-to-push", aliyun_pull_to_push, methods=["POST"]),
-        Route("/callbacks/trtc", trtc, methods=["POST"]),
-        Route("/callbacks/tencent/pull-to-push", tencent_pull_to_push, methods=["POST"]),
-    ]
+    """The provider-facing routes, one per row of ``CALLBACK_SOURCES``."""
+    return [Route(row.path, _route(row), methods=["POST"]) for row in CALLBACK_SOURCES]

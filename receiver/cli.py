@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import structlog
 import uvicorn
@@ -39,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="listen address (RELAYWARDEN_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (RELAYWARDEN_PORT, default 8080)")
+    serve.add_argument(
+        "--new-token",
+        action="store_true",
+        help="make a new callback token even though the store already holds relays or "
+        "events (CallbackUrls registered with a lost token stop working)",
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
     common.add_argument(
@@ -74,8 +81,10 @@ def serve(settings: Settings) -> int:
     except RulesFileError as exc:
         print(f"relaywarden: bad rules file: {exc}", file=sys.stderr)
         return 2
+    database = sqlite_path_from_url(settings.database_url)
     try:
-        with hold_store_lock(sqlite_path_from_url(settings.database_url)):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        with hold_store_lock(database):
             uvicorn.run(
                 app,
                 host=settings.host,
@@ -106,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides["host"] = args.host
         if args.port is not None:
             overrides["port"] = args.port
+        if args.new_token:
+            overrides["new_token"] = True
         if overrides:
             settings = Settings(**{**_as_dict(settings), **overrides})
         settings.check_exposure()

@@ -11,10 +11,12 @@ from urllib.parse import quote
 
 from receiver.cli_client import ApiClient, CommandError
 from receiver.cli_output import Printer
-from receiver.store.jobs import JOB_STATES
-from receiver.store.relays import RELAY_STATES
+from receiver.domain.states import JobState, RelayState
 
 __all__ = ["COMMANDS", "add_admin_commands"]
+
+JOB_STATES = tuple(s.value for s in JobState)
+RELAY_STATES = tuple(s.value for s in RelayState)
 
 Command = Callable[[argparse.Namespace, ApiClient, Printer], int]
 

@@ -8,20 +8,13 @@ import structlog
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from receiver.events import Provider, Status
+from receiver.domain.states import Provider, RelayState, Status
 from receiver.metrics import JOB_ACTIONS, REGISTRY
-from receiver.store.relays import RELAY_STATES
-from receiver.store.sqlite import SqliteStore
+from receiver.store.base import Store
 
 __all__ = ["STORE_COLLECTOR", "StoreCollector"]
 
 log = structlog.get_logger("relaywarden.metrics")
-
-_STATUSES_BY_PROVIDER = {
-    Provider.ALIYUN.value: ("idle", "running", "recovering", "offline", "exited"),
-    Provider.TRTC.value: ("starting", "running", "failed", "stopped"),
-    Provider.TENCENT.value: ("running", "recovering", "offline"),
-}
 
 
 class StoreCollector(Collector):
@@ -32,9 +25,9 @@ class StoreCollector(Collector):
     """
 
     def __init__(self) -> None:
-        self._store: SqliteStore | None = None
+        self._store: Store | None = None
 
-    def bind(self, store: SqliteStore | None) -> None:
+    def bind(self, store: Store | None) -> None:
         """Read from ``store`` from now on (None: export nothing)."""
         self._store = store
 
@@ -54,9 +47,9 @@ class StoreCollector(Collector):
             labels=("provider", "status"),
         )
         seen: dict[tuple[str, str], int] = {
-            (provider, status): 0
-            for provider, statuses in _STATUSES_BY_PROVIDER.items()
-            for status in statuses
+            (provider.value, status.value): 0
+            for provider in Provider
+            for status in Status.of_provider(provider)
         }
         for provider, status, count in task_counts:
             if status in Status.__members__.values():
@@ -70,7 +63,7 @@ class StoreCollector(Collector):
             "Follow-up jobs not finished yet (pending or running), by action.",
             labels=("action",),
         )
-        by_action = dict.fromkeys(JOB_ACTIONS, 0)
+        by_action = dict.fromkeys(map(str, JOB_ACTIONS), 0)
         for action, count in pending:
             by_action[action] = count
         for action, count in sorted(by_action.items()):
@@ -84,7 +77,7 @@ class StoreCollector(Collector):
         )
 
         relays = GaugeMetricFamily("relaywarden_relays", "Relays by state.", labels=("state",))
-        by_state = dict.fromkeys(RELAY_STATES, 0)
+        by_state = dict.fromkeys(map(str, RelayState), 0)
         for state, count in relay_counts:
             by_state[state] = count
         for state, count in sorted(by_state.items()):

@@ -1,12 +1,16 @@
-"""The normalized event model every provider callback is turned into."""
+"""The normalized event model every provider callback is turned into.
+
+The enums it uses live in ``receiver.domain.states`` and are re-exported here for decoders.
+"""
 
 from __future__ import annotations
 
-import enum
 import hashlib
 from typing import Any
 
 import msgspec
+
+from receiver.domain.states import TERMINAL_STATUSES, EventKind, Provider, Source, Status
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -17,49 +21,6 @@ __all__ = [
     "Status",
     "dedupe_key",
 ]
-
-
-class Source(enum.StrEnum):
-    """Which callback route an event came through (the ``source`` metric label)."""
-
-    ALIYUN_PULL_TO_PUSH = "aliyun_pull_to_push"
-    TRTC = "trtc"
-    TENCENT_PULL_TO_PUSH = "tencent_pull_to_push"
-
-
-class Provider(enum.StrEnum):
-    """Which kind of provider task an event is about."""
-
-    ALIYUN = "aliyun"
-    TRTC = "trtc"
-    TENCENT = "tencent"
-
-
-class EventKind(enum.StrEnum):
-    """What happened: a status change, the task's exit, or an ingest start/stop."""
-
-    STATUS = "status"
-    EXIT = "exit"
-    INGEST_START = "ingest_start"
-    INGEST_STOP = "ingest_stop"
-
-
-class Status(enum.StrEnum):
-    """Normalized task statuses (design.md, "HTTP interface")."""
-
-    IDLE = "idle"
-    RUNNING = "running"
-    RECOVERING = "recovering"
-    OFFLINE = "offline"
-    EXITED = "exited"
-    STARTING = "starting"
-    FAILED = "failed"
-    STOPPED = "stopped"
-
-
-#: Statuses a task id never leaves: an exited pull-to-push task and a stopped ingest task
-#: are gone for good at the provider; a new task gets a new id.
-TERMINAL_STATUSES = frozenset({Status.EXITED, Status.STOPPED})
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,7 +65,7 @@ def dedupe_key(
     reason: str,
     event_time_ms: int | None,
 ) -> str:
-    """Hash of the fields a provider retry repeats identically (design.md, "Deduplication")."""
+    """Hash of the fields a provider retry repeats identically."""
     parts = (
         source,
         task_id,

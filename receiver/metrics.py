@@ -1,13 +1,17 @@
 """Prometheus metrics of relaywarden.
 
-Names and labels are part of the external contract (design.md, "Metrics"). Every label
+Names and labels are part of the external contract. Every label
 takes values from a bounded set; series are pre-initialised for the known values so that
 dashboards and alerts see zeros instead of absent series.
 """
 
 from __future__ import annotations
 
+import enum
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+
+from receiver.domain.states import JobAction, Source
 
 __all__ = [
     "CALLBACK_OUTCOMES",
@@ -17,6 +21,7 @@ __all__ = [
     "KNOWN_REASONS",
     "PROVIDER_RESULTS",
     "REGISTRY",
+    "JobOutcome",
     "callback_duration_seconds",
     "callbacks_total",
     "job_duration_seconds",
@@ -33,7 +38,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-CALLBACK_SOURCES = ("aliyun_pull_to_push", "trtc", "tencent_pull_to_push")
+CALLBACK_SOURCES = tuple(Source)
 CALLBACK_OUTCOMES = (
     "accepted",
     "duplicate",
@@ -43,19 +48,20 @@ CALLBACK_OUTCOMES = (
     "too_large",
     "unavailable",
 )
-JOB_OUTCOMES = ("succeeded", "retried", "dead")
+
+
+class JobOutcome(enum.StrEnum):
+    """How one job attempt ended (the ``outcome`` label of ``relaywarden_jobs_total``)."""
+
+    SUCCEEDED = "succeeded"
+    RETRIED = "retried"
+    DEAD = "dead"
+
+
+JOB_OUTCOMES = tuple(JobOutcome)
 PROVIDER_RESULTS = ("ok", "throttled", "retryable", "rejected")
-PROVIDERS = ("aliyun", "trtc", "tencent")
 #: The follow-up actions jobs carry (the ``action`` label).
-JOB_ACTIONS = (
-    "recreate",
-    "create_task",
-    "delete_task",
-    "adopt_task",
-    "start_ingest",
-    "stop_ingest",
-    "check_ingest",
-)
+JOB_ACTIONS = tuple(JobAction)
 
 #: Reasons that may appear as a label value; anything else is counted as ``other``.
 KNOWN_REASONS = frozenset(

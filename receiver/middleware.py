@@ -16,18 +16,18 @@ log = structlog.get_logger("relaywarden.http")
 
 
 class AdminAuthMiddleware:
-    """Require ``Authorization: Bearer <RELAYWARDEN_ADMIN_TOKEN>`` on ``/api``."""
+    """Require ``Authorization: Bearer <RELAYWARDEN_ADMIN_TOKEN>`` on what it wraps.
+
+    The app installs it on the ``/api`` mount, so the routes under it are guarded by
+    construction rather than by a path check.
+    """
 
     def __init__(self, app: ASGIApp, admin_token: str | None) -> None:
         self.app = app
         self.admin_token = admin_token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and self.admin_token is not None
-            and scope["path"].startswith("/api/")
-        ):
+        if scope["type"] == "http" and self.admin_token is not None:
             header = None
             for name, value in scope["headers"]:
                 if name == b"authorization":

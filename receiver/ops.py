@@ -25,7 +25,7 @@ async def readyz(request: Request) -> Response:
     """``GET /readyz``: the store answers and every background worker runs."""
     runtime = runtime_of(request)
     problems: list[str] = []
-    if not runtime.store.writer_alive:
+    if not runtime.store.alive:
         problems.append("store writer is not running")
     else:
         try:

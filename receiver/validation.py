@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from receiver.relay_model import REQUIRED_CONFIG_KEYS, parse_provider_time
+from receiver.domain.relay import REQUIRED_CONFIG_KEYS, parse_provider_time
 
 __all__ = [
     "LIVE_SOURCE_PROTOCOLS",

@@ -21,7 +21,8 @@ COMPOSE = ROOT / "compose.yaml"
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    return loaded
 
 
 def binds(service: dict[str, Any]) -> list[tuple[Path, PurePosixPath]]:

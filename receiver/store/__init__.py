@@ -1,21 +1,6 @@
-"""Durable storage of events, task state, relays, jobs and quarantined callbacks."""
+"""Durable storage of events, task state, relays, jobs and quarantined callbacks.
 
-from __future__ import annotations
-
-from receiver.store.base import (
-    IngestResult,
-    JobSpec,
-    Planner,
-    StoreUnavailable,
-    TaskChange,
-    Transaction,
-)
-
-__all__ = [
-    "IngestResult",
-    "JobSpec",
-    "Planner",
-    "StoreUnavailable",
-    "TaskChange",
-    "Transaction",
-]
+``receiver.store.base.Store`` is the interface (with its errors and the claimed job);
+``receiver.store.sqlite.SqliteStore`` implements it. Every SQL statement of relaywarden
+lives in this package.
+"""

@@ -10,46 +10,41 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
-from receiver.store.base import JobSpec
-from receiver.store.rows import now_ms, one, rows
+import msgspec
+
+from receiver.domain.lifecycle import state_after_job_death, state_after_job_retry
+from receiver.domain.plan import JobSpec
+from receiver.domain.records import JobRecord
+from receiver.domain.states import JobState, RelayState
+from receiver.store.base import ClaimedJob, LeaseLost, RunResult
+from receiver.store.relays import get_relay, update_relay
+from receiver.store.rows import Row, now_ms, one, rows, where
 
 __all__ = [
-    "JOB_STATES",
-    "ClaimedJob",
-    "LeaseLost",
     "check_fence",
     "claim_due_jobs",
     "enqueue_job",
     "finish_job",
     "get_job",
+    "has_due_job",
+    "job_counts_by_relay",
+    "jobs_of_relay",
     "list_jobs",
+    "mark_payload",
     "retry_dead_job",
+    "retry_dead_jobs",
 ]
 
-JOB_STATES = ("pending", "running", "succeeded", "dead")
+#: The claim condition, the one place it is written: pending and due, or running with an
+#: expired lease (its worker died). Both parameters are "now".
+_DUE = "((state = 'pending' AND due_at_ms <= ?) OR (state = 'running' AND lease_until_ms < ?))"
 
 
-class LeaseLost(Exception):
-    """The job was claimed again by someone else; this run must stop writing."""
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedJob:
-    """A job as handed to a worker: its row plus the fence of this claim."""
-
-    id: int
-    action: str
-    relay_id: str | None
-    provider: str | None
-    task_id: str | None
-    payload: dict[str, Any]
-    attempts: int
-    throttled: int
-    fence: int
-    created_at_ms: int
+def _job(row: Row) -> JobRecord:
+    row["payload"] = json.loads(row["payload"])
+    return msgspec.convert(row, JobRecord, strict=False)
 
 
 def enqueue_job(
@@ -58,14 +53,14 @@ def enqueue_job(
     """Insert a pending job; it becomes due ``spec.delay_seconds`` after ``now``."""
     cursor = conn.execute(
         "INSERT INTO jobs (action, relay_id, provider, task_id, payload, state, due_at_ms, "
-        "cause_event_id, created_at_ms, updated_at_ms) "
-        "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+        "cause_event_id, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            spec.action,
+            str(spec.action),
             spec.relay_id,
-            spec.provider,
+            None if spec.provider is None else str(spec.provider),
             spec.task_id,
             json.dumps(spec.payload, separators=(",", ":")),
+            JobState.PENDING.value,
             now + int(spec.delay_seconds * 1000),
             cause_event_id,
             now,
@@ -75,13 +70,17 @@ def enqueue_job(
     return int(cursor.lastrowid or 0)
 
 
+def has_due_job(conn: sqlite3.Connection, now: int) -> bool:
+    """True when a claim at ``now`` would find a job (a cheap read before a write)."""
+    return (
+        conn.execute(f"SELECT 1 FROM jobs WHERE {_DUE} LIMIT 1", (now, now)).fetchone() is not None
+    )
+
+
 def claim_due_jobs(
-    conn: sqlite3.Connection, *, limit: int, lease_ms: int, now: int | None = None
+    conn: sqlite3.Connection, *, limit: int, lease_ms: int, now: int
 ) -> list[ClaimedJob]:
-    """Claim up to ``limit`` due jobs: pending ones whose time has come, and running ones
-    whose lease expired (their worker died). At most one job per relay runs at a time.
-    """
-    now = now_ms() if now is None else now
+    """Claim up to ``limit`` due jobs; at most one job per relay runs at a time."""
     busy = {
         row[0]
         for row in conn.execute(
@@ -92,8 +91,7 @@ def claim_due_jobs(
     }
     candidates = rows(
         conn.execute(
-            "SELECT * FROM jobs WHERE (state = 'pending' AND due_at_ms <= ?) "
-            "OR (state = 'running' AND lease_until_ms < ?) ORDER BY due_at_ms, id LIMIT ?",
+            f"SELECT * FROM jobs WHERE {_DUE} ORDER BY due_at_ms, id LIMIT ?",
             (now, now, limit * 4),
         )
     )
@@ -110,94 +108,139 @@ def claim_due_jobs(
             "lease_until_ms = ?, updated_at_ms = ? WHERE id = ?",
             (fence, now + lease_ms, now, row["id"]),
         )
-        claimed.append(
-            ClaimedJob(
-                id=int(row["id"]),
-                action=str(row["action"]),
-                relay_id=relay_id,
-                provider=row["provider"],
-                task_id=row["task_id"],
-                payload=json.loads(row["payload"]),
-                attempts=int(row["attempts"]) + 1,
-                throttled=int(row["throttled"]),
-                fence=fence,
-                created_at_ms=int(row["created_at_ms"]),
-            )
+        row.update(
+            state=JobState.RUNNING.value,
+            attempts=int(row["attempts"]) + 1,
+            fence=fence,
+            updated_at_ms=now,
+            payload=json.loads(row["payload"]),
+            lease_ms=lease_ms,
         )
+        claimed.append(msgspec.convert(row, ClaimedJob, strict=False))
         if len(claimed) >= limit:
             break
     return claimed
 
 
-def check_fence(
-    conn: sqlite3.Connection, job_id: int, fence: int, *, extend_lease_ms: int | None = None
-) -> None:
-    """Raise LeaseLost unless this run still holds the job; optionally extend the lease."""
-    row = conn.execute("SELECT fence, state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    if row is None or int(row[0]) != fence or row[1] != "running":
-        raise LeaseLost(f"job {job_id} was claimed again (fence {fence} is stale)")
-    if extend_lease_ms is not None:
+def check_fence(conn: sqlite3.Connection, job: ClaimedJob, *, extend: bool = True) -> None:
+    """Raise LeaseLost unless this run still holds the job; extend the lease by default."""
+    row = conn.execute("SELECT fence, state FROM jobs WHERE id = ?", (job.id,)).fetchone()
+    if row is None or int(row[0]) != job.fence or row[1] != JobState.RUNNING:
+        raise LeaseLost(f"job {job.id} was claimed again (fence {job.fence} is stale)")
+    if extend:
         conn.execute(
-            "UPDATE jobs SET lease_until_ms = ? WHERE id = ?", (now_ms() + extend_lease_ms, job_id)
+            "UPDATE jobs SET lease_until_ms = ? WHERE id = ?", (now_ms() + job.lease_ms, job.id)
         )
 
 
-def finish_job(
-    conn: sqlite3.Connection,
-    job_id: int,
-    fence: int,
-    *,
-    state: str,
-    error: str | None = None,
-    due_at_ms: int | None = None,
-    throttled: bool = False,
-) -> None:
-    """Record a run's outcome: ``succeeded``, ``dead``, or ``pending`` again at ``due_at_ms``.
+def mark_payload(conn: sqlite3.Connection, job_id: int, key: str) -> None:
+    """Set ``payload[key] = 1``: a durable note a re-run of the job reads."""
+    conn.execute(
+        "UPDATE jobs SET payload = json_set(payload, ?, 1) WHERE id = ?", (f"$.{key}", job_id)
+    )
 
-    A throttled run gives its attempt back: throttling is the provider pacing us, not a
-    failure of the job.
+
+def finish_job(conn: sqlite3.Connection, job: ClaimedJob, result: RunResult) -> None:
+    """Record a run's outcome (see ``RunResult``); a dead job that was to give its relay a
+    task fails the relay.
     """
-    check_fence(conn, job_id, fence)
+    check_fence(conn, job, extend=False)
+    state, error, throttled = result.state, result.error, result.throttled
     conn.execute(
         "UPDATE jobs SET state = ?, last_error = ?, due_at_ms = COALESCE(?, due_at_ms), "
         "lease_until_ms = NULL, attempts = attempts - ?, throttled = throttled + ?, "
         "updated_at_ms = ? WHERE id = ?",
-        (state, error, due_at_ms, int(throttled), int(throttled), now_ms(), job_id),
+        (state.value, error, result.due_at_ms, int(throttled), int(throttled), now_ms(), job.id),
     )
+    if state is JobState.DEAD and job.relay_id is not None:
+        relay = get_relay(conn, job.relay_id)
+        if relay is not None and state_after_job_death(relay, job.action) is not None:
+            reason = f"{job.action} job #{job.id} is dead: {error or 'no reason given'}"
+            update_relay(conn, job.relay_id, state=RelayState.FAILED.value, failure_reason=reason)
 
 
-def get_job(conn: sqlite3.Connection, job_id: int) -> dict[str, Any] | None:
-    """One job row, or None."""
-    return one(conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)))
+def get_job(conn: sqlite3.Connection, job_id: int) -> JobRecord | None:
+    """One job, or None."""
+    row = one(conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)))
+    return None if row is None else _job(row)
 
 
 def list_jobs(
-    conn: sqlite3.Connection, *, state: str | None, limit: int, cursor: int | None
-) -> list[dict[str, Any]]:
+    conn: sqlite3.Connection, *, state: JobState | None, limit: int, cursor: int | None
+) -> list[JobRecord]:
     """Jobs newest first, optionally in one state."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if state:
-        clauses.append("state = ?")
-        params.append(state)
-    if cursor is not None:
-        clauses.append("id < ?")
-        params.append(cursor)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    params.append(limit)
-    return rows(conn.execute(f"SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?", tuple(params)))
+    condition, params = where(
+        ("state = ?", (state.value,) if state else None),
+        ("id < ?", None if cursor is None else (cursor,)),
+    )
+    sql = f"SELECT * FROM jobs {condition} ORDER BY id DESC LIMIT ?"
+    found = rows(conn.execute(sql, (*params, limit)))
+    return [_job(row) for row in found]
 
 
-def retry_dead_job(conn: sqlite3.Connection, job_id: int) -> dict[str, Any] | None:
+def jobs_of_task(conn: sqlite3.Connection, provider: str, task_id: str) -> list[JobRecord]:
+    """The jobs a task's events caused, oldest first."""
+    found = rows(
+        conn.execute(
+            "SELECT * FROM jobs WHERE provider = ? AND task_id = ? ORDER BY id", (provider, task_id)
+        )
+    )
+    return [_job(row) for row in found]
+
+
+def jobs_of_relay(conn: sqlite3.Connection, relay_id: str, *, limit: int) -> list[JobRecord]:
+    """A relay's jobs, newest first."""
+    sql = "SELECT * FROM jobs WHERE relay_id = ? ORDER BY id DESC LIMIT ?"
+    return [_job(row) for row in rows(conn.execute(sql, (relay_id, limit)))]
+
+
+def job_counts_by_relay(
+    conn: sqlite3.Connection, relay_ids: Sequence[str]
+) -> dict[str, dict[JobState, int]]:
+    """How many jobs each of ``relay_ids`` has in each state (relays without jobs left out)."""
+    counts: dict[str, dict[JobState, int]] = {}
+    for start in range(0, len(relay_ids), 500):  # SQLite's bound-parameter limit
+        chunk = relay_ids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        sql = (
+            f"SELECT relay_id, state, COUNT(*) FROM jobs WHERE relay_id IN ({marks}) "
+            "GROUP BY relay_id, state"
+        )
+        for relay_id, state, n in conn.execute(sql, tuple(chunk)):
+            counts.setdefault(str(relay_id), {})[JobState(state)] = int(n)
+    return counts
+
+
+def retry_dead_job(conn: sqlite3.Connection, job_id: int) -> JobRecord | None:
     """Put a dead job back in the queue, due now, with a fresh attempt budget.
 
-    Returns the updated row, or None when there is no dead job of that id.
+    Returns the updated job, or None when there is no dead job of that id. A relay the job's
+    death had failed is managed again.
     """
+    now = now_ms()
     cursor = conn.execute(
         "UPDATE jobs SET state = 'pending', attempts = 0, throttled = 0, due_at_ms = ?, "
         "updated_at_ms = ? WHERE id = ? AND state = 'dead'",
-        (now_ms(), now_ms(), job_id),
+        (now, now, job_id),
     )
-    if cursor.rowcount == 0:
-        return None
-    return get_job(conn, job_id)
+    job = None if cursor.rowcount == 0 else get_job(conn, job_id)
+    relay = None if job is None or job.relay_id is None else get_relay(conn, job.relay_id)
+    if job is not None and relay is not None:
+        state = state_after_job_retry(relay, job.action)
+        if state is not None:
+            update_relay(conn, relay.id, state=state.value, failure_reason=None)
+    return job
+
+
+def retry_dead_jobs(
+    conn: sqlite3.Connection, *, relay_id: str | None, action: str | None, limit: int
+) -> list[JobRecord]:
+    """Retry up to ``limit`` dead jobs (oldest first), optionally of one relay or action."""
+    condition, params = where(
+        ("state = ?", (JobState.DEAD.value,)),
+        ("relay_id = ?", None if relay_id is None else (relay_id,)),
+        ("action = ?", None if action is None else (action,)),
+    )
+    found = conn.execute(f"SELECT id FROM jobs {condition} ORDER BY id LIMIT ?", (*params, limit))
+    retried = [retry_dead_job(conn, int(job_id)) for (job_id,) in found.fetchall()]
+    return [job for job in retried if job is not None]

@@ -1,142 +1,149 @@
 """Relays, the provider tasks each relay had, and their linked TRTC ingests (SQLite).
 
-Plain functions over a connection, so that the API (through the writer) and the job
-actions (inside their fenced checkpoints) share one implementation.
+Functions over a connection, run inside the writer's transaction or on a reader, so the
+API methods and the fenced action methods of the store share one implementation.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import uuid
-from typing import Any
 
-from receiver.store.rows import now_ms, one, rows
+import msgspec
+
+from receiver.domain.records import IngestLink, RelayTaskLink
+from receiver.domain.relay import (
+    PullToPushSpec,
+    RecreatePolicy,
+    Relay,
+    TrtcIngestSpec,
+    new_relay_id,
+)
+from receiver.domain.states import IngestState, Provider, RelayOrigin, RelayState
+from receiver.store.rows import Row, now_ms, one, rows, where
 
 __all__ = [
-    "RELAY_STATES",
     "add_ingest",
     "attach_task",
-    "create_relay",
+    "claim_task",
     "get_relay",
+    "has_ingests",
     "ingests_of",
+    "insert_relay",
     "list_relays",
-    "new_relay_id",
+    "relay_by_name",
     "relay_task",
     "retire_task",
+    "tasks_of",
     "update_ingest",
     "update_relay",
 ]
 
-#: pending: waiting for its first task; active: kept alive; ended: its task exited for good;
-#: failed: re-creation gave up; deleting/deleted: the operator stopped managing it.
-RELAY_STATES = ("pending", "active", "ended", "failed", "deleting", "deleted")
-
-_JSON_COLUMNS = ("pull_to_push", "trtc_ingest", "recreate", "recreate_attempts")
-
-
-def new_relay_id() -> str:
-    """A fresh relay id (short, URL-safe)."""
-    return uuid.uuid4().hex[:16]
+_JSON_TYPES: dict[str, object] = {
+    "pull_to_push": PullToPushSpec,
+    "trtc_ingest": TrtcIngestSpec | None,
+    "recreate": RecreatePolicy,
+    "recreate_attempts": list[int],
+}
+_ENCODER = msgspec.json.Encoder()
 
 
-def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
+def _relay(row: Row | None) -> Relay | None:
     if row is None:
         return None
-    for column in _JSON_COLUMNS:
-        value = row.get(column)
-        if isinstance(value, str):
-            row[column] = json.loads(value)
-    return row
+    for column, kind in _JSON_TYPES.items():
+        text = row[column]
+        row[column] = None if text is None else msgspec.json.decode(text, type=kind, strict=False)
+    return msgspec.convert(row, Relay, strict=False)
 
 
-def _encode(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+def _encode(value: object) -> str | None:
+    return None if value is None else _ENCODER.encode(value).decode()
 
 
-def create_relay(
-    conn: sqlite3.Connection,
-    *,
-    relay_id: str,
-    name: str,
-    state: str,
-    origin: str,
-    region: str,
-    pull_to_push: dict[str, Any],
-    trtc_ingest: dict[str, Any] | None,
-    recreate: dict[str, Any],
-    current_task_id: str | None = None,
-) -> dict[str, Any]:
-    """Insert a relay (and its current task, when known); returns the row."""
+def relay_by_name(conn: sqlite3.Connection, name: str) -> Relay | None:
+    """The live (not ``deleted``) relay called ``name``, or None."""
+    sql = "SELECT * FROM relays WHERE name = ? AND state != ?"
+    return _relay(one(conn.execute(sql, (name, RelayState.DELETED.value))))
+
+
+def _free_name(conn: sqlite3.Connection, relay: Relay) -> str:
+    """The relay's name, or (for a relay adopted from a callback) a free variant of it."""
+    if relay.origin is not RelayOrigin.CALLBACK or relay_by_name(conn, relay.name) is None:
+        return relay.name  # a declared name that is taken fails on the unique index: 409
+    candidate = f"{relay.name}-{relay.id[:8]}"
+    while relay_by_name(conn, candidate) is not None:
+        candidate = f"{relay.name}-{new_relay_id()[:8]}"
+    return candidate
+
+
+def insert_relay(conn: sqlite3.Connection, relay: Relay) -> Relay:
+    """Insert a relay (and link its current task as generation 1, when it has one)."""
     now = now_ms()
     conn.execute(
         "INSERT INTO relays (id, name, state, origin, region, pull_to_push, trtc_ingest, "
         "recreate, current_task_id, generation, created_at_ms, updated_at_ms) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            relay_id,
-            name,
-            state,
-            origin,
-            region,
-            _encode(pull_to_push),
-            _encode(trtc_ingest),
-            _encode(recreate),
-            current_task_id,
-            1 if current_task_id else 0,
+            relay.id,
+            _free_name(conn, relay),
+            relay.state.value,
+            relay.origin.value,
+            relay.region,
+            _encode(relay.pull_to_push),
+            _encode(relay.trtc_ingest),
+            _encode(relay.recreate),
+            relay.current_task_id,
+            1 if relay.current_task_id else 0,
             now,
             now,
         ),
     )
-    if current_task_id:
-        attach_task(conn, relay_id, current_task_id, generation=1)
-    relay = get_relay(conn, relay_id)
-    assert relay is not None
-    return relay
+    if relay.current_task_id:
+        attach_task(conn, relay.id, relay.current_task_id, generation=1)
+    stored = get_relay(conn, relay.id)
+    assert stored is not None
+    return stored
 
 
-def get_relay(conn: sqlite3.Connection, relay_id: str) -> dict[str, Any] | None:
-    """One relay row (JSON columns decoded), or None."""
-    return _decode(one(conn.execute("SELECT * FROM relays WHERE id = ?", (relay_id,))))
+def get_relay(conn: sqlite3.Connection, relay_id: str) -> Relay | None:
+    """One relay, or None."""
+    return _relay(one(conn.execute("SELECT * FROM relays WHERE id = ?", (relay_id,))))
 
 
 def list_relays(
-    conn: sqlite3.Connection, *, state: str | None, limit: int, cursor: str | None
-) -> list[dict[str, Any]]:
+    conn: sqlite3.Connection, *, state: RelayState | None, limit: int, after: tuple[int, str] | None
+) -> list[Relay]:
     """Relays newest first (created time, then id), optionally by state."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if state:
-        clauses.append("state = ?")
-        params.append(state)
-    if cursor:
-        created, _, relay_id = cursor.partition(":")
-        clauses.append("(created_at_ms, id) < (?, ?)")
-        params.extend((int(created), relay_id))
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    params.append(limit)
-    found = rows(
-        conn.execute(
-            f"SELECT * FROM relays {where} ORDER BY created_at_ms DESC, id DESC LIMIT ?",
-            tuple(params),
-        )
+    condition, params = where(
+        ("state = ?", (state.value,) if state else None),
+        ("(created_at_ms, id) < (?, ?)", after),
     )
-    return [r for r in (_decode(row) for row in found) if r is not None]
+    sql = f"SELECT * FROM relays {condition} ORDER BY created_at_ms DESC, id DESC LIMIT ?"
+    found = rows(conn.execute(sql, (*params, limit)))
+    return [r for r in map(_relay, found) if r is not None]
 
 
-def update_relay(conn: sqlite3.Connection, relay_id: str, **fields: Any) -> None:
-    """Set columns of a relay (JSON columns encoded) and bump ``updated_at_ms``."""
-    if not fields:
-        return
-    names = []
-    values: list[Any] = []
-    for name, value in fields.items():
-        names.append(f"{name} = ?")
-        values.append(_encode(value) if name in _JSON_COLUMNS else value)
-    names.append("updated_at_ms = ?")
-    values.append(now_ms())
-    values.append(relay_id)
-    conn.execute(f"UPDATE relays SET {', '.join(names)} WHERE id = ?", tuple(values))
+def update_relay(conn: sqlite3.Connection, relay_id: str, **fields: object) -> None:
+    """Set columns of a relay (JSON columns encoded, enums as text); bumps ``updated_at_ms``."""
+    names = [f"{name} = ?" for name in fields]
+    values = [_encode(v) if name in _JSON_TYPES else v for name, v in fields.items()]
+    conn.execute(
+        f"UPDATE relays SET {', '.join(names)}, updated_at_ms = ? WHERE id = ?",
+        (*values, now_ms(), relay_id),
+    )
+
+
+def claim_task(conn: sqlite3.Connection, relay: Relay) -> None:
+    """Store that ``relay.current_task_id`` is the relay's task at ``relay.generation``."""
+    assert relay.current_task_id is not None
+    update_relay(
+        conn,
+        relay.id,
+        current_task_id=relay.current_task_id,
+        generation=relay.generation,
+        state=relay.state.value,
+    )
+    attach_task(conn, relay.id, relay.current_task_id, generation=relay.generation)
 
 
 def attach_task(
@@ -145,39 +152,63 @@ def attach_task(
     task_id: str,
     *,
     generation: int,
-    provider: str = "aliyun",
+    provider: Provider = Provider.ALIYUN,
 ) -> None:
     """Record that ``task_id`` belongs to the relay (idempotent)."""
     conn.execute(
         "INSERT INTO relay_tasks (provider, task_id, relay_id, generation, created_at_ms) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (provider, task_id) DO UPDATE SET "
         "relay_id = excluded.relay_id, generation = excluded.generation",
-        (provider, task_id, relay_id, generation, now_ms()),
+        (provider.value, task_id, relay_id, generation, now_ms()),
     )
 
 
-def retire_task(conn: sqlite3.Connection, task_id: str, *, provider: str = "aliyun") -> None:
+def retire_task(
+    conn: sqlite3.Connection, task_id: str, *, provider: Provider = Provider.ALIYUN
+) -> None:
     """Mark a task that relaywarden itself deletes, so its exit is not taken for the relay's end."""
     conn.execute(
         "UPDATE relay_tasks SET retired_by_us = 1 WHERE provider = ? AND task_id = ?",
-        (provider, task_id),
+        (provider.value, task_id),
     )
 
 
-def relay_task(
-    conn: sqlite3.Connection, task_id: str, *, provider: str = "aliyun"
-) -> dict[str, Any] | None:
-    """The relay_tasks row of a task, or None."""
-    return one(
+def relay_task(conn: sqlite3.Connection, provider: str, task_id: str) -> RelayTaskLink | None:
+    """How a task belongs to its relay, or None."""
+    row = one(
         conn.execute(
-            "SELECT * FROM relay_tasks WHERE provider = ? AND task_id = ?", (provider, task_id)
+            "SELECT relay_id, task_id, generation, retired_by_us FROM relay_tasks "
+            "WHERE provider = ? AND task_id = ?",
+            (provider, task_id),
         )
     )
+    return None if row is None else msgspec.convert(row, RelayTaskLink, strict=False)
 
 
-def ingests_of(conn: sqlite3.Connection, relay_id: str) -> list[dict[str, Any]]:
+def tasks_of(conn: sqlite3.Connection, relay_id: str) -> list[RelayTaskLink]:
+    """Every task a relay had, by generation, with each task's last known status."""
+    found = rows(
+        conn.execute(
+            "SELECT rt.relay_id, rt.task_id, rt.generation, rt.retired_by_us, t.status "
+            "FROM relay_tasks rt LEFT JOIN tasks t "
+            "ON t.provider = rt.provider AND t.task_id = rt.task_id "
+            "WHERE rt.relay_id = ? ORDER BY rt.generation",
+            (relay_id,),
+        )
+    )
+    return msgspec.convert(found, list[RelayTaskLink], strict=False)
+
+
+def ingests_of(conn: sqlite3.Connection, relay_id: str) -> list[IngestLink]:
     """The TRTC ingests linked to a relay, oldest first."""
-    return rows(conn.execute("SELECT * FROM ingests WHERE relay_id = ? ORDER BY id", (relay_id,)))
+    found = rows(conn.execute("SELECT * FROM ingests WHERE relay_id = ? ORDER BY id", (relay_id,)))
+    return msgspec.convert(found, list[IngestLink], strict=False)
+
+
+def has_ingests(conn: sqlite3.Connection, relay_id: str) -> bool:
+    """True when any TRTC ingest is linked to the relay."""
+    row = conn.execute("SELECT 1 FROM ingests WHERE relay_id = ? LIMIT 1", (relay_id,))
+    return row.fetchone() is not None
 
 
 def add_ingest(
@@ -185,8 +216,8 @@ def add_ingest(
     relay_id: str,
     *,
     sdk_app_id: int,
-    task_id: str | None,
-    state: str,
+    task_id: str,
+    state: IngestState,
     owned: bool,
 ) -> int:
     """Link an ingest to a relay; returns the link id."""
@@ -194,15 +225,14 @@ def add_ingest(
     cursor = conn.execute(
         "INSERT INTO ingests (relay_id, sdk_app_id, task_id, state, owned, created_at_ms, "
         "updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (relay_id, sdk_app_id, task_id, state, int(owned), now, now),
+        (relay_id, sdk_app_id, task_id, state.value, int(owned), now, now),
     )
     return int(cursor.lastrowid or 0)
 
 
-def update_ingest(conn: sqlite3.Connection, ingest_id: int, **fields: Any) -> None:
-    """Set columns of an ingest link."""
-    names = [f"{name} = ?" for name in fields]
-    values = [*fields.values(), now_ms(), ingest_id]
+def update_ingest(conn: sqlite3.Connection, ingest_id: int, state: IngestState) -> None:
+    """Record the state of an ingest link."""
     conn.execute(
-        f"UPDATE ingests SET {', '.join(names)}, updated_at_ms = ? WHERE id = ?", tuple(values)
+        "UPDATE ingests SET state = ?, updated_at_ms = ? WHERE id = ?",
+        (state.value, now_ms(), ingest_id),
     )

@@ -6,7 +6,10 @@ import sqlite3
 import time
 from typing import Any
 
-__all__ = ["now_ms", "one", "rows"]
+__all__ = ["Row", "now_ms", "one", "rows", "where"]
+
+#: One SQLite row keyed by column name; the store turns rows into domain records.
+Row = dict[str, Any]
 
 
 def now_ms() -> int:
@@ -14,13 +17,24 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+def rows(cursor: sqlite3.Cursor) -> list[Row]:
     """All rows of ``cursor`` as dicts keyed by column name."""
     names = [column[0] for column in cursor.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def one(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
+def one(cursor: sqlite3.Cursor) -> Row | None:
     """The first row of ``cursor`` as a dict, or None."""
     found = rows(cursor)
     return found[0] if found else None
+
+
+def where(*filters: tuple[str, tuple[object, ...] | None]) -> tuple[str, list[object]]:
+    """A ``WHERE`` clause of the filters given (parameters not None) and its parameters.
+
+    Each filter is a condition with ``?`` placeholders and the values for them, or None to
+    leave the condition out.
+    """
+    clauses = [clause for clause, values in filters if values is not None]
+    params = [value for _, values in filters if values is not None for value in values]
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params

@@ -143,7 +143,7 @@ def stack(stack_factory: Callable[..., Stack]) -> Stack:
 
 
 def relay_body(name: str = "final-match", **extra: Any) -> dict[str, Any]:
-    """A relay declaration like design.md's example, ending in two hours."""
+    """A typical relay declaration, ending in two hours."""
     end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 7200))
     body: dict[str, Any] = {
         "name": name,

@@ -1,7 +1,7 @@
 """Adoption: tasks relaywarden did not create become relays, from a callback or the API.
 
 Registering relaywarden's CallbackUrl alone must be enough for re-creation to work
-(design.md, "Relays"); an operator can also take a task over by its TaskId, and link a TRTC
+(see docs/design.md); an operator can also take a task over by its TaskId, and link a TRTC
 ingest started elsewhere.
 """
 
@@ -233,7 +233,10 @@ def test_api_adopt_of_an_unknown_task_dies_with_the_reason(stack: Stack) -> None
     [adopt] = jobs_of(stack, relay_id, "adopt_task")
     assert adopt["state"] == "dead"
     assert "CodeTaskNotExist" in adopt["last_error"]
-    assert stack.relay(relay_id)["state"] == "pending"
+    # The relay cannot get its task: it fails with the job's reason, whatever the rules say.
+    relay = stack.relay(relay_id)
+    assert relay["state"] == "failed"
+    assert "adopt_task" in relay["failure_reason"] and "CodeTaskNotExist" in relay["failure_reason"]
 
 
 def test_offline_trigger_by_user_is_left_alone(stack: Stack) -> None:

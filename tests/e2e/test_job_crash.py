@@ -1,5 +1,5 @@
 """Killing ``relaywarden serve`` while jobs run: after a restart on the same database every
-job completes exactly once in effect (design.md, "Jobs"; issue 3, "Crash idempotency").
+job completes exactly once in effect.
 
 The process is the real console script; the fake providers run in the test process and
 hold the Create/Delete calls open, so the kill lands while those calls are in flight, some

@@ -72,7 +72,7 @@ def oss2_v4_authorization(
 
     class _Pinned(datetime):
         @classmethod
-        def utcnow(cls) -> datetime:
+        def utcnow(cls) -> datetime:  # type: ignore[override]
             return when.astimezone(UTC).replace(tzinfo=None)
 
     request = oss2.http.Request(

@@ -3,7 +3,7 @@
 The rules follow grafana/dashboard-linter (templated datasource, job/instance variables and
 matchers, units, descriptions, ``$__rate_interval``, counters only inside rate/irate/increase)
 plus relaywarden's own contract: every metric, label and label value that a query names must
-exist in design.md's "Metrics" table, copied below as ``METRICS``.
+exist in the documented metrics table, copied below as ``METRICS``.
 
 PromQL is parsed with ``promql_parser`` (Python binding of the promql-parser crate), so checks
 look at the expression tree, not at text.
@@ -20,7 +20,7 @@ from typing import Any
 import promql_parser
 
 # ---------------------------------------------------------------------------------------------
-# The contract: design.md, "Metrics (prefix relaywarden_)". Label values are listed where
+# The contract: the metrics relaywarden documents. Label values are listed where
 # the design (or the issue that defines them) bounds them; ``None`` means "any bounded value"
 # (provider API names, reasons, statuses).
 

@@ -33,7 +33,8 @@ RULES = ROOT / "grafana" / "alerts" / "relaywarden.rules.yml"
 
 @pytest.fixture(scope="module")
 def dashboard() -> dict[str, Any]:
-    return json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return loaded
 
 
 def alert_rules() -> list[dict[str, Any]]:

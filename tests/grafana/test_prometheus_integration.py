@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -470,7 +471,7 @@ def test_callback_alerts_react_to_the_traffic(traffic: Stack) -> None:
     ):
         (pending,) = wait_for(
             f"{name} pending",
-            lambda name=name: firing_alerts(traffic, name, state="pending"),
+            functools.partial(firing_alerts, traffic, name, state="pending"),
             timeout=15,
         )
         assert pending["labels"].items() >= target.items()

@@ -312,7 +312,7 @@ def test_create_validates_like_the_provider(aliyun_fake: FakeAliyunLive) -> None
 # ---------------------------------------------------------------- fidelity: TRTC
 
 
-INGEST = {
+INGEST: dict[str, Any] = {
     "SdkAppId": 1400000001,
     "RoomId": "room-7",
     "RoomIdType": 0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from unittest import mock
 from urllib.parse import parse_qsl, urlsplit
 
@@ -27,7 +28,11 @@ STAMP = "20260304T050607Z"
 
 
 def test_rtmp_vectors() -> None:
-    common = {"bucket": "examplebucket", "channel": "test-channel", "expires": 1700003600}
+    common: dict[str, Any] = {
+        "bucket": "examplebucket",
+        "channel": "test-channel",
+        "expires": 1700003600,
+    }
     playlist = {"playlistName": "playlist.m3u8"}
     assert rtmp_signature("sk", params=playlist, **common) == "Qt9jisPtyM8mX7HuRoNgxOWGMw0="
     assert rtmp_signature("sk", params={}, **common) == "pg0VovqGcmlYAq8jL/jvm3B0LUE="

@@ -1,4 +1,4 @@
-"""Follow-up rules: the built-ins of design.md, the TOML rules file, and its error messages."""
+"""Follow-up rules: the documented built-ins, the TOML rules file, and its error messages."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from tests.support.servers import free_port
 
 RELAYWARDEN = Path(sys.executable).with_name("relaywarden")
 
-#: design.md's built-in table, written as a rules file.
+#: the documented built-in table, written as a rules file.
 BUILTIN_TOML = """
 # The built-in rules, spelled out.
 [[rules]]

@@ -1,13 +1,12 @@
 """The job runner and the outbox: backoff, leases and fencing, attempts and throttling.
 
-Store-level tests use ``receiver.store.jobs`` on a real SQLite file through
-``SqliteStore``; runner tests drive ``JobRunner`` with stand-in actions.
+Store-level tests use the store's job methods on a real SQLite file; runner tests drive
+``JobRunner`` with stand-in actions.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import sqlite3
 import statistics
@@ -23,16 +22,10 @@ from handlers.context import ActionContext
 from handlers.outcome import Outcome, ProviderError
 from handlers.runner import JobRunner, backoff_seconds
 from handlers.trtc_client import TrtcClient
-from receiver.store.base import JobSpec
-from receiver.store.jobs import (
-    LeaseLost,
-    check_fence,
-    claim_due_jobs,
-    enqueue_job,
-    finish_job,
-    get_job,
-)
-from receiver.store.rows import now_ms
+from receiver.domain.states import JobState
+from receiver.store.base import JobSpec, LeaseLost, RunResult
+from receiver.store.jobs import enqueue_job
+from receiver.store.rows import now_ms, one
 from receiver.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.anyio
@@ -80,52 +73,53 @@ def _enqueue(spec: JobSpec, now: int) -> Callable[[sqlite3.Connection], int]:
     return lambda conn: enqueue_job(conn, spec, now=now)
 
 
+async def _row(store: SqliteStore, job_id: int) -> dict[str, Any] | None:
+    """The job's full row, lease and fence included (what the API does not show)."""
+    return await store.read(lambda c: one(c.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))))
+
+
 async def test_an_expired_lease_is_claimed_again_and_the_stale_run_is_fenced_off(
     store: SqliteStore,
 ) -> None:
     t0 = now_ms()
     job_id = await store.write(_enqueue(JobSpec("create_task", relay_id="r1"), t0))
 
-    [first] = await store.write(lambda c: claim_due_jobs(c, limit=5, lease_ms=1000, now=t0))
+    [first] = await store.claim_due_jobs(limit=5, lease_ms=1000, now=t0)
     assert (first.id, first.fence, first.attempts) == (job_id, 1, 1)
     # While the lease holds, nobody else gets the job.
-    held = await store.write(lambda c: claim_due_jobs(c, limit=5, lease_ms=1000, now=t0 + 999))
+    held = await store.claim_due_jobs(limit=5, lease_ms=1000, now=t0 + 999)
     assert held == []
     # The worker died: after its lease the job is claimed again, with a higher fence.
-    [second] = await store.write(lambda c: claim_due_jobs(c, limit=5, lease_ms=1000, now=t0 + 1001))
+    [second] = await store.claim_due_jobs(limit=5, lease_ms=1000, now=t0 + 1001)
     assert (second.id, second.fence, second.attempts) == (job_id, 2, 2)
 
     # The stale run can neither checkpoint nor finish…
     with pytest.raises(LeaseLost):
-        await store.write(lambda c: check_fence(c, job_id, first.fence, extend_lease_ms=1000))
+        await store.extend_lease(first)
     with pytest.raises(LeaseLost):
-        await store.write(lambda c: finish_job(c, job_id, first.fence, state="succeeded"))
-    row = await store.read(lambda c: get_job(c, job_id))
+        await store.finish_job(first, RunResult(JobState.SUCCEEDED))
+    row = await _row(store, job_id)
     assert row is not None and (row["state"], row["fence"]) == ("running", 2)
 
     # …while the new one can, once; afterwards even its own fence is spent.
-    await store.write(lambda c: check_fence(c, job_id, second.fence, extend_lease_ms=60_000))
-    await store.write(lambda c: finish_job(c, job_id, second.fence, state="succeeded"))
-    row = await store.read(lambda c: get_job(c, job_id))
+    await store.extend_lease(second)
+    await store.finish_job(second, RunResult(JobState.SUCCEEDED))
+    row = await _row(store, job_id)
     assert row is not None
     assert (row["state"], row["attempts"], row["lease_until_ms"]) == ("succeeded", 2, None)
     with pytest.raises(LeaseLost):
-        await store.write(lambda c: finish_job(c, job_id, second.fence, state="dead"))
+        await store.finish_job(second, RunResult(JobState.DEAD))
     with pytest.raises(LeaseLost):
-        await store.write(lambda c: finish_job(c, job_id, first.fence, state="dead"))
+        await store.finish_job(first, RunResult(JobState.DEAD))
 
 
 async def test_throttled_finish_gives_the_attempt_back(store: SqliteStore) -> None:
     t0 = now_ms()
     job_id = await store.write(_enqueue(JobSpec("recreate", relay_id="r1"), t0))
     for expected_throttled in (1, 2, 3):
-        [job] = await store.write(lambda c: claim_due_jobs(c, limit=1, lease_ms=1000))
-        await store.write(
-            functools.partial(
-                finish_job, job_id=job.id, fence=job.fence, state="pending", throttled=True
-            )
-        )
-        row = await store.read(lambda c: get_job(c, job_id))
+        [job] = await store.claim_due_jobs(limit=1, lease_ms=1000)
+        await store.finish_job(job, RunResult(JobState.PENDING, throttled=True))
+        row = await _row(store, job_id)
         assert row is not None
         assert (row["attempts"], row["throttled"]) == (0, expected_throttled)
 
@@ -136,15 +130,13 @@ async def test_one_running_job_per_relay_and_due_times_respected(store: SqliteSt
     a2 = await store.write(_enqueue(JobSpec("start_ingest", relay_id="a"), t0))
     b1 = await store.write(_enqueue(JobSpec("recreate", relay_id="b", delay_seconds=5), t0))
     c1 = await store.write(_enqueue(JobSpec("stop_ingest"), t0))
-    claimed = await store.write(lambda c: claim_due_jobs(c, limit=10, lease_ms=1000, now=t0))
+    claimed = await store.claim_due_jobs(limit=10, lease_ms=1000, now=t0)
     # One job of relay "a" at a time; b1 is not due yet; c1 has no relay to wait for.
     assert sorted(j.id for j in claimed) == sorted([a1, c1])
-    assert await store.write(lambda c: claim_due_jobs(c, limit=10, lease_ms=1000, now=t0)) == []
+    assert await store.claim_due_jobs(limit=10, lease_ms=1000, now=t0) == []
     for job in claimed:
-        await store.write(
-            functools.partial(finish_job, job_id=job.id, fence=job.fence, state="succeeded")
-        )
-    later = await store.write(lambda c: claim_due_jobs(c, limit=10, lease_ms=1000, now=t0 + 5000))
+        await store.finish_job(job, RunResult(JobState.SUCCEEDED))
+    later = await store.claim_due_jobs(limit=10, lease_ms=1000, now=t0 + 5000)
     assert sorted(j.id for j in later) == sorted([a2, b1])
 
 
@@ -166,7 +158,7 @@ class Scripted:
                 raise step
             if isinstance(step, asyncio.Event):
                 await step.wait()
-            await ctx.checkpoint(lambda conn: None)
+            await ctx.store.extend_lease(ctx.job)
 
         return run
 
@@ -204,7 +196,7 @@ def make_runner(store: SqliteStore) -> Iterator[Callable[..., JobRunner]]:
 
 async def _wait_state(store: SqliteStore, job_id: int, *states: str) -> dict[str, Any]:
     for _ in range(500):
-        row = await store.read(lambda c: get_job(c, job_id))
+        row = await _row(store, job_id)
         if row is not None and row["state"] in states:
             return row
         await asyncio.sleep(0.01)
@@ -286,7 +278,7 @@ async def test_a_stuck_run_loses_its_job_to_a_new_claim_after_the_lease(
         # The stuck run wakes up: its checkpoint is refused and nothing it does is recorded.
         stuck.set()
         await asyncio.sleep(0.2)
-        after = await store.read(lambda c: get_job(c, job_id))
+        after = await _row(store, job_id)
         assert after == row
     finally:
         await runner.stop()

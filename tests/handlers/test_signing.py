@@ -1,4 +1,4 @@
-"""Signing: every vector of protocols.md 2.1 and 4.1, and agreement with the official SDKs."""
+"""Signing: the providers' documented test vectors, and agreement with the official SDKs."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from handlers.tc3_signing import (
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
-# ---------------------------------------------------------------- protocols.md 2.1: ACS3
+# --------------------------------------------------------------- signing: ACS3
 
 ACS3_VECTOR_QUERY = {
     "ImageId": "win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd",
@@ -125,7 +125,7 @@ def test_auth_repr_hides_the_secret() -> None:
     assert "secret-value" not in repr(Tc3Auth("id", "secret-value", "trtc"))
 
 
-# ---------------------------------------------------------------- protocols.md 2.1: RPC
+# --------------------------------------------------------------- signing: RPC
 
 RPC_VECTOR = {
     "AccessKeyId": "testid",
@@ -152,7 +152,7 @@ def test_percent_encoding_is_rfc3986() -> None:
     assert percent_encode("名") == "%E5%90%8D"
 
 
-# ---------------------------------------------------------------- protocols.md 4.1: TC3
+# --------------------------------------------------------------- signing: TC3
 
 TC3_BODY = (
     b'{"Limit": 1, "Filters": [{"Values": ["\\u672a\\u547d\\u540d"], "Name": "instance-name"}]}'

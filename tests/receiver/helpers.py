@@ -34,7 +34,7 @@ TRTC_PATH = "/callbacks/trtc"
 TENCENT_PATH = "/callbacks/tencent/pull-to-push"
 RELAYWARDEN = Path(sys.executable).with_name("relaywarden")
 
-#: The start of Alibaba's documented sample (protocols.md, section 1), as sent.
+#: The start of Alibaba's documented sample, as sent.
 SAMPLE_TASK_ID = "08a1b00c-9c2f-4dfa-9f5d-878f2505****"
 SAMPLE = {
     "Event": "LivePullToPushRuning",
@@ -52,7 +52,7 @@ def dumps(value: Any) -> bytes:
 def aliyun_status(
     task_id: str,
     status: int | str,
-    event_time: int | str,
+    event_time: float | str,
     *,
     reason: str | None = None,
     event: str = "LivePullToPushRunning",
@@ -116,7 +116,7 @@ def db_rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, 
 
 
 def assert_error_shape(response: httpx.Response, status: int, code: str | None = None) -> None:
-    """The uniform error body of design.md: ``{"error": {"code", "message"}}``."""
+    """The uniform error body: ``{"error": {"code", "message"}}``."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()

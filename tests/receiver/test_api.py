@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starlette.routing import Mount
 
 from receiver.api import iso_time
 from receiver.app import create_app
@@ -158,15 +160,17 @@ def test_openapi_describes_every_api_route_and_method(tmp_path: Path) -> None:
     from receiver.openapi import OPENAPI
 
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'schema.db'}"))
+    paths = OPENAPI["paths"]
+    assert isinstance(paths, dict)
     described = {
         (re.sub(r"\{(\w+)(:path)?\}", "{x}", path), method.upper())
-        for path, item in OPENAPI["paths"].items()
+        for path, item in paths.items()
         for method in item
     }
-    for route in app.routes:
-        path = getattr(route, "path", "")
-        if not path.startswith("/api/"):
-            continue
+    [api] = [route for route in app.routes if isinstance(route, Mount) and route.path == "/api"]
+    assert len(api.routes) == len(described)  # one route per path and method
+    for route in api.routes:
+        path = "/api" + getattr(route, "path", "")
         for method in getattr(route, "methods", set()) - {"HEAD"}:
             shape = re.sub(r"\{(\w+)(:path)?\}", "{x}", path)
             assert (shape, method) in described, f"{method} {path} missing from /openapi.json"
@@ -179,3 +183,42 @@ def test_iso_time() -> None:
     # Out of datetime's range (rows written before times were bounded): no crash.
     assert iso_time(10**18) is None
     assert iso_time(10**300) is None
+
+
+def test_openapi_documents_the_relay_declaration_down_to_every_field(server: Server) -> None:
+    schema = server.client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        ref = node.get("$ref") or next(
+            (o["$ref"] for o in node.get("anyOf", []) if "$ref" in o), None
+        )
+        return components[ref.rsplit("/", 1)[1]] if ref else node
+
+    post = schema["paths"]["/api/relays"]["post"]
+    body = resolve(post["requestBody"]["content"]["application/json"]["schema"])
+    assert body["required"] == ["name"]
+    assert set(body["properties"]) == {"name", "pull_to_push", "adopt", "trtc_ingest", "recreate"}
+    config = resolve(body["properties"]["pull_to_push"])
+    assert {"Region", "SourceType", "SourceUrls", "DstUrl", "StartTime", "EndTime"} <= set(
+        config["properties"]
+    )
+    assert config["additionalProperties"] is False
+    ingest = resolve(body["properties"]["trtc_ingest"])
+    assert ingest["required"] == ["SdkAppId"]
+    assert ingest["properties"]["SdkAppId"]["type"] == "integer"
+    assert resolve(body["properties"]["adopt"])["required"] == ["Region", "TaskId"]
+    recreate = resolve(body["properties"]["recreate"])
+    assert recreate["properties"]["max_attempts"]["default"] == 5
+    accepted = resolve(post["responses"]["202"]["content"]["application/json"]["schema"])
+    assert set(accepted["properties"]) == {"id", "state", "callback_url"}
+    listed = schema["paths"]["/api/relays/{id}"]["get"]["responses"]["200"]
+    relay = resolve(listed["content"]["application/json"]["schema"])
+    assert resolve(relay["properties"]["state"])["enum"] == [
+        "active",
+        "deleted",
+        "deleting",
+        "ended",
+        "failed",
+        "pending",
+    ]

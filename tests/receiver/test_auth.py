@@ -8,7 +8,6 @@ import json
 
 import pytest
 
-from receiver import auth
 from receiver.auth import (
     bearer_token_matches,
     callback_token_valid,
@@ -161,7 +160,7 @@ def test_css_sign_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) 
         compared.append((a, b))
         return constant_time(a, b)
 
-    monkeypatch.setattr(auth.hmac, "compare_digest", recording)
+    monkeypatch.setattr(hmac, "compare_digest", recording)
     good = css_sign(CSS_KEY, str(NOW + 5))
     assert css_callback_signed(CSS_KEY, css_body(NOW + 5, good), now=NOW)
     assert not css_callback_signed(CSS_KEY, css_body(NOW + 5, "0" * 32), now=NOW)

@@ -7,12 +7,14 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
 import pytest
 
-from receiver.store.base import JobSpec, TaskChange, Transaction
+from receiver.store.base import JobSpec, Plan, PlanInput
+from receiver.store.sqlite import SqliteStore
 from tests.receiver.helpers import (
     ALIYUN_PATH,
     CALLBACK_TOKEN,
@@ -38,14 +40,12 @@ UNRECOGNIZED = {"status": "unrecognized"}
 MIB = 1024 * 1024
 
 
-def job_per_change(tx: Transaction, change: TaskChange) -> list[int]:
+def job_per_change(given: PlanInput) -> Plan:
     """A planner that enqueues one job for every event applied to a task's state."""
-    if not change.applied:
-        return []
-    spec = JobSpec(
-        action="check_ingest", provider=change.event.provider.value, task_id=change.event.task_id
+    event = given.change.event
+    return Plan(
+        jobs=(JobSpec(action="check_ingest", provider=event.provider, task_id=event.task_id),)
     )
-    return [tx.enqueue_job(spec, cause_event_id=change.event_id)]
 
 
 @pytest.fixture
@@ -215,7 +215,7 @@ def test_trtc_without_configured_key_is_401(tmp_path: Path) -> None:
 
 
 def test_trtc_other_groups_are_kept_listed_and_not_replayable(tmp_path: Path) -> None:
-    # The signature vector of protocols.md 4.2, sent as TRTC would send it.
+    # The documented TRTC signature vector, sent as TRTC would send it.
     with running_server(tmp_path, trtc_callback_key=VECTOR_KEY) as server:
         response = server.client.post(
             "/callbacks/trtc", content=ROOM_EVENT, headers={"Sign": VECTOR_SIGN}
@@ -419,7 +419,7 @@ def test_body_over_the_limit_sent_chunked_is_413(server: Server) -> None:
     assert server.task("aliyun", "chunked")["status"] == "running"
 
 
-def _raw_exchange(server: Server, head: bytes, body_part: bytes) -> tuple[int, dict[str, str]]:
+def _raw_exchange(server: Server, head: bytes, body_part: bytes) -> tuple[int, dict[str, Any]]:
     """Send a request head and only part of its body; read the answer that comes anyway."""
     host, port = server.base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
@@ -504,7 +504,9 @@ def test_replay_of_unknown_ids(server: Server) -> None:
 
 
 def test_concurrent_callbacks_share_commits(server: Server) -> None:
-    writer = server.runtime.store.writer
+    store = server.runtime.store
+    assert isinstance(store, SqliteStore)
+    writer = store.writer
     batches, operations = writer.batches, writer.operations
     total = 400
 

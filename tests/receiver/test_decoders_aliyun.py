@@ -105,7 +105,7 @@ def test_unknown_offline_reason_is_kept_verbatim() -> None:
     assert event.reason == "QuotaExceeded.New Reason/β"
 
 
-EXIT_BODIES = {
+EXIT_BODIES: dict[str, dict[str, Any]] = {
     "event-name": {
         "Event": "LivePullToPushExit",
         "EventTime": "1725509000",

@@ -23,7 +23,7 @@ from tests.receiver.helpers import (
 TRTC_SECRET = "trtc-secret-key-31f9c0aa"
 ADMIN_SECRET = "admin-secret-7ab0c2e4d1"
 #: Keep the job runner off the network: nothing listens on port 9.
-OFFLINE = {
+OFFLINE: dict[str, Any] = {
     "RELAYWARDEN_ALIYUN_LIVE_ENDPOINT": "http://127.0.0.1:9",
     "RELAYWARDEN_TRTC_ENDPOINT": "http://127.0.0.1:9",
 }

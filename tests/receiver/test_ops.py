@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from receiver.store.sqlite import SqliteStore
 from tests.receiver.helpers import (
     CALLBACK_TOKEN,
     SAMPLE,
@@ -45,7 +46,9 @@ def test_readyz_follows_the_store_writer(server: Server) -> None:
     assert response.json() == {"status": "ready"}
     before = scrape(server)
 
-    server.runtime.store.writer.stop()
+    store = server.runtime.store
+    assert isinstance(store, SqliteStore)
+    store.writer.stop()
 
     response = server.client.get("/readyz")
     assert response.status_code == 503

@@ -75,7 +75,7 @@ def invalid_cases() -> list[tuple[str, Any, tuple[str, ...]]]:
             ("DstUrl", "EndTime"),
         ),
         ("empty-source-urls", with_config(SourceUrls=[]), ("SourceUrls",)),
-        ("source-urls-not-list", with_config(SourceUrls="rtmp://a/b"), ("SourceUrls", "list")),
+        ("source-urls-not-list", with_config(SourceUrls="rtmp://a/b"), ("SourceUrls", "array")),
         ("past-end", with_config(EndTime=when(-60)), ("EndTime", "past")),
         ("bad-end", with_config(EndTime="tomorrow"), ("EndTime", "2026-11-22T12:00:00Z")),
         ("bad-start", with_config(StartTime="soon"), ("StartTime",)),
@@ -88,7 +88,7 @@ def invalid_cases() -> list[tuple[str, Any, tuple[str, ...]]]:
         (
             "ingest-sdkappid-text",
             {**base, "trtc_ingest": {**INGEST, "SdkAppId": "1400000000"}},
-            ("SdkAppId", "integer"),
+            ("SdkAppId", "int"),
         ),
         (
             "ingest-incomplete",
@@ -153,7 +153,7 @@ def test_declare_get_and_list(server: Server) -> None:
     assert (relay["origin"], relay["region"], relay["generation"]) == ("declared", "cn-shanghai", 0)
     assert relay["current_task_id"] is None
     assert relay["pull_to_push"] == declaration("first")["pull_to_push"]
-    assert relay["recreate"]["max_attempts"] == 5  # design.md's default policy
+    assert relay["recreate"]["max_attempts"] == 5  # the default policy
     assert relay["tasks"] == [] and relay["ingests"] == []
 
     other = server.api("GET", f"/api/relays/{adopted.json()['id']}").json()

@@ -110,9 +110,9 @@ async def test_ingest_duplicate_ordering_and_terminal(store: SqliteStore) -> Non
 
     task = await store.get_task("aliyun", "t")
     assert task is not None
-    assert task["status"] == "exited"
-    assert task["state_event_id"] == exited.event_id
-    times = [e["order_time_ms"] for e in task["events"]]
+    assert task.task.status is Status.EXITED
+    assert task.task.state_event_id == exited.event_id
+    times = [e.order_time_ms for e in task.events]
     assert times == sorted(times) and len(times) == 5
 
 
@@ -154,7 +154,7 @@ async def test_one_failing_operation_does_not_spoil_its_batch(store: SqliteStore
 
 async def test_stopped_writer_is_unavailable(store: SqliteStore) -> None:
     store.writer.stop()
-    assert not store.writer_alive
+    assert not store.alive
     with pytest.raises(StoreUnavailable):
         await store.ingest(event("t", Status.RUNNING, 1))
     with pytest.raises(StoreUnavailable):
@@ -166,10 +166,10 @@ async def test_quarantine_keeps_bytes_exactly(store: SqliteStore) -> None:
     item = await store.quarantine("aliyun_pull_to_push", "why", body, {"region": "cn-beijing"})
     row = await store.get_unrecognized(item)
     assert row is not None
-    assert (row["body"], row["reason"], row["source"]) == (body, "why", "aliyun_pull_to_push")
+    assert (row.body, row.reason, row.source) == (body, "why", "aliyun_pull_to_push")
     await store.mark_replayed(item, "accepted")
     [listed] = await store.list_unrecognized(limit=10, cursor=None)
-    assert listed["replay_result"] == "accepted" and listed["replayed_at_ms"] is not None
+    assert listed.replay_result == "accepted" and listed.replayed_at_ms is not None
 
 
 async def test_task_counts_and_list_cursor(store: SqliteStore) -> None:
@@ -177,9 +177,9 @@ async def test_task_counts_and_list_cursor(store: SqliteStore) -> None:
         await store.ingest(event(f"t{n}", Status.RUNNING if n % 2 else Status.OFFLINE, n))
     assert sorted(store.task_counts()) == [("aliyun", "offline", 3), ("aliyun", "running", 2)]
     page = await store.list_tasks(provider=None, status=None, limit=2, cursor=None)
-    assert [r["task_id"] for r in page] == ["t4", "t3"]
-    rest = await store.list_tasks(provider=None, status=None, limit=10, cursor=page[-1]["seq"])
-    assert [r["task_id"] for r in rest] == ["t2", "t1", "t0"]
+    assert [r.task_id for r in page] == ["t4", "t3"]
+    rest = await store.list_tasks(provider=None, status=None, limit=10, cursor=page[-1].seq)
+    assert [r.task_id for r in rest] == ["t2", "t1", "t0"]
 
 
 async def test_an_operation_queued_while_the_writer_stops_fails_instead_of_hanging(

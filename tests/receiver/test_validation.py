@@ -22,7 +22,7 @@ VALID: dict[str, Any] = {
 VOD: dict[str, Any] = {**VALID, "SourceType": "vod", "SourceUrls": ["https://v/a.mp4"]}
 
 
-def problems(base: dict[str, Any] | None = None, **changes: Any) -> list[str]:
+def problems(base: dict[str, Any] | None = None, /, **changes: Any) -> list[str]:
     spec = {**(VALID if base is None else base), **changes}
     return pull_to_push_problems({k: v for k, v in spec.items() if v is not None}, NOW)
 

@@ -1,0 +1,137 @@
+"""What the store hands back: typed records of tasks, events, jobs, relays and quarantine.
+
+Store-neutral: the SQLite store builds them from rows, a PostgreSQL store from its own.
+Times are milliseconds since the epoch, as stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from receiver.domain.relay import Relay
+from receiver.domain.states import IngestState, JobState, Provider, Status
+
+__all__ = [
+    "EventRecord",
+    "FoundEvent",
+    "IngestLink",
+    "JobPayload",
+    "JobRecord",
+    "QuarantinedRecord",
+    "RelayRecord",
+    "RelayTaskLink",
+    "TaskDetail",
+    "TaskRecord",
+]
+
+
+#: What a job carries for its action: a small JSON object (task id, reason, notes of
+#: progress such as ``create_sent``), open so that each action keeps its own keys.
+JobPayload = dict[str, Any]
+
+
+class TaskRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A task's current state; ``seq`` orders tasks by first sighting."""
+
+    seq: int
+    provider: Provider
+    task_id: str
+    status: Status
+    reason: str
+    state_event_id: int
+    first_seen_ms: int
+    updated_at_ms: int
+    relay_id: str | None = None
+
+
+class EventRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One recorded event; ``applied`` says whether the task's state took it."""
+
+    id: int
+    source: str
+    kind: str
+    status: Status
+    reason: str
+    provider_status: str
+    event_time_ms: int | None
+    order_time_ms: int
+    received_at_ms: int
+    applied: bool
+    raw: bytes
+
+
+class FoundEvent(EventRecord, frozen=True, kw_only=True):
+    """An event found by a search across tasks: the event and the task it is about."""
+
+    provider: Provider
+    task_id: str
+
+
+class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One job of the outbox. ``action`` stays text: a job may name an action we lack."""
+
+    id: int
+    action: str
+    relay_id: str | None
+    provider: str | None
+    task_id: str | None
+    payload: JobPayload
+    state: JobState
+    attempts: int
+    throttled: int
+    due_at_ms: int
+    last_error: str | None
+    created_at_ms: int
+    updated_at_ms: int
+
+
+class TaskDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """A task with its events (provider-time order) and its jobs."""
+
+    task: TaskRecord
+    events: list[EventRecord]
+    jobs: list[JobRecord]
+
+
+class QuarantinedRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An authenticated callback body that was not a known event."""
+
+    id: int
+    source: str
+    reason: str
+    received_at_ms: int
+    context: dict[str, str]
+    body: bytes
+    replayed_at_ms: int | None
+    replay_result: str | None
+
+
+class RelayTaskLink(msgspec.Struct, frozen=True, kw_only=True):
+    """How a provider task belongs to a relay; ``retired_by_us`` when relaywarden deleted it."""
+
+    relay_id: str
+    task_id: str
+    generation: int
+    retired_by_us: bool
+    status: Status | None = None
+
+
+class IngestLink(msgspec.Struct, frozen=True, kw_only=True):
+    """A TRTC ingest linked to a relay; ``owned`` when relaywarden started it."""
+
+    id: int
+    relay_id: str
+    sdk_app_id: int
+    task_id: str | None
+    state: IngestState
+    owned: bool
+
+
+class RelayRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A relay with its ingests and (when asked for) the tasks it had."""
+
+    relay: Relay
+    ingests: list[IngestLink]
+    tasks: list[RelayTaskLink] = msgspec.field(default_factory=list)

@@ -1,0 +1,154 @@
+"""The callback transaction (SQLite): append the event, order it, plan, apply the plan.
+
+The ordering rule is ``receiver.domain.ordering.apply_order``; this module only reads the
+task's state, asks it, and writes the answer. The relay lifecycle (a relay ends with its
+task) is ``receiver.domain.lifecycle``, applied after the rules so they see the change.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import structlog
+
+from receiver.domain.lifecycle import state_after_task_status
+from receiver.domain.ordering import TaskState, apply_order
+from receiver.domain.plan import Plan, PlanInput, Planner, TaskChange
+from receiver.domain.states import Status
+from receiver.events import Event
+from receiver.store.base import IngestResult
+from receiver.store.jobs import enqueue_job
+from receiver.store.relays import (
+    claim_task,
+    get_relay,
+    has_ingests,
+    insert_relay,
+    relay_task,
+    update_relay,
+)
+
+__all__ = ["apply_event"]
+
+log = structlog.get_logger("relaywarden.store")
+
+
+def _record(
+    conn: sqlite3.Connection, event: Event, order_time: int, applied: bool, now: int
+) -> int | None:
+    """Append the event to the history; None when it is a duplicate."""
+    try:
+        cursor = conn.execute(
+            "INSERT INTO events (dedupe_key, source, provider, task_id, kind, status, reason, "
+            "provider_status, event_time_ms, order_time_ms, received_at_ms, applied, raw) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.dedupe_key,
+                event.source.value,
+                event.provider.value,
+                event.task_id,
+                event.kind.value,
+                event.status.value,
+                event.reason,
+                event.provider_status,
+                event.event_time_ms,
+                order_time,
+                now,
+                int(applied),
+                event.raw,
+            ),
+        )
+    except sqlite3.IntegrityError:
+        return None
+    return int(cursor.lastrowid or 0)
+
+
+def apply_event(
+    conn: sqlite3.Connection, event: Event, planner: Planner | None, now: int
+) -> IngestResult:
+    """Append ``event``, move its task's state if the ordering rule allows, plan follow-ups.
+
+    Runs inside the writer's transaction. A duplicate (same dedupe key) changes nothing.
+    """
+    order_time = event.event_time_ms if event.event_time_ms is not None else now
+    key = (event.provider.value, event.task_id)
+    row = conn.execute(
+        "SELECT status, reason, state_order_time_ms FROM tasks WHERE provider = ? AND task_id = ?",
+        key,
+    ).fetchone()
+    current = None if row is None else TaskState(Status(row[0]), int(row[2]))
+    moved = apply_order(current, event.status, order_time)
+    event_id = _record(conn, event, order_time, moved is not None, now)
+    if event_id is None:
+        return IngestResult(duplicate=True, event_id=None, change=None)
+    if moved is not None and row is None:
+        conn.execute(
+            "INSERT INTO tasks (provider, task_id, status, reason, state_event_id, "
+            "state_order_time_ms, first_seen_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (*key, moved.status.value, event.reason, event_id, moved.order_time_ms, now, now),
+        )
+    elif moved is not None:
+        conn.execute(
+            "UPDATE tasks SET status = ?, reason = ?, state_event_id = ?, "
+            "state_order_time_ms = ?, updated_at_ms = ? WHERE provider = ? AND task_id = ?",
+            (moved.status.value, event.reason, event_id, moved.order_time_ms, now, *key),
+        )
+    change = TaskChange(
+        event=event,
+        event_id=event_id,
+        previous_status=None if current is None else current.status,
+        previous_reason=None if row is None else row[1],
+        applied=moved is not None,
+    )
+    job_ids: tuple[int, ...] = ()
+    if planner is not None and change.applied:
+        # A failing rule must not cost us the event: its writes are undone, the event and
+        # the state change stay, and the failure is logged for the operator.
+        conn.execute("SAVEPOINT planner")
+        try:
+            job_ids = _plan_and_apply(conn, planner, change, now)
+        except Exception:
+            conn.execute("ROLLBACK TO planner")
+            log.exception("rules_failed", provider=event.provider.value, task_id=event.task_id)
+        conn.execute("RELEASE planner")
+    if change.applied:
+        _follow_task(conn, event)
+    return IngestResult(duplicate=False, event_id=event_id, change=change, job_ids=job_ids)
+
+
+def _plan_and_apply(
+    conn: sqlite3.Connection, planner: Planner, change: TaskChange, now: int
+) -> tuple[int, ...]:
+    event = change.event
+    link = relay_task(conn, event.provider.value, event.task_id)
+    relay = get_relay(conn, link.relay_id) if link is not None else None
+    linked = relay is not None
+    if relay is None and event.context.get("relay"):
+        relay = get_relay(conn, event.context["relay"])
+    plan: Plan = planner(
+        PlanInput(
+            change=change,
+            link=link,
+            relay=relay,
+            linked=linked,
+            has_ingests=relay is not None and has_ingests(conn, relay.id),
+            now_ms=now,
+        )
+    )
+    if plan.new_relay is not None:
+        insert_relay(conn, plan.new_relay)
+    if plan.claimed is not None:
+        claim_task(conn, plan.claimed)
+    return tuple(
+        enqueue_job(conn, spec, now=now, cause_event_id=change.event_id) for spec in plan.jobs
+    )
+
+
+def _follow_task(conn: sqlite3.Connection, event: Event) -> None:
+    """The relay lifecycle: a relay whose current task exited has ended."""
+    link = relay_task(conn, event.provider.value, event.task_id)
+    relay = get_relay(conn, link.relay_id) if link is not None else None
+    if relay is None:
+        return
+    state = state_after_task_status(relay, link, event.task_id, event.status)
+    if state is not None:
+        update_relay(conn, relay.id, state=state.value)

@@ -1,0 +1,304 @@
+"""What the operator API answers, as Structs: encoded by msgspec, described in OpenAPI.
+
+Each view is built from a store record; times become ISO 8601 UTC strings, bodies text,
+and ingest secrets are masked.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+import msgspec
+
+from receiver.domain.records import (
+    EventRecord,
+    IngestLink,
+    JobPayload,
+    JobRecord,
+    QuarantinedRecord,
+    RelayRecord,
+    RelayTaskLink,
+    TaskDetail,
+    TaskRecord,
+)
+from receiver.domain.relay import PullToPushSpec, RecreatePolicy, TrtcIngestSpec
+from receiver.domain.states import IngestState, JobState, Provider, RelayOrigin, RelayState, Status
+
+__all__ = [
+    "ErrorBody",
+    "EventView",
+    "IngestView",
+    "JobView",
+    "Page",
+    "QuarantinedView",
+    "RelayAccepted",
+    "RelayTaskView",
+    "RelayView",
+    "ReplayView",
+    "TaskDetailView",
+    "TaskView",
+    "iso_time",
+]
+
+T = TypeVar("T")
+
+
+def iso_time(ms: int | None) -> str | None:
+    """Milliseconds since the epoch as an ISO 8601 UTC string (None stays None)."""
+    if ms is None:
+        return None
+    try:
+        moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):  # beyond year 9999: not a real time
+        return None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ErrorDetail(msgspec.Struct, frozen=True):
+    """What went wrong: a stable ``code`` and a message for people."""
+
+    code: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """Every error answer: ``{"error": {"code", "message"}}``."""
+
+    error: ErrorDetail
+
+
+class Page(msgspec.Struct, Generic[T], frozen=True):
+    """A page of a listing; ``next_cursor`` fetches the next one (None at the end)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+class TaskView(msgspec.Struct, frozen=True):
+    """A task's current state."""
+
+    provider: Provider
+    task_id: str
+    status: Status
+    reason: str | None
+    first_seen: str | None
+    updated_at: str | None
+
+    @classmethod
+    def of(cls, task: TaskRecord) -> TaskView:
+        """The view of a task record."""
+        return cls(
+            task.provider,
+            task.task_id,
+            task.status,
+            task.reason or None,
+            iso_time(task.first_seen_ms),
+            iso_time(task.updated_at_ms),
+        )
+
+
+class EventView(msgspec.Struct, frozen=True):
+    """One recorded event; ``applied`` when the task's state took it."""
+
+    id: int
+    source: str
+    kind: str
+    status: Status
+    reason: str | None
+    provider_status: str
+    event_time: str | None
+    received_at: str | None
+    applied: bool
+    raw: str
+
+    @classmethod
+    def of(cls, event: EventRecord) -> EventView:
+        """The view of an event record."""
+        return cls(
+            event.id,
+            event.source,
+            event.kind,
+            event.status,
+            event.reason or None,
+            event.provider_status,
+            iso_time(event.event_time_ms),
+            iso_time(event.received_at_ms),
+            event.applied,
+            event.raw.decode("utf-8", errors="replace"),
+        )
+
+
+class JobView(msgspec.Struct, frozen=True):
+    """A follow-up job."""
+
+    id: int
+    action: str
+    relay_id: str | None
+    provider: str | None
+    task_id: str | None
+    payload: JobPayload
+    state: JobState
+    attempts: int
+    throttled: int
+    due_at: str | None
+    last_error: str | None
+    created_at: str | None
+    updated_at: str | None
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobView:
+        """The view of a job record."""
+        return cls(
+            job.id,
+            job.action,
+            job.relay_id,
+            job.provider,
+            job.task_id,
+            job.payload,
+            job.state,
+            job.attempts,
+            job.throttled,
+            iso_time(job.due_at_ms),
+            job.last_error,
+            iso_time(job.created_at_ms),
+            iso_time(job.updated_at_ms),
+        )
+
+
+class TaskDetailView(TaskView, frozen=True):
+    """A task with its relay, its event history (provider-time order) and its jobs."""
+
+    relay_id: str | None
+    state_event_id: int
+    events: list[EventView]
+    arrival_order: list[int]
+    jobs: list[JobView]
+
+    @classmethod
+    def of_detail(cls, detail: TaskDetail) -> TaskDetailView:
+        """The view of a task with its history."""
+        summary = TaskView.of(detail.task)
+        return cls(
+            **msgspec.structs.asdict(summary),
+            relay_id=detail.task.relay_id,
+            state_event_id=detail.task.state_event_id,
+            events=[EventView.of(e) for e in detail.events],
+            arrival_order=sorted(e.id for e in detail.events),
+            jobs=[JobView.of(j) for j in detail.jobs],
+        )
+
+
+class QuarantinedView(msgspec.Struct, frozen=True):
+    """A quarantined callback body and what became of its replay."""
+
+    id: int
+    source: str
+    reason: str
+    received_at: str | None
+    context: dict[str, str]
+    body: str
+    replayed_at: str | None
+    replay_result: str | None
+
+    @classmethod
+    def of(cls, item: QuarantinedRecord) -> QuarantinedView:
+        """The view of a quarantined record."""
+        return cls(
+            item.id,
+            item.source,
+            item.reason,
+            iso_time(item.received_at_ms),
+            item.context,
+            item.body.decode("utf-8", errors="replace"),
+            iso_time(item.replayed_at_ms),
+            item.replay_result,
+        )
+
+
+class ReplayView(msgspec.Struct, frozen=True):
+    """The outcome of replaying a quarantined callback."""
+
+    status: str
+    provider: Provider
+    task_id: str
+
+
+class IngestView(msgspec.Struct, frozen=True):
+    """A TRTC ingest linked to a relay."""
+
+    sdk_app_id: int
+    task_id: str | None
+    state: IngestState
+    owned: bool
+
+    @classmethod
+    def of(cls, link: IngestLink) -> IngestView:
+        """The view of an ingest link."""
+        return cls(link.sdk_app_id, link.task_id, link.state, link.owned)
+
+
+class RelayTaskView(msgspec.Struct, frozen=True):
+    """A task a relay had, by generation."""
+
+    task_id: str
+    generation: int
+    retired_by_us: bool
+    status: Status | None
+
+    @classmethod
+    def of(cls, link: RelayTaskLink) -> RelayTaskView:
+        """The view of a relay's task link."""
+        return cls(link.task_id, link.generation, link.retired_by_us, link.status)
+
+
+class RelayView(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A relay: its declaration, where it is, its ingests (and, alone, its tasks)."""
+
+    id: str
+    name: str
+    state: RelayState
+    origin: RelayOrigin
+    region: str
+    current_task_id: str | None
+    generation: int
+    pull_to_push: PullToPushSpec
+    trtc_ingest: TrtcIngestSpec | None
+    recreate: RecreatePolicy
+    recreate_attempts: list[str | None]
+    failure_reason: str | None
+    ingests: list[IngestView]
+    created_at: str | None
+    updated_at: str | None
+    tasks: list[RelayTaskView] | None = None
+
+    @classmethod
+    def of(cls, record: RelayRecord, *, with_tasks: bool = False) -> RelayView:
+        """The view of a relay record (``UserSig`` and ``PrivateMapKey`` masked)."""
+        relay = record.relay
+        return cls(
+            id=relay.id,
+            name=relay.name,
+            state=relay.state,
+            origin=relay.origin,
+            region=relay.region,
+            current_task_id=relay.current_task_id,
+            generation=relay.generation,
+            pull_to_push=relay.pull_to_push,
+            trtc_ingest=None if relay.trtc_ingest is None else relay.trtc_ingest.redacted(),
+            recreate=relay.recreate,
+            recreate_attempts=[iso_time(t) for t in relay.recreate_attempts],
+            failure_reason=relay.failure_reason,
+            ingests=[IngestView.of(link) for link in record.ingests],
+            created_at=iso_time(relay.created_at_ms),
+            updated_at=iso_time(relay.updated_at_ms),
+            tasks=[RelayTaskView.of(t) for t in record.tasks] if with_tasks else None,
+        )
+
+
+class RelayAccepted(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A relay declaration or deletion was accepted; a job does the work."""
+
+    id: str
+    state: RelayState
+    callback_url: str | None = None
