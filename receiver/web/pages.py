@@ -180,13 +180,20 @@ async def logout(request: Request) -> Response:
 
 
 def web_routes(admin_token: str | None) -> list[BaseRoute]:
-    """The status page's routes; every page but login and static files needs the admin token."""
+    """The status page's routes; every page but login and static files needs the admin token.
+
+    The guarded pages sit under one ``Mount("/relays")`` carrying the guard, plus ``/``
+    itself: a catch-all ``Mount("/")`` would swallow other routes' 404 and 405 answers.
+    """
     guard = [Middleware(PageAuthMiddleware, admin_token=admin_token)]
+    relays = [
+        Route("/table", table_fragment, methods=["GET"]),
+        Route("/{relay_id}", relay_page, methods=["GET"]),
+        Route("/{relay_id}/history", relay_history, methods=["GET"]),
+    ]
     return [
         Route("/", index, methods=["GET"], middleware=guard),
-        Route("/relays/table", table_fragment, methods=["GET"], middleware=guard),
-        Route("/relays/{relay_id}", relay_page, methods=["GET"], middleware=guard),
-        Route("/relays/{relay_id}/history", relay_history, methods=["GET"], middleware=guard),
+        Mount("/relays", routes=relays, middleware=guard),
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),

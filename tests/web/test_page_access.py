@@ -69,5 +69,7 @@ def test_pages_are_open_without_an_admin_token_and_answer_bad_input(
     unknown = stack.http.get("/no/such/route")
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
     assert stack.http.put("/api/relays").status_code == 405
+    assert stack.http.post("/").json()["error"]["code"] == "method_not_allowed"
+    assert stack.http.delete(f"/relays/{relay_id}").status_code == 405
     huge = stack.http.post("/login", content=b"token=" + b"x" * 20_000)
     assert huge.status_code == 400
