@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import structlog
@@ -18,13 +19,16 @@ from receiver.callbacks import callback_routes
 from receiver.collector import STORE_COLLECTOR
 from receiver.config import Settings, sqlite_path_from_url
 from receiver.domain.plan import Planner
+from receiver.events_api import event_routes
 from receiver.http import EXCEPTION_HANDLERS, error_response
 from receiver.jobs_api import job_routes
 from receiver.middleware import AccessLogMiddleware, AdminAuthMiddleware, ErrorGuardMiddleware
 from receiver.ops import ops_routes
 from receiver.relays_api import relay_routes
 from receiver.runtime import BackgroundService, Runtime
+from receiver.store.base import TokenRefused
 from receiver.store.sqlite import SqliteStore
+from receiver.token_api import token_routes
 from receiver.web import web_routes
 
 __all__ = ["create_app"]
@@ -56,9 +60,15 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
-        runtime.set_tokens(
-            await store.callback_tokens(settings.callback_token, may_create=settings.new_token)
-        )
+        try:
+            tokens = await store.callback_tokens(
+                settings.callback_token, may_create=settings.new_token
+            )
+        except TokenRefused as exc:
+            print(f"relaywarden: {exc}", file=sys.stderr, flush=True)
+            await store.stop()
+            raise
+        runtime.set_tokens(tokens)
         STORE_COLLECTOR.bind(store)
         runtime.services = list(services(runtime)) if services is not None else []
         for service in runtime.services:
@@ -77,7 +87,13 @@ def create_app(
 
     api = Mount(
         "/api",
-        routes=[*api_routes(), *relay_routes(), *job_routes()],
+        routes=[
+            *api_routes(),
+            *relay_routes(),
+            *job_routes(),
+            *event_routes(),
+            *token_routes(),
+        ],
         middleware=[Middleware(AdminAuthMiddleware, admin_token=settings.admin_token)],
     )
     routes: list[BaseRoute] = [

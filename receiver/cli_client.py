@@ -53,11 +53,16 @@ class ApiClient:
         self.close()
 
     def send(
-        self, method: str, path: str, *, params: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
     ) -> httpx.Response:
         """One request; raises CommandError when the server cannot be reached."""
         try:
-            return self._http.request(method, path, params=params)
+            return self._http.request(method, path, params=params, json=json)
         except httpx.TimeoutException:
             raise CommandError(
                 f"relaywarden at {self.base_url} did not answer {method} {path} in time"
@@ -74,10 +79,11 @@ class ApiClient:
         path: str,
         *,
         params: Mapping[str, str] | None = None,
+        json: Any = None,
         accept: tuple[int, ...] = (),
     ) -> Any:
         """The JSON body of a 2xx answer (or of a status in ``accept``); else CommandError."""
-        response = self.send(method, path, params=params)
+        response = self.send(method, path, params=params, json=json)
         if response.is_success or response.status_code in accept:
             return _json(response)
         raise CommandError(describe_error(response))
