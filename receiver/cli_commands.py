@@ -10,13 +10,18 @@ from typing import Any
 from urllib.parse import quote
 
 from receiver.cli_client import ApiClient, CommandError
+from receiver.cli_declare import add_declare_commands, relays_apply
+from receiver.cli_events import add_event_commands, events_search
 from receiver.cli_output import Printer
+from receiver.cli_token import add_token_commands, token_rotate, token_show
 from receiver.domain.states import JobState, RelayState
 
 __all__ = ["COMMANDS", "add_admin_commands"]
 
 JOB_STATES = tuple(s.value for s in JobState)
 RELAY_STATES = tuple(s.value for s in RelayState)
+#: What ``POST /api/jobs/retry-dead`` retries at most per call.
+RETRY_BATCH = 500
 
 Command = Callable[[argparse.Namespace, ApiClient, Printer], int]
 
@@ -174,20 +179,20 @@ def jobs_retry(args: argparse.Namespace, api: ApiClient, out: Printer) -> int:
         job = api.call("POST", f"/api/jobs/{args.id}/retry")
         out.result(job, f"job #{job['id']} ({job['action']}) is {job['state']} again")
         return 0
-    dead = [j["id"] for j in api.pages("/api/jobs", {"state": "dead"})]
-    retried: list[int] = []
-    skipped: list[int] = []
-    for job_id in dead:
-        # 409: the job left the dead state since the list was read (someone retried it).
-        response = api.call("POST", f"/api/jobs/{job_id}/retry", accept=(409,))
-        (skipped if "error" in response else retried).append(job_id)
+    params = {"relay": args.relay} if args.relay else {}
+    retried: list[dict[str, Any]] = []
+    while True:
+        # At most 500 per call: a short batch means no dead job was left. (Never "until
+        # none is dead": a job that dies again at once would keep the loop going.)
+        batch = api.call("POST", "/api/jobs/retry-dead", params=params)["retried"]
+        retried += batch
+        if len(batch) < RETRY_BATCH:
+            break
     if out.as_json:
-        out.json({"retried": retried, "skipped": skipped})
+        out.json({"retried": [j["id"] for j in retried]})
     else:
-        ids = " ".join(f"#{i}" for i in retried)
+        ids = " ".join(f"#{j['id']}" for j in retried)
         out.line(f"retried {len(retried)} dead job(s)" + (f": {ids}" if ids else ""))
-        if skipped:
-            out.line(f"skipped {len(skipped)} no longer dead: {' '.join(f'#{i}' for i in skipped)}")
     return 0
 
 
@@ -202,6 +207,10 @@ COMMANDS: dict[str, Command] = {
     "relays delete": relays_delete,
     "jobs list": jobs_list,
     "jobs retry": jobs_retry,
+    "relays apply": relays_apply,
+    "events search": events_search,
+    "token show": token_show,
+    "token rotate": token_rotate,
 }
 
 
@@ -233,6 +242,7 @@ def add_admin_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     delete.add_argument("id")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(command_name="relays delete")
+    add_declare_commands(relay_commands, common)
 
     jobs = commands.add_parser("jobs", help="list follow-up jobs or retry dead ones")
     job_commands = jobs.add_subparsers(dest="jobs_command", required=True)
@@ -244,4 +254,7 @@ def add_admin_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     retry = job_commands.add_parser("retry", parents=[common], help="retry dead jobs")
     retry.add_argument("id", nargs="?", type=int, help="the dead job to retry")
     retry.add_argument("--all-dead", action="store_true", help="retry every dead job")
+    retry.add_argument("--relay", help="with --all-dead: only the dead jobs of this relay id")
     retry.set_defaults(command_name="jobs retry")
+    add_event_commands(commands, common)
+    add_token_commands(commands, common)
