@@ -22,7 +22,7 @@ from receiver.app import create_app
 from receiver.config import Settings, is_loopback_host
 from receiver.relays_api import relay_callback_url
 from receiver.runtime import BackgroundService, Runtime
-from receiver.token_api import callback_urls
+from receiver.token_api import HIDDEN_TOKEN, callback_urls
 
 __all__ = ["banner_text", "build_app", "job_runner", "print_banner"]
 
@@ -41,8 +41,8 @@ def banner_text(runtime: Runtime) -> str:
     lines += [f"    {source:<22} {url}" for source, url in urls.items()]
     if shown:
         lines.append("  The callback token was made now and is shown only this once here.")
-    elif settings.callback_token is None:
-        lines.append("  See the token with `relaywarden token show`.")
+    else:
+        lines.append(f"  {HIDDEN_TOKEN} stands for the token: `relaywarden token show` prints it.")
     if not settings.trtc_callback_key:
         lines.append("  TRTC callbacks are refused until RELAYWARDEN_TRTC_CALLBACK_KEY is set.")
     host = urlsplit(settings.base_url).hostname or ""

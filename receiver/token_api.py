@@ -26,7 +26,7 @@ __all__ = ["HIDDEN_TOKEN", "callback_urls", "token_routes"]
 log = structlog.get_logger("relaywarden.api")
 
 #: What stands for the token in URLs shown after it has been shown once.
-HIDDEN_TOKEN = "<run: relaywarden token show>"
+HIDDEN_TOKEN = "<callback-token>"
 
 
 def callback_urls(runtime: Runtime, *, with_token: bool) -> dict[str, str]:

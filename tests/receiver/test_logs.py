@@ -107,7 +107,7 @@ def test_callback_log_lines_and_secrets(tmp_path: Path) -> None:
     for secret in (CALLBACK_TOKEN, TRTC_SECRET, ADMIN_SECRET):
         assert secret not in stdout and secret not in stderr
     assert "Register these callback URLs" in stderr
-    assert f"{process.base}{ALIYUN_PATH}?token=<run: relaywarden token show>" in stderr
+    assert f"{process.base}{ALIYUN_PATH}?token=<callback-token>" in stderr
     assert f"{process.base}/callbacks/trtc" in stderr
     assert f"{process.base}/callbacks/tencent/pull-to-push?token=" in stderr
     assert "WARNING: the callback URLs point at 127.0.0.1" in stderr
