@@ -10,6 +10,14 @@ from __future__ import annotations
 import msgspec
 
 from receiver.domain.relay import RelaySpec
+from receiver.domain.states import JobAction
+from receiver.operator_views import (
+    EventReplayView,
+    FoundEventView,
+    RelayDeclared,
+    RetriedJobs,
+    TokenView,
+)
 from receiver.views import (
     ErrorBody,
     JobView,
@@ -40,6 +48,11 @@ _TYPES: tuple[object, ...] = (
     ReplayView,
     JobView,
     Page[JobView],
+    RelayDeclared,
+    Page[FoundEventView],
+    EventReplayView,
+    RetriedJobs,
+    TokenView,
 )
 _REF = "#/components/schemas/{name}"
 
@@ -70,7 +83,7 @@ def build_openapi() -> Json:
     """The OpenAPI 3.1 document of the ``/api`` routes."""
     refs, components = msgspec.json.schema_components(_TYPES, ref_template=_REF)
     ref = dict(zip(_TYPES, refs, strict=True))
-    enum_of = {name: components[name] for name in ("Status", "RelayState", "JobState")}
+    enum_of = {name: components[name] for name in ("Status", "RelayState", "JobState", "Provider")}
     errors: dict[str, Json] = {
         "400": _json(ref[ErrorBody], "Bad query or body"),
         "401": _json(ref[ErrorBody], "Missing or wrong bearer token"),
@@ -155,6 +168,75 @@ def build_openapi() -> Json:
                 "parameters": [_path_param("id")],
                 "responses": _responses({"202": _json(ref[RelayAccepted], "Deleting")}, errors),
             },
+            "put": {
+                "summary": "Declare the relay of this name: created, updated or unchanged",
+                "parameters": [_path_param("id")],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref[RelaySpec]}},
+                },
+                "responses": _responses(
+                    {
+                        "200": _json(ref[RelayDeclared], "Updated or unchanged"),
+                        "201": _json(ref[RelayDeclared], "Created; a job creates or adopts"),
+                        "409": _json(ref[ErrorBody], "Cannot describe the existing relay"),
+                    },
+                    errors,
+                ),
+            },
+        },
+        "/api/events": {
+            "get": get(
+                "Stored events of every task, newest first",
+                [
+                    _query("provider", enum_of["Provider"]),
+                    _query("task", {"type": "string"}),
+                    _query("relay", {"type": "string"}),
+                    _query("kind", {"type": "string"}),
+                    _query("since", {"type": "string", "description": "ISO 8601 or ms"}),
+                    _query("until", {"type": "string", "description": "ISO 8601 or ms"}),
+                    *_PAGE,
+                ],
+                Page[FoundEventView],
+            )
+        },
+        "/api/events/{id}/replay": {
+            "post": {
+                "summary": "Ingest a stored event again as a new event (noted as a replay)",
+                "parameters": [_path_param("id", "integer")],
+                "responses": _responses(
+                    {
+                        "200": _json(ref[EventReplayView], "Ingested"),
+                        "422": _json(ref[ErrorBody], "The body no longer decodes"),
+                    },
+                    errors,
+                ),
+            }
+        },
+        "/api/jobs/retry-dead": {
+            "post": {
+                "summary": "Put dead jobs back in the queue (oldest first, at most limit)",
+                "parameters": [
+                    _query("relay", {"type": "string"}),
+                    _query("action", {"type": "string", "enum": [a.value for a in JobAction]}),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+                ],
+                "responses": _responses({"200": _json(ref[RetriedJobs], "Retried")}, errors),
+            }
+        },
+        "/api/token": {"get": get("The callback token and each source's URL", [], TokenView)},
+        "/api/token/rotate": {
+            "post": {
+                "summary": "A new callback token; per-relay CallbackUrls keep working",
+                "parameters": [],
+                "responses": _responses(
+                    {
+                        "200": _json(ref[TokenView], "The new token"),
+                        "409": _json(ref[ErrorBody], "Set by RELAYWARDEN_CALLBACK_TOKEN"),
+                    },
+                    errors,
+                ),
+            }
         },
         "/api/jobs": {
             "get": get(

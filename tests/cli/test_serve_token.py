@@ -70,8 +70,8 @@ def test_data_dir_token_shown_once_and_refused_when_lost(tmp_path: Path) -> None
 
     with serving(env, elsewhere) as (base, second):
         callback = f"{base}/callbacks/aliyun/pull-to-push"
-        body = {"Event": "LivePullToPushRunning", "EventTime": "1", "TaskId": "t-1"}
-        body |= {"TaskStatus": 1, "TaskInfo": {"TaskId": "t-1"}}
+        body: dict[str, object] = {"Event": "LivePullToPushRunning", "EventTime": "1"}
+        body |= {"TaskId": "t-1", "TaskStatus": 1, "TaskInfo": {"TaskId": "t-1"}}
         assert httpx.post(callback, params={"token": made.split("token=")[1]}, json=body).is_success
     assert banner_url(second).endswith("token=<callback-token>")
     assert not any(made.split("token=")[1] in line for line in second)
