@@ -108,8 +108,8 @@ async def test_job_counts_jobs_of_relay_and_bulk_retry(store: SqliteStore) -> No
         await store.finish_job(job, RunResult(JobState.DEAD, "InvalidParameter"))
     counts = await store.job_counts_by_relay(["r1", "r2", "r3"])
     assert counts == {"r1": {JobState.DEAD: 1}, "r2": {JobState.DEAD: 1}}
-    [job] = await store.jobs_of_relay("r1", limit=10)
-    assert job.action == JobAction.CREATE_TASK
+    [record] = await store.jobs_of_relay("r1", limit=10)
+    assert record.action == JobAction.CREATE_TASK
 
     assert await store.retry_dead_jobs(relay_id="r3", action=None, limit=10) == []
     assert await store.retry_dead_jobs(relay_id=None, action="delete_task", limit=10) == []
