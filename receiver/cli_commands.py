@@ -64,23 +64,18 @@ def relays_list(args: argparse.Namespace, api: ApiClient, out: Printer) -> int:
     """Relays, newest first."""
     params = {"state": args.state} if args.state else {}
     items = list(api.pages("/api/relays", params, limit=args.limit))
-    if out.as_json:
-        out.json(items)
-        return 0
-    out.table(
+    out.listing(
+        items,
         ["id", "name", "state", "task", "region", "gen", "ingests", "failure"],
-        [
-            [
-                r["id"],
-                r["name"],
-                r["state"],
-                r["current_task_id"],
-                r["region"],
-                r["generation"],
-                ", ".join(f"{i['task_id'] or 'pending'} ({i['state']})" for i in r["ingests"]),
-                r["failure_reason"],
-            ]
-            for r in items
+        lambda r: [
+            r["id"],
+            r["name"],
+            r["state"],
+            r["current_task_id"],
+            r["region"],
+            r["generation"],
+            ", ".join(f"{i['task_id'] or 'pending'} ({i['state']})" for i in r["ingests"]),
+            r["failure_reason"],
         ],
     )
     return 0
@@ -164,10 +159,7 @@ def jobs_list(args: argparse.Namespace, api: ApiClient, out: Printer) -> int:
         for j in api.pages("/api/jobs", params, limit=None if args.relay else args.limit)
         if args.relay is None or j["relay_id"] == args.relay
     ][: args.limit]
-    if out.as_json:
-        out.json(items)
-    else:
-        out.table(_JOB_HEADERS, [_job_row(j) for j in items])
+    out.listing(items, _JOB_HEADERS, _job_row)
     return 0
 
 

@@ -18,23 +18,18 @@ def events_search(args: argparse.Namespace, api: ApiClient, out: Printer) -> int
     """Events matching the filters given, newest first (at most ``--limit``)."""
     params = {name: str(value) for name in _FILTERS if (value := getattr(args, name))}
     items = list(api.pages("/api/events", params, limit=args.limit))
-    if out.as_json:
-        out.json(items)
-        return 0
-    out.table(
+    out.listing(
+        items,
         ["id", "received", "provider", "task", "kind", "status", "reason", "applied"],
-        [
-            [
-                e["id"],
-                e["received_at"],
-                e["provider"],
-                e["task_id"],
-                e["kind"],
-                e["status"],
-                e["reason"],
-                "yes" if e["applied"] else "no",
-            ]
-            for e in items
+        lambda e: [
+            e["id"],
+            e["received_at"],
+            e["provider"],
+            e["task_id"],
+            e["kind"],
+            e["status"],
+            e["reason"],
+            "yes" if e["applied"] else "no",
         ],
     )
     return 0

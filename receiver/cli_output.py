@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 __all__ = ["Printer"]
@@ -35,6 +35,15 @@ class Printer:
             self.json(value)
         else:
             self.line(text)
+
+    def listing(
+        self, items: Sequence[Any], headers: Sequence[str], row: Callable[[Any], Sequence[Any]]
+    ) -> None:
+        """``items`` as JSON with ``--json``, else a table of ``row(item)`` for each."""
+        if self.as_json:
+            self.json(items)
+        else:
+            self.table(headers, [row(item) for item in items])
 
     def line(self, text: str = "") -> None:
         """One line of text."""

@@ -98,6 +98,16 @@ def build_openapi() -> Json:
             "responses": _responses({"200": _json(ref[answer], summary)}, errors),
         }
 
+    def post(summary: str, params: list[Json], answers: dict[str, tuple[object, str]]) -> Json:
+        """A POST whose answers are ``{status: (type, description)}``."""
+        return {
+            "summary": summary,
+            "parameters": params,
+            "responses": _responses(
+                {code: _json(ref[kind], text) for code, (kind, text) in answers.items()}, errors
+            ),
+        }
+
     paths: Json = {
         "/api/tasks": {
             "get": get(
@@ -121,17 +131,11 @@ def build_openapi() -> Json:
             "get": get("Quarantined callbacks, newest first", _PAGE, Page[QuarantinedView])
         },
         "/api/unrecognized/{id}/replay": {
-            "post": {
-                "summary": "Decode a quarantined callback again and ingest it",
-                "parameters": [_path_param("id", "integer")],
-                "responses": _responses(
-                    {
-                        "200": _json(ref[ReplayView], "Ingested"),
-                        "422": _json(ref[ErrorBody], "Still not a known event"),
-                    },
-                    errors,
-                ),
-            }
+            "post": post(
+                "Decode a quarantined callback again and ingest it",
+                [_path_param("id", "integer")],
+                {"200": (ReplayView, "Ingested"), "422": (ErrorBody, "Still not a known event")},
+            )
         },
         "/api/relays": {
             "post": {
@@ -201,42 +205,36 @@ def build_openapi() -> Json:
             )
         },
         "/api/events/{id}/replay": {
-            "post": {
-                "summary": "Ingest a stored event again as a new event (noted as a replay)",
-                "parameters": [_path_param("id", "integer")],
-                "responses": _responses(
-                    {
-                        "200": _json(ref[EventReplayView], "Ingested"),
-                        "422": _json(ref[ErrorBody], "The body no longer decodes"),
-                    },
-                    errors,
-                ),
-            }
+            "post": post(
+                "Ingest a stored event again as a new event (noted as a replay)",
+                [_path_param("id", "integer")],
+                {
+                    "200": (EventReplayView, "Ingested"),
+                    "422": (ErrorBody, "The body no longer decodes"),
+                },
+            )
         },
         "/api/jobs/retry-dead": {
-            "post": {
-                "summary": "Put dead jobs back in the queue (oldest first, at most limit)",
-                "parameters": [
+            "post": post(
+                "Put dead jobs back in the queue (oldest first, at most limit)",
+                [
                     _query("relay", {"type": "string"}),
                     _query("action", {"type": "string", "enum": [a.value for a in JobAction]}),
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
                 ],
-                "responses": _responses({"200": _json(ref[RetriedJobs], "Retried")}, errors),
-            }
+                {"200": (RetriedJobs, "Retried")},
+            )
         },
         "/api/token": {"get": get("The callback token and each source's URL", [], TokenView)},
         "/api/token/rotate": {
-            "post": {
-                "summary": "A new callback token; per-relay CallbackUrls keep working",
-                "parameters": [],
-                "responses": _responses(
-                    {
-                        "200": _json(ref[TokenView], "The new token"),
-                        "409": _json(ref[ErrorBody], "Set by RELAYWARDEN_CALLBACK_TOKEN"),
-                    },
-                    errors,
-                ),
-            }
+            "post": post(
+                "A new callback token; per-relay CallbackUrls keep working",
+                [],
+                {
+                    "200": (TokenView, "The new token"),
+                    "409": (ErrorBody, "Set by RELAYWARDEN_CALLBACK_TOKEN"),
+                },
+            )
         },
         "/api/jobs": {
             "get": get(
@@ -246,17 +244,14 @@ def build_openapi() -> Json:
             )
         },
         "/api/jobs/{id}/retry": {
-            "post": {
-                "summary": "Put a dead job back in the queue",
-                "parameters": [_path_param("id", "integer")],
-                "responses": _responses(
-                    {
-                        "200": _json(ref[JobView], "The job, pending again"),
-                        "409": _json(ref[ErrorBody], "The job is not dead"),
-                    },
-                    errors,
-                ),
-            }
+            "post": post(
+                "Put a dead job back in the queue",
+                [_path_param("id", "integer")],
+                {
+                    "200": (JobView, "The job, pending again"),
+                    "409": (ErrorBody, "The job is not dead"),
+                },
+            )
         },
     }
     return {

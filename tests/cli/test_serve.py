@@ -4,42 +4,21 @@ from __future__ import annotations
 
 import platform
 import subprocess
-import time
 from importlib.metadata import version
 from pathlib import Path
 
 import httpx
 
 from tests.cli.conftest import cli_env, command
-from tests.support.servers import free_port
+from tests.cli.serving import serving
 
 
 def test_serve_exposes_build_info_and_the_status_page(tmp_path: Path) -> None:
-    port = free_port()
     env = cli_env(None, None) | {
         "RELAYWARDEN_DATABASE_URL": f"sqlite:///{tmp_path / 'rw.db'}",
         "RELAYWARDEN_CALLBACK_TOKEN": "serve-test-token",
     }
-    process = subprocess.Popen(
-        [*command(), "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.communicate()[1]
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "serve did not become ready"
-            time.sleep(0.1)
+    with serving(env, tmp_path) as (base, _):
         metrics = httpx.get(f"{base}/metrics").text
         expected = (
             f'relaywarden_build_info{{python="{platform.python_version()}",'
@@ -51,7 +30,8 @@ def test_serve_exposes_build_info_and_the_status_page(tmp_path: Path) -> None:
 
         status = subprocess.run(
             [*command(), "status"],
-            env=cli_env(None, None) | {"RELAYWARDEN_PORT": str(port)},
+            # no RELAYWARDEN_API_URL: the CLI finds serve by RELAYWARDEN_PORT
+            env=cli_env(None, None) | {"RELAYWARDEN_PORT": base.rsplit(":", 1)[1]},
             capture_output=True,
             text=True,
             timeout=60,
@@ -59,6 +39,3 @@ def test_serve_exposes_build_info_and_the_status_page(tmp_path: Path) -> None:
         )
         assert status.returncode == 0, status.stderr
         assert "readiness  ready" in status.stdout
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
