@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
-import uvicorn
 
 from receiver.build_info import register_build_info, relaywarden_version
 from receiver.cli_client import ApiClient, CommandError, default_api_url
@@ -73,6 +72,7 @@ def serve(settings: Settings) -> int:
     from handlers.rules import RulesFileError
     from receiver.assembly import build_app
     from receiver.config import sqlite_path_from_url
+    from receiver.server import run_server
     from receiver.store.lock import StoreLocked, hold_store_lock
 
     register_build_info()
@@ -85,15 +85,7 @@ def serve(settings: Settings) -> int:
     try:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         with hold_store_lock(database):
-            uvicorn.run(
-                app,
-                host=settings.host,
-                port=settings.port,
-                access_log=False,
-                log_config=None,
-                server_header=False,
-                timeout_graceful_shutdown=10,
-            )
+            run_server(app, settings)
     except StoreLocked as exc:
         print(f"relaywarden: {exc}", file=sys.stderr)
         return 2

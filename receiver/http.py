@@ -7,6 +7,7 @@ that cannot commit is 503 (retry later), a query the route cannot use is 400.
 from __future__ import annotations
 
 import enum
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import msgspec
@@ -21,6 +22,7 @@ __all__ = [
     "BadQuery",
     "BodyTooLarge",
     "ClientDisconnect",
+    "collect_limited",
     "enum_param",
     "error_response",
     "json_response",
@@ -66,9 +68,14 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
                 raise BodyTooLarge
         except ValueError:
             pass
+    return await collect_limited(request.stream(), limit)
+
+
+async def collect_limited(stream: AsyncIterator[bytes], limit: int) -> bytes:
+    """Join the chunks of ``stream``; raise BodyTooLarge as soon as they exceed ``limit``."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -11,26 +10,60 @@ from typing import Any
 import msgspec
 import structlog
 
-__all__ = ["configure_logging", "redact_url"]
+from receiver.redaction import mask_text
 
-_SECRET_PARAMS = re.compile(
-    r"(?i)([?&](?:token|sign|signature|usersig|auth_key|ossaccesskeyid|accesskeyid|expires)=)[^&#\s]*"
-)
+__all__ = ["QUIET_LOGGERS", "RedactingFilter", "configure_logging", "redact_url"]
+
+#: Third-party loggers that print request URLs (httpx logs every request line at INFO,
+#: query string included): only their warnings get through.
+QUIET_LOGGERS = ("httpx", "httpcore", "hpack", "websockets", "uvicorn.protocols")
 
 
 def redact_url(url: str) -> str:
-    """Replace the values of secret-bearing query parameters with ``***``."""
-    return _SECRET_PARAMS.sub(r"\1***", url)
+    """Replace the values of secret-bearing query parameters (any encoding) with ``***``."""
+    return mask_text(url)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    if isinstance(value, BaseException):
+        return mask_text(f"{type(value).__name__}: {value}")
+    return value
 
 
 def _redact_event(
     _: Any, __: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    for key in ("path", "url", "callback_url"):
-        value = event_dict.get(key)
-        if isinstance(value, str):
-            event_dict[key] = redact_url(value)
+    for key, value in event_dict.items():
+        if key != "exc_info":
+            event_dict[key] = _masked(value)
     return event_dict
+
+
+def _redact_rendered(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Any:
+    # Tracebacks are rendered late (format_exc_info): they may quote a URL or a message.
+    exception = event_dict.get("exception")
+    if isinstance(exception, str):
+        event_dict["exception"] = mask_text(exception)
+    return event_dict
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in stdlib records (uvicorn's, a library's) before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            record.exc_text = mask_text(logging.Formatter().formatException(record.exc_info))
+        return True
 
 
 _JSON = msgspec.json.Encoder(enc_hook=repr)
@@ -66,7 +99,7 @@ def configure_logging(log_format: str = "json", level: int = logging.INFO) -> No
         _redact_event,
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, structlog.processors.format_exc_info, _redact_rendered, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=factory,
         cache_logger_on_first_use=True,
@@ -76,11 +109,14 @@ def configure_logging(log_format: str = "json", level: int = logging.INFO) -> No
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                _redact_rendered,
                 text_renderer,
             ],
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         )
     )
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -89,3 +125,5 @@ def configure_logging(log_format: str = "json", level: int = logging.INFO) -> No
         logging.getLogger(name).propagate = True
     # Access lines come from our middleware, which redacts tokens; uvicorn's would not.
     logging.getLogger("uvicorn.access").disabled = True
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from receiver.http import error_response, json_response
 from receiver.operator_views import TokenView
+from receiver.redaction import register_secrets
 from receiver.runtime import Runtime, runtime_of
 from receiver.sources import CALLBACK_SOURCES, TokenAuth
 
@@ -70,6 +71,7 @@ async def rotate(request: Request) -> Response:
             "RELAYWARDEN_CALLBACK_TOKEN sets the callback token; change it there and restart",
         )
     runtime.set_tokens(await runtime.store.rotate_callback_token())
+    register_secrets(runtime.callback_token)  # masked in every log line from now on
     log.warning("callback_token_rotated")
     return json_response(_view(runtime))
 
