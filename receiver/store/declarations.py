@@ -1,4 +1,4 @@
-"""Declaring relays by name, idempotently (SQLite): create, update or leave unchanged.
+"""Declaring relays by name, idempotently: create, update or leave unchanged.
 
 The name is unique among live (not ``deleted``) relays; a partial unique index keeps it so.
 Relays adopted from callbacks take a free name (``insert_relay`` suffixes a taken one).
@@ -6,18 +6,17 @@ Relays adopted from callbacks take a free name (``insert_relay`` suffixes a take
 
 from __future__ import annotations
 
-import sqlite3
-
 from receiver.domain.relay import PullToPushSpec, Relay, RelaySpec
 from receiver.domain.states import RelayOrigin
 from receiver.store.base import Conflict, DeclareOutcome
+from receiver.store.dialect import Db
 from receiver.store.relays import get_relay, ingests_of, relay_by_name, tasks_of, update_relay
 from receiver.store.transitions import declare_relay
 
 __all__ = ["put_relay"]
 
 
-def _conflict(conn: sqlite3.Connection, relay: Relay, spec: RelaySpec) -> str | None:
+def _conflict(conn: Db, relay: Relay, spec: RelaySpec) -> str | None:
     """Why ``spec`` cannot describe the existing ``relay``, or None."""
     if (spec.adopt is not None) != (relay.origin is not RelayOrigin.DECLARED):
         return (
@@ -65,9 +64,7 @@ def _declared_part(relay: Relay, spec: RelaySpec) -> PullToPushSpec:
     return PullToPushSpec(**{f: getattr(relay.pull_to_push, f) for f in given})
 
 
-def put_relay(
-    conn: sqlite3.Connection, relay_id: str, spec: RelaySpec
-) -> tuple[Relay, DeclareOutcome]:
+def put_relay(conn: Db, relay_id: str, spec: RelaySpec) -> tuple[Relay, DeclareOutcome]:
     """Create the relay named ``spec.name``, update it to ``spec``, or leave it unchanged."""
     existing = relay_by_name(conn, spec.name.strip())
     if existing is None:

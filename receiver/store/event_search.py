@@ -1,4 +1,4 @@
-"""Searching the stored events across tasks (SQLite), newest first, with an id cursor.
+"""Searching the stored events across tasks, newest first, with an id cursor.
 
 ``events_by_task`` serves provider and task filters, ``events_by_received`` the time range,
 ``events_by_kind`` the kind; a relay filter expands to the relay's tasks and ingests.
@@ -6,12 +6,11 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import msgspec
 
 from receiver.domain.records import FoundEvent
 from receiver.store.base import EventQuery
+from receiver.store.dialect import Db
 from receiver.store.rows import rows, where
 
 __all__ = ["get_event", "search_events"]
@@ -28,7 +27,7 @@ _RELAY_TASKS = (
 
 
 def search_events(
-    conn: sqlite3.Connection, query: EventQuery, *, limit: int, cursor: int | None
+    conn: Db, query: EventQuery, *, limit: int, cursor: int | None
 ) -> list[FoundEvent]:
     """Events matching ``query``, highest id first, ids below ``cursor``."""
     condition, params = where(
@@ -46,7 +45,7 @@ def search_events(
     )
 
 
-def get_event(conn: sqlite3.Connection, event_id: int) -> FoundEvent | None:
+def get_event(conn: Db, event_id: int) -> FoundEvent | None:
     """One stored event, or None."""
     found = rows(conn.execute(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (event_id,)))
     return msgspec.convert(found[0], FoundEvent, strict=False) if found else None

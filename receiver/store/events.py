@@ -1,4 +1,4 @@
-"""The callback transaction (SQLite): append the event, order it, plan, apply the plan.
+"""The callback transaction: append the event, order it, plan, apply the plan.
 
 The ordering rule is ``receiver.domain.ordering.apply_order``; this module only reads the
 task's state, asks it, and writes the answer. The relay lifecycle (a relay ends with its
@@ -6,8 +6,6 @@ task) is ``receiver.domain.lifecycle``, applied after the rules so they see the 
 """
 
 from __future__ import annotations
-
-import sqlite3
 
 import structlog
 
@@ -17,6 +15,7 @@ from receiver.domain.plan import Plan, PlanInput, Planner, TaskChange
 from receiver.domain.states import Status
 from receiver.events import Event
 from receiver.store.base import IngestResult
+from receiver.store.dialect import Db, is_postgres
 from receiver.store.jobs import enqueue_job
 from receiver.store.relays import (
     claim_task,
@@ -32,47 +31,50 @@ __all__ = ["apply_event"]
 log = structlog.get_logger("relaywarden.store")
 
 
-def _record(
-    conn: sqlite3.Connection, event: Event, order_time: int, applied: bool, now: int
-) -> int | None:
-    """Append the event to the history; None when it is a duplicate."""
-    try:
-        cursor = conn.execute(
-            "INSERT INTO events (dedupe_key, source, provider, task_id, kind, status, reason, "
-            "provider_status, event_time_ms, order_time_ms, received_at_ms, applied, raw) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                event.dedupe_key,
-                event.source.value,
-                event.provider.value,
-                event.task_id,
-                event.kind.value,
-                event.status.value,
-                event.reason,
-                event.provider_status,
-                event.event_time_ms,
-                order_time,
-                now,
-                int(applied),
-                event.raw,
-            ),
-        )
-    except sqlite3.IntegrityError:
-        return None
-    return int(cursor.lastrowid or 0)
+def _record(conn: Db, event: Event, order_time: int, applied: bool, now: int) -> int | None:
+    """Append the event to the history; None when it is a duplicate.
+
+    The unique dedupe key decides: on PostgreSQL an identical insert committing in another
+    replica makes this one wait for that commit and then do nothing.
+    """
+    row = conn.execute(
+        "INSERT INTO events (dedupe_key, source, provider, task_id, kind, status, reason, "
+        "provider_status, event_time_ms, order_time_ms, received_at_ms, applied, raw) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+        (
+            event.dedupe_key,
+            event.source.value,
+            event.provider.value,
+            event.task_id,
+            event.kind.value,
+            event.status.value,
+            event.reason,
+            event.provider_status,
+            event.event_time_ms,
+            order_time,
+            now,
+            int(applied),
+            event.raw,
+        ),
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
-def apply_event(
-    conn: sqlite3.Connection, event: Event, planner: Planner | None, now: int
-) -> IngestResult:
+def apply_event(conn: Db, event: Event, planner: Planner | None, now: int) -> IngestResult:
     """Append ``event``, move its task's state if the ordering rule allows, plan follow-ups.
 
     Runs inside the writer's transaction. A duplicate (same dedupe key) changes nothing.
     """
     order_time = event.event_time_ms if event.event_time_ms is not None else now
     key = (event.provider.value, event.task_id)
+    if is_postgres(conn):
+        # Replicas order a task's events one at a time: the lock covers a task row that does
+        # not exist yet, and the row lock the state once it does.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (":".join(key),))
     row = conn.execute(
-        "SELECT status, reason, state_order_time_ms FROM tasks WHERE provider = ? AND task_id = ?",
+        "SELECT status, reason, state_order_time_ms FROM tasks WHERE provider = ? AND task_id = ?"
+        + (" FOR UPDATE" if is_postgres(conn) else ""),
         key,
     ).fetchone()
     current = None if row is None else TaskState(Status(row[0]), int(row[2]))
@@ -115,9 +117,7 @@ def apply_event(
     return IngestResult(duplicate=False, event_id=event_id, change=change, job_ids=job_ids)
 
 
-def _plan_and_apply(
-    conn: sqlite3.Connection, planner: Planner, change: TaskChange, now: int
-) -> tuple[int, ...]:
+def _plan_and_apply(conn: Db, planner: Planner, change: TaskChange, now: int) -> tuple[int, ...]:
     event = change.event
     link = relay_task(conn, event.provider.value, event.task_id)
     relay = get_relay(conn, link.relay_id) if link is not None else None
@@ -143,7 +143,7 @@ def _plan_and_apply(
     )
 
 
-def _follow_task(conn: sqlite3.Connection, event: Event) -> None:
+def _follow_task(conn: Db, event: Event) -> None:
     """The relay lifecycle: a relay whose current task exited has ended."""
     link = relay_task(conn, event.provider.value, event.task_id)
     relay = get_relay(conn, link.relay_id) if link is not None else None

@@ -1,12 +1,10 @@
-"""Relays, the provider tasks each relay had, and their linked TRTC ingests (SQLite).
+"""Relays, the provider tasks each relay had, and their linked TRTC ingests.
 
 Functions over a connection, run inside the writer's transaction or on a reader, so the
 API methods and the fenced action methods of the store share one implementation.
 """
 
 from __future__ import annotations
-
-import sqlite3
 
 import msgspec
 
@@ -19,6 +17,7 @@ from receiver.domain.relay import (
     new_relay_id,
 )
 from receiver.domain.states import IngestState, Provider, RelayOrigin, RelayState
+from receiver.store.dialect import Db
 from receiver.store.rows import Row, now_ms, one, rows, where
 
 __all__ = [
@@ -60,13 +59,13 @@ def _encode(value: object) -> str | None:
     return None if value is None else _ENCODER.encode(value).decode()
 
 
-def relay_by_name(conn: sqlite3.Connection, name: str) -> Relay | None:
+def relay_by_name(conn: Db, name: str) -> Relay | None:
     """The live (not ``deleted``) relay called ``name``, or None."""
     sql = "SELECT * FROM relays WHERE name = ? AND state != ?"
     return _relay(one(conn.execute(sql, (name, RelayState.DELETED.value))))
 
 
-def _free_name(conn: sqlite3.Connection, relay: Relay) -> str:
+def _free_name(conn: Db, relay: Relay) -> str:
     """The relay's name, or (for a relay adopted from a callback) a free variant of it."""
     if relay.origin is not RelayOrigin.CALLBACK or relay_by_name(conn, relay.name) is None:
         return relay.name  # a declared name that is taken fails on the unique index: 409
@@ -76,7 +75,7 @@ def _free_name(conn: sqlite3.Connection, relay: Relay) -> str:
     return candidate
 
 
-def insert_relay(conn: sqlite3.Connection, relay: Relay) -> Relay:
+def insert_relay(conn: Db, relay: Relay) -> Relay:
     """Insert a relay (and link its current task as generation 1, when it has one)."""
     now = now_ms()
     conn.execute(
@@ -105,13 +104,13 @@ def insert_relay(conn: sqlite3.Connection, relay: Relay) -> Relay:
     return stored
 
 
-def get_relay(conn: sqlite3.Connection, relay_id: str) -> Relay | None:
+def get_relay(conn: Db, relay_id: str) -> Relay | None:
     """One relay, or None."""
     return _relay(one(conn.execute("SELECT * FROM relays WHERE id = ?", (relay_id,))))
 
 
 def list_relays(
-    conn: sqlite3.Connection, *, state: RelayState | None, limit: int, after: tuple[int, str] | None
+    conn: Db, *, state: RelayState | None, limit: int, after: tuple[int, str] | None
 ) -> list[Relay]:
     """Relays newest first (created time, then id), optionally by state."""
     condition, params = where(
@@ -123,7 +122,7 @@ def list_relays(
     return [r for r in map(_relay, found) if r is not None]
 
 
-def update_relay(conn: sqlite3.Connection, relay_id: str, **fields: object) -> None:
+def update_relay(conn: Db, relay_id: str, **fields: object) -> None:
     """Set columns of a relay (JSON columns encoded, enums as text); bumps ``updated_at_ms``."""
     names = [f"{name} = ?" for name in fields]
     values = [_encode(v) if name in _JSON_TYPES else v for name, v in fields.items()]
@@ -133,7 +132,7 @@ def update_relay(conn: sqlite3.Connection, relay_id: str, **fields: object) -> N
     )
 
 
-def claim_task(conn: sqlite3.Connection, relay: Relay) -> None:
+def claim_task(conn: Db, relay: Relay) -> None:
     """Store that ``relay.current_task_id`` is the relay's task at ``relay.generation``."""
     assert relay.current_task_id is not None
     update_relay(
@@ -147,7 +146,7 @@ def claim_task(conn: sqlite3.Connection, relay: Relay) -> None:
 
 
 def attach_task(
-    conn: sqlite3.Connection,
+    conn: Db,
     relay_id: str,
     task_id: str,
     *,
@@ -163,9 +162,7 @@ def attach_task(
     )
 
 
-def retire_task(
-    conn: sqlite3.Connection, task_id: str, *, provider: Provider = Provider.ALIYUN
-) -> None:
+def retire_task(conn: Db, task_id: str, *, provider: Provider = Provider.ALIYUN) -> None:
     """Mark a task that relaywarden itself deletes, so its exit is not taken for the relay's end."""
     conn.execute(
         "UPDATE relay_tasks SET retired_by_us = 1 WHERE provider = ? AND task_id = ?",
@@ -173,7 +170,7 @@ def retire_task(
     )
 
 
-def relay_task(conn: sqlite3.Connection, provider: str, task_id: str) -> RelayTaskLink | None:
+def relay_task(conn: Db, provider: str, task_id: str) -> RelayTaskLink | None:
     """How a task belongs to its relay, or None."""
     row = one(
         conn.execute(
@@ -185,7 +182,7 @@ def relay_task(conn: sqlite3.Connection, provider: str, task_id: str) -> RelayTa
     return None if row is None else msgspec.convert(row, RelayTaskLink, strict=False)
 
 
-def tasks_of(conn: sqlite3.Connection, relay_id: str) -> list[RelayTaskLink]:
+def tasks_of(conn: Db, relay_id: str) -> list[RelayTaskLink]:
     """Every task a relay had, by generation, with each task's last known status."""
     found = rows(
         conn.execute(
@@ -199,20 +196,20 @@ def tasks_of(conn: sqlite3.Connection, relay_id: str) -> list[RelayTaskLink]:
     return msgspec.convert(found, list[RelayTaskLink], strict=False)
 
 
-def ingests_of(conn: sqlite3.Connection, relay_id: str) -> list[IngestLink]:
+def ingests_of(conn: Db, relay_id: str) -> list[IngestLink]:
     """The TRTC ingests linked to a relay, oldest first."""
     found = rows(conn.execute("SELECT * FROM ingests WHERE relay_id = ? ORDER BY id", (relay_id,)))
     return msgspec.convert(found, list[IngestLink], strict=False)
 
 
-def has_ingests(conn: sqlite3.Connection, relay_id: str) -> bool:
+def has_ingests(conn: Db, relay_id: str) -> bool:
     """True when any TRTC ingest is linked to the relay."""
     row = conn.execute("SELECT 1 FROM ingests WHERE relay_id = ? LIMIT 1", (relay_id,))
     return row.fetchone() is not None
 
 
 def add_ingest(
-    conn: sqlite3.Connection,
+    conn: Db,
     relay_id: str,
     *,
     sdk_app_id: int,
@@ -222,15 +219,15 @@ def add_ingest(
 ) -> int:
     """Link an ingest to a relay; returns the link id."""
     now = now_ms()
-    cursor = conn.execute(
+    row = conn.execute(
         "INSERT INTO ingests (relay_id, sdk_app_id, task_id, state, owned, created_at_ms, "
-        "updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (relay_id, sdk_app_id, task_id, state.value, int(owned), now, now),
-    )
-    return int(cursor.lastrowid or 0)
+    ).fetchone()
+    return int(row[0])
 
 
-def update_ingest(conn: sqlite3.Connection, ingest_id: int, state: IngestState) -> None:
+def update_ingest(conn: Db, ingest_id: int, state: IngestState) -> None:
     """Record the state of an ingest link."""
     conn.execute(
         "UPDATE ingests SET state = ?, updated_at_ms = ? WHERE id = ?",

@@ -1,28 +1,32 @@
-"""A single SQLite writer thread with group commit.
+"""One writer thread per process with group commit, for either backend.
 
-SQLite allows one writer at a time, and a durable commit costs one fsync. Every write of
-the process goes through this thread: it takes all operations queued since its last
-commit (up to ``max_batch``), runs each inside its own savepoint of one transaction, and
-commits once. Each caller's future resolves only after that commit, so "200 after the
-durable commit" holds while fsyncs are shared by concurrent callbacks.
+A durable commit costs one fsync (SQLite) or one WAL flush and round trip (PostgreSQL).
+Every write of the process goes through this thread: it takes all operations queued since
+its last commit (up to ``max_batch``), runs each inside its own savepoint of one
+transaction, and commits once. Each caller's future resolves only after that commit, so
+"200 after the durable commit" holds while commits are shared by concurrent callbacks.
+A batch that loses a deadlock or serialization race against another replica is rolled back
+and run again as a whole; a failed commit answers every caller ``StoreUnavailable``.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import structlog
 
 from receiver.store.base import StoreUnavailable
 
-__all__ = ["SqliteWriter", "connect"]
+__all__ = ["GroupWriter", "SqliteWriter", "connect"]
 
 T = TypeVar("T")
 log = structlog.get_logger("relaywarden.store")
@@ -48,7 +52,7 @@ class _Op:
 
     def __init__(
         self,
-        fn: Callable[[sqlite3.Connection], Any],
+        fn: Callable[[Any], Any],
         future: asyncio.Future[Any],
         loop: asyncio.AbstractEventLoop,
     ) -> None:
@@ -67,27 +71,42 @@ def _settle(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_exception(value)
 
 
-class SqliteWriter:
-    """Runs write operations on one thread, committing them in groups."""
+class GroupWriter(abc.ABC):
+    """Runs write operations on one thread, committing them in groups.
 
-    def __init__(self, path: str, *, max_batch: int = 256) -> None:
-        self._path = path
+    Subclasses say how a batch gets its connection, how a transaction begins, which
+    exceptions are database errors and which of those mean "run the batch again".
+    """
+
+    begin_sql = "BEGIN"
+    #: Database errors: a batch failing with one answers every caller StoreUnavailable.
+    errors: tuple[type[Exception], ...] = ()
+    #: Attempts for a batch that keeps losing races (deadlock, serialization failure).
+    max_attempts = 5
+
+    def __init__(self, *, name: str, max_batch: int = 256) -> None:
+        self._name = name
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._conn: sqlite3.Connection | None = None
         self.batches = 0
         self.operations = 0
+        self.retries = 0
 
-    def start(self, init: Callable[[sqlite3.Connection], Any] | None = None) -> None:
-        """Open the connection, run ``init`` (migrations) on it and start the thread."""
-        conn = connect(self._path)
-        if init is not None:
-            init(conn)
-        self._conn = conn
-        self._thread = threading.Thread(
-            target=self._run, name="relaywarden-sqlite-writer", daemon=True
-        )
+    @abc.abstractmethod
+    def connection(self) -> AbstractContextManager[Any]:
+        """The connection one batch runs on, for the duration of the block."""
+
+    def retryable(self, exc: Exception) -> bool:
+        """True when ``exc`` means another transaction won a race: rerun the whole batch."""
+        return False
+
+    @abc.abstractmethod
+    def close_connection(self) -> None:
+        """Release what :meth:`connection` holds, on the writer thread as it ends."""
+
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
     @property
@@ -116,7 +135,7 @@ class SqliteWriter:
             with contextlib.suppress(RuntimeError):
                 op.loop.call_soon_threadsafe(_settle, [(op.future, False, failure)])
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(connection)`` inside the next group transaction; return after commit."""
         if not self.alive:
             raise StoreUnavailable("the store writer is not running")
@@ -126,56 +145,41 @@ class SqliteWriter:
         return await future
 
     def _run(self) -> None:
-        conn = self._conn
-        assert conn is not None
         stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                break
-            batch: list[_Op] = [first]  # type: ignore[list-item]
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)  # type: ignore[arg-type]
-            self._commit_batch(conn, batch)
-        conn.close()
-
-    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
-        started = time.perf_counter()
-        outcomes: list[tuple[_Op, bool, Any]] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for op in batch:
-                conn.execute("SAVEPOINT op")
-                try:
-                    value = op.fn(conn)
-                except Exception as exc:  # one bad operation must not spoil the group
+            while not stopping:
+                first = self._queue.get()
+                if first is _STOP:
+                    break
+                batch: list[_Op] = [first]  # type: ignore[list-item]
+                while len(batch) < self._max_batch:
                     try:
-                        conn.execute("ROLLBACK TO op")
-                        conn.execute("RELEASE op")
-                    except sqlite3.Error:
-                        # SQLite already rolled the whole transaction back (I/O error,
-                        # disk full): the batch is lost, report the original error.
-                        if isinstance(exc, sqlite3.Error):
-                            raise exc from None
-                        raise
-                    outcomes.append((op, False, exc))
-                else:
-                    conn.execute("RELEASE op")
-                    outcomes.append((op, True, value))
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            log.error("store_commit_failed", error=str(exc), batch=len(batch))
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            failure = StoreUnavailable(f"the store could not commit: {exc}")
-            outcomes = [(op, False, failure) for op in batch]
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    batch.append(item)  # type: ignore[arg-type]
+                self._commit_batch(batch)
+        finally:
+            self.close_connection()
+
+    def _commit_batch(self, batch: list[_Op]) -> None:
+        started = time.perf_counter()
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                outcomes = self._attempt(batch)
+                break
+            except self.errors as exc:
+                if self.retryable(exc) and attempt < self.max_attempts:
+                    self.retries += 1
+                    log.info("store_batch_retried", error=str(exc), batch=len(batch))
+                    continue
+                log.error("store_commit_failed", error=str(exc), batch=len(batch))
+                failure = StoreUnavailable(f"the store could not commit: {exc}")
+                outcomes = [(op, False, failure) for op in batch]
+                break
         self.batches += 1
         self.operations += len(batch)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
@@ -189,3 +193,67 @@ class SqliteWriter:
         elapsed = time.perf_counter() - started
         if elapsed > 1.0:
             log.warning("store_slow_commit", seconds=round(elapsed, 3), batch=len(batch))
+
+    def _attempt(self, batch: list[_Op]) -> list[tuple[_Op, bool, Any]]:
+        """One try at the batch: every operation in its savepoint, one commit."""
+        outcomes: list[tuple[_Op, bool, Any]] = []
+        with self.connection() as conn:
+            try:
+                conn.execute(self.begin_sql)
+                for op in batch:
+                    conn.execute("SAVEPOINT op")
+                    try:
+                        value = op.fn(conn)
+                    except Exception as exc:  # one bad operation must not spoil the group
+                        if isinstance(exc, self.errors) and self.retryable(exc):
+                            raise
+                        try:
+                            conn.execute("ROLLBACK TO op")
+                            conn.execute("RELEASE op")
+                        except self.errors:
+                            # The database already rolled the whole transaction back (I/O
+                            # error, lost connection): the batch is lost, report the cause.
+                            if isinstance(exc, self.errors):
+                                raise exc from None
+                            raise
+                        outcomes.append((op, False, exc))
+                    else:
+                        conn.execute("RELEASE op")
+                        outcomes.append((op, True, value))
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(*self.errors):
+                    conn.execute("ROLLBACK")
+                raise
+        return outcomes
+
+
+class SqliteWriter(GroupWriter):
+    """The group writer over one SQLite connection kept for the writer's life."""
+
+    begin_sql = "BEGIN IMMEDIATE"
+    errors = (sqlite3.Error,)
+
+    def __init__(self, path: str, *, max_batch: int = 256) -> None:
+        super().__init__(name="relaywarden-sqlite-writer", max_batch=max_batch)
+        self._path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def start(self, init: Callable[[sqlite3.Connection], Any] | None = None) -> None:
+        """Open the connection, run ``init`` (migrations) on it and start the thread."""
+        conn = connect(self._path)
+        if init is not None:
+            init(conn)
+        self._conn = conn
+        self._start_thread()
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """The writer's one connection."""
+        assert self._conn is not None
+        yield self._conn
+
+    def close_connection(self) -> None:
+        """Close the connection as the thread ends."""
+        if self._conn is not None:
+            self._conn.close()

@@ -1,5 +1,7 @@
 """The store's operator queries: event search with its indexes, job counts per relay, bulk
-retry of dead jobs, declarations by name, the callback token and migration 3."""
+retry of dead jobs, declarations by name, the callback token and migration 4.
+
+The store tests run on both backends (``database_url``); index plans are SQLite's."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from receiver.domain.records import FoundEvent
@@ -15,8 +18,8 @@ from receiver.domain.relay import RecreatePolicy
 from receiver.domain.states import EventKind, JobAction, JobState, Provider, Source, Status
 from receiver.events import Event
 from receiver.store.base import Conflict, DeclareOutcome, EventQuery, RunResult, TokenRefused
-from receiver.store.migrations import MIGRATIONS, migrate
-from receiver.store.sqlite import SqliteStore
+from receiver.store.migrations import MIGRATIONS, migrate, migrate_postgres, postgres_sql
+from receiver.store.select import AnyStore, build_store
 from tests.receiver.test_store_lifecycle import SPEC
 from tests.receiver.test_store_sqlite import event
 
@@ -24,8 +27,8 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(str(tmp_path / "operator.db"), planner=None)
+async def store(database_url: str) -> AsyncIterator[AnyStore]:
+    opened = build_store(database_url)
     await opened.start()
     try:
         yield opened
@@ -47,14 +50,14 @@ def trtc_event(task_id: str, time_ms: int) -> Event:
     )
 
 
-async def ids(store: SqliteStore, query: EventQuery, **page: int) -> list[int]:
+async def ids(store: AnyStore, query: EventQuery, **page: int) -> list[int]:
     found: list[FoundEvent] = await store.search_events(
         query, limit=page.get("limit", 100), cursor=page.get("cursor")
     )
     return [e.id for e in found]
 
 
-async def test_search_events_filters_and_pages(store: SqliteStore) -> None:
+async def test_search_events_filters_and_pages(store: AnyStore) -> None:
     await store.declare_relay("r1", SPEC)
     [job] = await store.claim_due_jobs(limit=1, lease_ms=60_000)
     await store.record_new_task(job, "r1", "t1")
@@ -99,7 +102,7 @@ def test_event_searches_use_indexes(tmp_path: Path) -> None:
         assert any("jobs_by_relay" in str(row) for row in plan)
 
 
-async def test_job_counts_jobs_of_relay_and_bulk_retry(store: SqliteStore) -> None:
+async def test_job_counts_jobs_of_relay_and_bulk_retry(store: AnyStore) -> None:
     for relay_id, name in (("r1", "one"), ("r2", "two")):
         await store.declare_relay(
             relay_id, SPEC.__class__(name=name, pull_to_push=SPEC.pull_to_push)
@@ -120,7 +123,7 @@ async def test_job_counts_jobs_of_relay_and_bulk_retry(store: SqliteStore) -> No
     assert (await store.get_relay("r2")).failure_reason is None  # type: ignore[union-attr]
 
 
-async def test_put_relay_outcomes(store: SqliteStore) -> None:
+async def test_put_relay_outcomes(store: AnyStore) -> None:
     created, outcome = await store.put_relay("r1", SPEC)
     assert outcome is DeclareOutcome.CREATED and created.id == "r1"
     same, outcome = await store.put_relay("ignored", SPEC)
@@ -134,7 +137,7 @@ async def test_put_relay_outcomes(store: SqliteStore) -> None:
         await store.declare_relay("r2", SPEC)
 
 
-async def test_callback_tokens(store: SqliteStore) -> None:
+async def test_callback_tokens(store: AnyStore) -> None:
     assert (await store.callback_tokens("configured", may_create=False)).callback == "configured"
     await store.ingest(event("t1", Status.RUNNING, 1000))
     with pytest.raises(TokenRefused):
@@ -149,11 +152,11 @@ async def test_callback_tokens(store: SqliteStore) -> None:
     assert again.relay_key == made.callback  # the per-relay key survives every rotation
 
 
-def test_migration_3_renames_live_duplicates(tmp_path: Path) -> None:
+def test_migration_4_renames_live_duplicates(tmp_path: Path) -> None:
     with contextlib.closing(sqlite3.connect(tmp_path / "old.db")) as conn:
         conn.isolation_level = None
-        for number, script in enumerate(MIGRATIONS[:2], start=1):
-            conn.executescript(script)
+        for number, migration in enumerate(MIGRATIONS[:3], start=1):
+            conn.executescript(migration.sql)
             conn.execute(f"PRAGMA user_version = {number}")
         for relay_id, state in (("a", "active"), ("b", "active"), ("c", "deleted")):
             conn.execute(
@@ -164,4 +167,24 @@ def test_migration_3_renames_live_duplicates(tmp_path: Path) -> None:
             )
         assert migrate(conn) == len(MIGRATIONS)
         names = dict(conn.execute("SELECT id, name FROM relays").fetchall())
+    assert names == {"a": "same", "b": "same-b", "c": "same"}
+
+
+def test_migration_4_renames_live_duplicates_on_postgres(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for migration in MIGRATIONS[:3]:
+            for statement in postgres_sql(migration).split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute("INSERT INTO schema_version (version) VALUES (3)")
+        for relay_id, state in (("a", "active"), ("b", "active"), ("c", "deleted")):
+            conn.execute(
+                "INSERT INTO relays (id, name, state, origin, region, pull_to_push, recreate, "
+                "created_at_ms, updated_at_ms) VALUES (%s, 'same', %s, 'callback', 'r', '{}', "
+                "'{}', 0, 0)",
+                (relay_id, state),
+            )
+        assert migrate_postgres(conn) == (3, len(MIGRATIONS))
+        names: dict[str, str] = dict(conn.execute("SELECT id, name FROM relays").fetchall())
     assert names == {"a": "same", "b": "same-b", "c": "same"}

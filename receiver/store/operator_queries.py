@@ -1,10 +1,9 @@
-"""The operator methods of the SQLite store (a mixin of ``SqliteStore``): declarations by
-name, job counts and bulk retries, event search, and the callback token."""
+"""The operator methods of the SQL stores (a mixin of ``SqlStore``, both backends):
+declarations by name, job counts and bulk retries, event search, and the callback token."""
 
 from __future__ import annotations
 
 import abc
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -13,22 +12,23 @@ from receiver.domain.relay import Relay, RelaySpec
 from receiver.domain.states import JobState
 from receiver.store import declarations, event_search, jobs, queries
 from receiver.store.base import CallbackTokens, DeclareOutcome, EventQuery
+from receiver.store.dialect import Db
 
-__all__ = ["SqliteOperatorQueries"]
+__all__ = ["OperatorQueries"]
 
 T = TypeVar("T")
 
 
-class SqliteOperatorQueries(abc.ABC):
+class OperatorQueries(abc.ABC):
     """What the operator's API asks beyond single relays and jobs, over ``write``/``read``."""
 
     @abc.abstractmethod
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in the next write transaction (``SqliteStore.write``)."""
+    async def write(self, fn: Callable[[Db], T]) -> T:
+        """Run ``fn`` in the next write transaction (the store's ``write``)."""
 
     @abc.abstractmethod
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` on a read connection (``SqliteStore.read``)."""
+    async def read(self, fn: Callable[[Db], T]) -> T:
+        """Run ``fn`` on a read connection (the store's ``read``)."""
 
     async def put_relay(self, relay_id: str, spec: RelaySpec) -> tuple[Relay, DeclareOutcome]:
         """Create, update or leave unchanged the relay named ``spec.name``."""
