@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
@@ -19,21 +18,12 @@ from receiver.domain.states import EventKind, JobAction, JobState, Provider, Sou
 from receiver.events import Event
 from receiver.store.base import Conflict, DeclareOutcome, EventQuery, RunResult, TokenRefused
 from receiver.store.migrations import MIGRATIONS, migrate, migrate_postgres, postgres_sql
-from receiver.store.select import AnyStore, build_store
+from receiver.store.select import AnyStore
 from tests.receiver.test_store_lifecycle import SPEC
-from tests.receiver.test_store_sqlite import event
+from tests.receiver.test_store_sqlite import event, store
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[AnyStore]:
-    opened = build_store(database_url)
-    await opened.start()
-    try:
-        yield opened
-    finally:
-        await opened.stop()
+__all__ = ["store"]  # the fixture, shared with the store tests: both backends
 
 
 def trtc_event(task_id: str, time_ms: int) -> Event:
