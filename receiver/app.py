@@ -30,6 +30,7 @@ from receiver.store.base import TokenRefused
 from receiver.store.select import build_store, describe_database
 from receiver.token_api import token_routes
 from receiver.web import web_routes
+from receiver.whip_api import whip_routes
 
 __all__ = ["create_app"]
 
@@ -97,6 +98,7 @@ def create_app(
             *job_routes(),
             *event_routes(),
             *token_routes(),
+            *whip_routes(),
         ],
         middleware=[Middleware(AdminAuthMiddleware, admin_token=settings.admin_token)],
     )

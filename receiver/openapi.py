@@ -11,6 +11,7 @@ import msgspec
 
 from receiver.domain.relay import RelaySpec
 from receiver.domain.states import JobAction
+from receiver.follow_up_views import WhipRequest, WhipView
 from receiver.operator_views import (
     EventReplayView,
     FoundEventView,
@@ -53,6 +54,8 @@ _TYPES: tuple[object, ...] = (
     EventReplayView,
     RetriedJobs,
     TokenView,
+    WhipRequest,
+    WhipView,
 )
 _REF = "#/components/schemas/{name}"
 
@@ -235,6 +238,25 @@ def build_openapi() -> Json:
                     "409": (ErrorBody, "Set by RELAYWARDEN_CALLBACK_TOKEN"),
                 },
             )
+        },
+        "/api/relays/{id}/whip": {
+            "post": {
+                "summary": "Mint a WHIP backup ingest URL for the relay's ARTC channel",
+                "parameters": [_path_param("id")],
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": ref[WhipRequest]}},
+                },
+                "responses": _responses(
+                    {
+                        "200": _json(ref[WhipView], "The URL, shown this once"),
+                        "409": _json(ref[ErrorBody], "The relay declares no artc channel"),
+                        "429": _json(ref[ErrorBody], "The provider's budget is spent"),
+                        "502": _json(ref[ErrorBody], "The provider refused"),
+                    },
+                    errors,
+                ),
+            }
         },
         "/api/jobs": {
             "get": get(

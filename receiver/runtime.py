@@ -9,6 +9,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 
 from receiver.config import Settings
+from receiver.relay_providers import RelayProviders
 from receiver.store.base import CallbackTokens, Store
 
 __all__ = ["BackgroundService", "Runtime", "runtime_of"]
@@ -37,6 +38,7 @@ class Runtime:
     store: Store
     services: list[BackgroundService] = field(default_factory=list)
     callback_token: str = ""
+    providers: RelayProviders | None = None
     #: The key per-relay tokens derive from (the first callback token; survives rotation).
     relay_token_key: str = ""
     #: True when this start made the callback token (the banner shows it this once).

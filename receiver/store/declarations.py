@@ -30,6 +30,14 @@ def _conflict(conn: Db, relay: Relay, spec: RelaySpec) -> str | None:
         # A relay whose adopt job has not run yet has no task: any target is still open.
         if tasks and spec.adopt.TaskId not in tasks:
             return f"relay {relay.name!r} adopted another task; delete it to adopt this one"
+    # The OSS channel and ARTC transcode are set up by the relay's create job; storing new
+    # ones afterwards would claim what no job does.
+    for part in ("destination", "artc", "artc_transcode"):
+        if getattr(spec, part) != getattr(relay, part):
+            return (
+                f"relay {relay.name!r} has another {part}; it is set up when the relay is "
+                "created (delete the relay and declare it again)"
+            )
     ingest = spec.trtc_ingest
     if ingest is not None and ingest.TaskId is not None:
         linked = {(i.sdk_app_id, i.task_id) for i in ingests_of(conn, relay.id)}

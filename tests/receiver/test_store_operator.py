@@ -1,5 +1,5 @@
 """The store's operator queries: event search with its indexes, job counts per relay, bulk
-retry of dead jobs, declarations by name, the callback token and migration 4.
+retry of dead jobs, declarations by name, the callback token and migration 5.
 
 The store tests run on both backends (``database_url``); index plans are SQLite's."""
 
@@ -8,12 +8,14 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
+from receiver.domain.destinations import DestinationSpec, OssLiveChannelSpec
 from receiver.domain.records import FoundEvent
-from receiver.domain.relay import RecreatePolicy
+from receiver.domain.relay import RecreatePolicy, RelaySpec
 from receiver.domain.states import EventKind, JobAction, JobState, Provider, Source, Status
 from receiver.events import Event
 from receiver.store.base import Conflict, DeclareOutcome, EventQuery, RunResult, TokenRefused
@@ -125,6 +127,21 @@ async def test_put_relay_outcomes(store: AnyStore) -> None:
     assert outcome is DeclareOutcome.UPDATED and updated.recreate.max_attempts == 1
     with pytest.raises(Conflict):
         await store.declare_relay("r2", SPEC)
+    recorded = SPEC.__class__(
+        name=SPEC.name,
+        pull_to_push=SPEC.pull_to_push,
+        destination=DestinationSpec(OssLiveChannelSpec(Bucket="rec", ChannelName="c")),
+    )
+    with pytest.raises(Conflict, match="destination"):
+        await store.put_relay("ignored", recorded)
+    kept, outcome = await store.put_relay("r3", SPEC.__class__(name="kept", **_parts(recorded)))
+    assert outcome is DeclareOutcome.CREATED and kept.destination == recorded.destination
+    _, outcome = await store.put_relay("x", SPEC.__class__(name="kept", **_parts(recorded)))
+    assert outcome is DeclareOutcome.UNCHANGED
+
+
+def _parts(spec: RelaySpec) -> dict[str, Any]:
+    return {"pull_to_push": spec.pull_to_push, "destination": spec.destination}
 
 
 async def test_callback_tokens(store: AnyStore) -> None:
@@ -142,10 +159,10 @@ async def test_callback_tokens(store: AnyStore) -> None:
     assert again.relay_key == made.callback  # the per-relay key survives every rotation
 
 
-def test_migration_4_renames_live_duplicates(tmp_path: Path) -> None:
+def test_migration_5_renames_live_duplicates(tmp_path: Path) -> None:
     with contextlib.closing(sqlite3.connect(tmp_path / "old.db")) as conn:
         conn.isolation_level = None
-        for number, migration in enumerate(MIGRATIONS[:3], start=1):
+        for number, migration in enumerate(MIGRATIONS[:4], start=1):
             conn.executescript(migration.sql)
             conn.execute(f"PRAGMA user_version = {number}")
         for relay_id, state in (("a", "active"), ("b", "active"), ("c", "deleted")):
@@ -160,14 +177,14 @@ def test_migration_4_renames_live_duplicates(tmp_path: Path) -> None:
     assert names == {"a": "same", "b": "same-b", "c": "same"}
 
 
-def test_migration_4_renames_live_duplicates_on_postgres(pg_url: str) -> None:
+def test_migration_5_renames_live_duplicates_on_postgres(pg_url: str) -> None:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for migration in MIGRATIONS[:3]:
+        for migration in MIGRATIONS[:4]:
             for statement in postgres_sql(migration).split(";"):
                 if statement.strip():
                     conn.execute(statement)
-        conn.execute("INSERT INTO schema_version (version) VALUES (3)")
+        conn.execute("INSERT INTO schema_version (version) VALUES (4)")
         for relay_id, state in (("a", "active"), ("b", "active"), ("c", "deleted")):
             conn.execute(
                 "INSERT INTO relays (id, name, state, origin, region, pull_to_push, recreate, "
@@ -175,6 +192,6 @@ def test_migration_4_renames_live_duplicates_on_postgres(pg_url: str) -> None:
                 "'{}', 0, 0)",
                 (relay_id, state),
             )
-        assert migrate_postgres(conn) == (3, len(MIGRATIONS))
+        assert migrate_postgres(conn) == (4, len(MIGRATIONS))
         names: dict[str, str] = dict(conn.execute("SELECT id, name FROM relays").fetchall())
     assert names == {"a": "same", "b": "same-b", "c": "same"}
