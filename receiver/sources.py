@@ -65,7 +65,8 @@ class TokenAuth:
 
     def refuse_request(self, request: Request, runtime: Runtime) -> str | None:
         query, token = request.query_params, runtime.callback_token
-        if not callback_token_valid(query.get("token"), token, query.get("relay")):
+        relay_key = runtime.relay_token_key
+        if not callback_token_valid(query.get("token"), token, query.get("relay"), relay_key):
             return _BAD_TOKEN
         return None
 

@@ -172,7 +172,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE relays ADD COLUMN transcode_task_id TEXT;
         """
     ),
-    # 5: self-healing: the region a task is known to live in (NULL: not known yet), what
+    # 5: operator queries: jobs by relay, event search, one live relay per name (older
+    # duplicates of a name get their id appended, so the unique index can be built).
+    Migration(
+        """
+        CREATE INDEX jobs_by_relay ON jobs (relay_id, state);
+        CREATE INDEX events_by_received ON events (received_at_ms, id);
+        CREATE INDEX events_by_kind ON events (kind, id);
+        UPDATE relays SET name = name || '-' || id
+            WHERE state != 'deleted' AND id NOT IN (
+                SELECT MIN(id) FROM relays WHERE state != 'deleted' GROUP BY name
+            );
+        CREATE UNIQUE INDEX relays_live_name ON relays (name) WHERE state != 'deleted';
+        """
+    ),
+    # 6: self-healing: the region a task is known to live in (NULL: not known yet), what
     # became of an ingest (a reason, start failures in a row, since when its id is awaited)
     # and a relay's ingest restarts (bounded like its re-creations). Shared SQL: PostgreSQL
     # takes it with the usual type translation (INTEGER becomes BIGINT).

@@ -15,14 +15,16 @@ from receiver.events import Event
 from receiver.store import queries
 from receiver.store.base import Conflict, IngestResult, StoreUnavailable
 from receiver.store.events import apply_event
+from receiver.store.operator_queries import OperatorQueries
 from receiver.store.rows import now_ms
 from receiver.store.sql_healing import SqlHealing
 
 __all__ = ["SqlStore"]
 
 
-class SqlStore(SqlHealing):
-    """Callbacks, tasks and quarantine (plus relays, jobs and self-healing from the mixins)."""
+class SqlStore(SqlHealing, OperatorQueries):
+    """Callbacks, tasks and quarantine (plus relays, jobs, self-healing and operator queries
+    from mixins)."""
 
     planner: Planner | None
 
@@ -49,9 +51,7 @@ class SqlStore(SqlHealing):
 
     async def callback_token(self, configured: str | None) -> str:
         """The callback token: the configured one, else one generated once and kept."""
-        if configured:
-            return configured
-        return await self.write(queries.get_or_create_token)
+        return (await self.callback_tokens(configured, may_create=True)).callback
 
     # tasks and quarantine ----------------------------------------------------------------
     async def list_tasks(
