@@ -9,7 +9,6 @@ error or the last attempt makes the job ``dead`` with its reason.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Mapping
@@ -56,6 +55,7 @@ class JobRunner:
         backoff_base: float = 2.0,
         max_attempts: int = 8,
         poll_interval: float = 0.2,
+        wakeup: asyncio.Event | None = None,
     ) -> None:
         self.store = store
         self.actions = actions
@@ -67,6 +67,8 @@ class JobRunner:
         self.backoff_base = backoff_base
         self.max_attempts = max_attempts
         self.poll_interval = poll_interval
+        self.wakeup = wakeup
+        """Set when a job was enqueued (by any replica): claim now, not at the next poll."""
         self._loop_task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -99,12 +101,23 @@ class JobRunner:
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
+            if self.wakeup is not None:
+                self.wakeup.clear()
             try:
                 await self._claim_and_spawn()
             except Exception:  # keep the runner alive through store hiccups
                 log.exception("job_claim_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.poll_interval)
+            await self._idle()
+
+    async def _idle(self) -> None:
+        """Wait for the poll interval, a stop, or a wake-up, whichever comes first."""
+        events = [self._stopping] if self.wakeup is None else [self._stopping, self.wakeup]
+        waits = [asyncio.ensure_future(event.wait()) for event in events]
+        try:
+            await asyncio.wait(waits, timeout=self.poll_interval, return_when="FIRST_COMPLETED")
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     async def _claim_and_spawn(self) -> None:
         free = self.concurrency - len(self._inflight)

@@ -68,6 +68,7 @@ def job_runner(runtime: Runtime) -> JobRunner:
         lease_seconds=settings.job_lease_seconds,
         backoff_base=settings.job_backoff_seconds,
         max_attempts=settings.job_max_attempts,
+        wakeup=runtime.store.jobs_enqueued,
     )
 
 

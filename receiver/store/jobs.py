@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 
 import msgspec
 
@@ -31,6 +32,7 @@ __all__ = [
     "list_jobs",
     "mark_payload",
     "retry_dead_job",
+    "watch_enqueues",
 ]
 
 #: The claim condition, the one place it is written: pending and due, or running with an
@@ -64,6 +66,26 @@ def enqueue_job(
         ),
     )
     return int(cursor.lastrowid or 0)
+
+
+def watch_enqueues(conn: sqlite3.Connection, enqueued: Callable[[int], None]) -> None:
+    """Call ``enqueued(due_at_ms)`` whenever a write on ``conn`` makes a job pending.
+
+    Temporary triggers, so they exist for this connection only (the writer's) and catch
+    every way a job becomes pending: enqueued, retried by the operator, or backed off.
+    """
+    conn.create_function("relaywarden_job_pending", 1, enqueued)
+    for name, when in (
+        ("jobs_pending_insert", "AFTER INSERT ON jobs WHEN NEW.state = 'pending'"),
+        (
+            "jobs_pending_update",
+            "AFTER UPDATE OF state, due_at_ms ON jobs WHEN NEW.state = 'pending'",
+        ),
+    ):
+        conn.execute(
+            f"CREATE TEMP TRIGGER IF NOT EXISTS {name} {when} "
+            "BEGIN SELECT relaywarden_job_pending(NEW.due_at_ms); END"
+        )
 
 
 def has_due_job(conn: sqlite3.Connection, now: int) -> bool:

@@ -1,11 +1,15 @@
 """The SQLite store: WAL, one writer thread with group commit, pooled readers.
 
 Implements ``receiver.store.base.Store``; the relay and job methods live in
-``receiver.store.sqlite_jobs`` as a mixin so each module stays one concern.
+``receiver.store.sqlite_jobs`` as a mixin so each module stays one concern. Callbacks are
+applied as a group per commit (``receiver.store.events``) with the writer's cache
+(``receiver.store.cache``); a commit that makes a job due sets ``jobs_enqueued``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -18,7 +22,9 @@ from receiver.domain.states import Provider, Status
 from receiver.events import Event
 from receiver.store import queries
 from receiver.store.base import Conflict, IngestResult, Planner, StoreUnavailable
-from receiver.store.events import apply_event
+from receiver.store.cache import WriterCache
+from receiver.store.events import EventBatch
+from receiver.store.jobs import watch_enqueues
 from receiver.store.migrations import migrate
 from receiver.store.rows import now_ms
 from receiver.store.sqlite_jobs import SqliteRelaysAndJobs
@@ -62,14 +68,58 @@ class SqliteStore(SqliteRelaysAndJobs):
 
     def __init__(self, path: str, *, planner: Planner | None = None, max_batch: int = 256) -> None:
         self.path = path
-        self.planner = planner
-        self.writer = SqliteWriter(path, max_batch=max_batch)
+        cache = WriterCache()
+        self._events = EventBatch(planner, cache)
+        self.writer = SqliteWriter(
+            path, max_batch=max_batch, after_commit=self._committed, after_rollback=cache.clear
+        )
         self._readers = _Readers(path)
+        self._jobs_enqueued = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._due_ms: int | None = None  # earliest due time a pending commit enqueued
+
+    @property
+    def planner(self) -> Planner | None:
+        """The rules applied to task changes inside the callback transaction."""
+        return self._events.planner
+
+    @planner.setter
+    def planner(self, planner: Planner | None) -> None:
+        self._events.planner = planner
+
+    @property
+    def jobs_enqueued(self) -> asyncio.Event:
+        """Set when a committed write made a job pending (at the time it becomes due)."""
+        return self._jobs_enqueued
 
     # lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
         """Create or migrate the schema and start the writer thread."""
-        self.writer.start(init=migrate)
+        with contextlib.suppress(RuntimeError):  # opened outside a loop: nobody to wake
+            self._loop = asyncio.get_running_loop()
+
+        def init(conn: sqlite3.Connection) -> None:
+            migrate(conn)
+            watch_enqueues(conn, self._enqueued)
+
+        self.writer.start(init=init)
+
+    def _enqueued(self, due_ms: int) -> None:
+        # On the writer thread, inside the transaction: remembered until it commits.
+        self._due_ms = due_ms if self._due_ms is None else min(self._due_ms, due_ms)
+
+    def _committed(self) -> None:
+        due, self._due_ms = self._due_ms, None
+        if due is not None and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to wake
+                self._loop.call_soon_threadsafe(self._wake_at, due)
+
+    def _wake_at(self, due_ms: int) -> None:
+        delay = (due_ms - now_ms()) / 1000
+        if delay <= 0:
+            self._jobs_enqueued.set()
+        else:
+            asyncio.get_running_loop().call_later(delay, self._jobs_enqueued.set)
 
     def close(self) -> None:
         """Drain pending writes and close every connection."""
@@ -118,11 +168,11 @@ class SqliteStore(SqliteRelaysAndJobs):
     # callbacks ---------------------------------------------------------------------------
     async def ingest(self, event: Event) -> IngestResult:
         """Append, apply and plan one event in one durable transaction."""
-        planner = self.planner
         try:
-            return await self.write(lambda conn: apply_event(conn, event, planner, now_ms()))
-        except Conflict as exc:
+            result: IngestResult = await self.writer.run_in_group(self._events, (event, now_ms()))
+        except sqlite3.Error as exc:
             raise StoreUnavailable(f"the store could not record the event: {exc}") from exc
+        return result
 
     async def quarantine(
         self, source: str, reason: str, body: bytes, context: dict[str, str]

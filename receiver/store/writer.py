@@ -2,9 +2,15 @@
 
 SQLite allows one writer at a time, and a durable commit costs one fsync. Every write of
 the process goes through this thread: it takes all operations queued since its last
-commit (up to ``max_batch``), runs each inside its own savepoint of one transaction, and
-commits once. Each caller's future resolves only after that commit, so "200 after the
-durable commit" holds while fsyncs are shared by concurrent callbacks.
+commit (up to ``max_batch``), runs them in one transaction and commits once. Each caller's
+future resolves only after that commit, so "200 after the durable commit" holds while
+fsyncs are shared by concurrent callbacks.
+
+Operations of the same *group* (the callbacks' ingests) are handed to their group's
+function together, so it can write all of them with a few multi-row statements instead of
+several statements each. Every other operation runs inside its own savepoint. When a group
+function raises, the transaction is rolled back and the batch runs again with every
+operation in its own savepoint, so one bad operation never spoils the others.
 """
 
 from __future__ import annotations
@@ -15,24 +21,38 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import structlog
 
 from receiver.store.base import StoreUnavailable
 
-__all__ = ["SqliteWriter", "connect"]
+__all__ = ["Group", "SqliteWriter", "connect"]
 
 T = TypeVar("T")
 log = structlog.get_logger("relaywarden.store")
 
+#: Applies the items of one group in the current transaction; one result per item.
+Group = Callable[[sqlite3.Connection, Sequence[Any]], Sequence[Any]]
+
 _STOP = object()
+#: Prepared statements the writer keeps: the multi-row statements have one text per row
+#: count (up to ``max_batch``), and re-preparing them would cost more than they save.
+_WRITER_STATEMENTS = 1024
 
 
-def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
+def connect(
+    path: str, *, readonly: bool = False, cached_statements: int = 128
+) -> sqlite3.Connection:
     """Open a connection configured for WAL and durable commits."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn = sqlite3.connect(
+        path,
+        isolation_level=None,
+        check_same_thread=False,
+        timeout=30.0,
+        cached_statements=cached_statements,
+    )
     conn.execute("PRAGMA busy_timeout = 30000")
     if not readonly:
         conn.execute("PRAGMA journal_mode = WAL")
@@ -44,17 +64,31 @@ def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 class _Op:
-    __slots__ = ("fn", "future", "loop")
+    __slots__ = ("fn", "future", "group", "item", "loop")
 
     def __init__(
         self,
-        fn: Callable[[sqlite3.Connection], Any],
+        fn: Callable[[sqlite3.Connection], Any] | None,
         future: asyncio.Future[Any],
         loop: asyncio.AbstractEventLoop,
+        group: Group | None = None,
+        item: Any = None,
     ) -> None:
         self.fn = fn
         self.future = future
         self.loop = loop
+        self.group = group
+        self.item = item
+
+    def run_alone(self, conn: sqlite3.Connection) -> Any:
+        if self.group is not None:
+            return self.group(conn, (self.item,))[0]
+        assert self.fn is not None
+        return self.fn(conn)
+
+
+class _GroupFailed(Exception):
+    """A group function raised: the batch is redone one operation at a time."""
 
 
 def _settle(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
@@ -68,11 +102,25 @@ def _settle(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
 
 
 class SqliteWriter:
-    """Runs write operations on one thread, committing them in groups."""
+    """Runs write operations on one thread, committing them in groups.
 
-    def __init__(self, path: str, *, max_batch: int = 256) -> None:
+    ``after_commit`` runs on the writer thread after every successful commit;
+    ``after_rollback`` after anything was rolled back (state the writer's caller keeps
+    about the database, such as a cache, must then be dropped).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_batch: int = 256,
+        after_commit: Callable[[], None] | None = None,
+        after_rollback: Callable[[], None] | None = None,
+    ) -> None:
         self._path = path
         self._max_batch = max_batch
+        self._after_commit = after_commit
+        self._after_rollback = after_rollback
         self._queue: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
@@ -81,7 +129,7 @@ class SqliteWriter:
 
     def start(self, init: Callable[[sqlite3.Connection], Any] | None = None) -> None:
         """Open the connection, run ``init`` (migrations) on it and start the thread."""
-        conn = connect(self._path)
+        conn = connect(self._path, cached_statements=_WRITER_STATEMENTS)
         if init is not None:
             init(conn)
         self._conn = conn
@@ -118,11 +166,20 @@ class SqliteWriter:
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` inside the next group transaction; return after commit."""
+        return await self._submit(fn, None, None)  # type: ignore[no-any-return]
+
+    async def run_in_group(self, group: Group, item: Any) -> Any:
+        """Apply ``item`` with ``group`` together with the batch's other items of it."""
+        return await self._submit(None, group, item)
+
+    async def _submit(
+        self, fn: Callable[[sqlite3.Connection], Any] | None, group: Group | None, item: Any
+    ) -> Any:
         if not self.alive:
             raise StoreUnavailable("the store writer is not running")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Op(fn, future, loop))
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(_Op(fn, future, loop, group, item))
         return await future
 
     def _run(self) -> None:
@@ -146,36 +203,32 @@ class SqliteWriter:
             self._commit_batch(conn, batch)
         conn.close()
 
+    def _rolled_back(self) -> None:
+        if self._after_rollback is not None:
+            self._after_rollback()
+
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
         started = time.perf_counter()
-        outcomes: list[tuple[_Op, bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for op in batch:
-                conn.execute("SAVEPOINT op")
-                try:
-                    value = op.fn(conn)
-                except Exception as exc:  # one bad operation must not spoil the group
-                    try:
-                        conn.execute("ROLLBACK TO op")
-                        conn.execute("RELEASE op")
-                    except sqlite3.Error:
-                        # SQLite already rolled the whole transaction back (I/O error,
-                        # disk full): the batch is lost, report the original error.
-                        if isinstance(exc, sqlite3.Error):
-                            raise exc from None
-                        raise
-                    outcomes.append((op, False, exc))
-                else:
-                    conn.execute("RELEASE op")
-                    outcomes.append((op, True, value))
+            try:
+                outcomes = self._apply_grouped(conn, batch)
+            except _GroupFailed:
+                conn.execute("ROLLBACK")
+                self._rolled_back()
+                conn.execute("BEGIN IMMEDIATE")
+                outcomes = [self._apply_alone(conn, op) for op in batch]
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             log.error("store_commit_failed", error=str(exc), batch=len(batch))
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
+            self._rolled_back()
             failure = StoreUnavailable(f"the store could not commit: {exc}")
             outcomes = [(op, False, failure) for op in batch]
+        else:
+            if self._after_commit is not None:
+                self._after_commit()
         self.batches += 1
         self.operations += len(batch)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
@@ -189,3 +242,47 @@ class SqliteWriter:
         elapsed = time.perf_counter() - started
         if elapsed > 1.0:
             log.warning("store_slow_commit", seconds=round(elapsed, 3), batch=len(batch))
+
+    def _apply_grouped(
+        self, conn: sqlite3.Connection, batch: list[_Op]
+    ) -> list[tuple[_Op, bool, Any]]:
+        """Each group's items in one call, the other operations in their own savepoints.
+
+        The operations of one batch were submitted concurrently (none has been answered),
+        so any order of them is one their callers could have seen.
+        """
+        groups: dict[Group, list[_Op]] = {}
+        alone: list[_Op] = []
+        for op in batch:
+            if op.group is None:
+                alone.append(op)
+            else:
+                groups.setdefault(op.group, []).append(op)
+        outcomes: list[tuple[_Op, bool, Any]] = []
+        for group, ops in groups.items():
+            try:
+                values = group(conn, [op.item for op in ops])
+            except Exception as exc:
+                raise _GroupFailed from exc
+            outcomes.extend((op, True, value) for op, value in zip(ops, values, strict=True))
+        outcomes.extend(self._apply_alone(conn, op) for op in alone)
+        return outcomes
+
+    def _apply_alone(self, conn: sqlite3.Connection, op: _Op) -> tuple[_Op, bool, Any]:
+        conn.execute("SAVEPOINT op")
+        try:
+            value = op.run_alone(conn)
+        except Exception as exc:  # one bad operation must not spoil the batch
+            try:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+            except sqlite3.Error:
+                # SQLite already rolled the whole transaction back (I/O error, disk
+                # full): the batch is lost, report the original error.
+                if isinstance(exc, sqlite3.Error):
+                    raise exc from None
+                raise
+            self._rolled_back()
+            return op, False, exc
+        conn.execute("RELEASE op")
+        return op, True, value
