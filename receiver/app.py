@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 
 from receiver.api import api_routes
-from receiver.callbacks import callback_routes
+from receiver.callbacks import CallbackRoutes, callback_endpoints, callback_routes
 from receiver.collector import STORE_COLLECTOR
 from receiver.config import Settings, sqlite_path_from_url
 from receiver.domain.plan import Planner
@@ -77,10 +77,14 @@ def create_app(
         routes=[*api_routes(), *relay_routes(), *job_routes()],
         middleware=[Middleware(AdminAuthMiddleware, admin_token=settings.admin_token)],
     )
-    routes: list[BaseRoute] = [*callback_routes(), api, *ops_routes()]
+    callbacks = callback_endpoints(runtime)
+    routes: list[BaseRoute] = [*callback_routes(callbacks), api, *ops_routes()]
     app = Starlette(
         routes=routes,
         middleware=[
+            # Outermost: callbacks are answered before the generic middleware (they guard
+            # and log themselves).
+            Middleware(CallbackRoutes, endpoints=callbacks),
             Middleware(ErrorGuardMiddleware),
             Middleware(AccessLogMiddleware),
         ],

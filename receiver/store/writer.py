@@ -124,6 +124,7 @@ class SqliteWriter:
         self._queue: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
+        self._running = False  # cheaper to read per operation than Thread.is_alive()
         self.batches = 0
         self.operations = 0
 
@@ -133,6 +134,7 @@ class SqliteWriter:
         if init is not None:
             init(conn)
         self._conn = conn
+        self._running = True
         self._thread = threading.Thread(
             target=self._run, name="relaywarden-sqlite-writer", daemon=True
         )
@@ -141,7 +143,7 @@ class SqliteWriter:
     @property
     def alive(self) -> bool:
         """True while the writer thread runs."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._running and self._thread is not None and self._thread.is_alive()
 
     def stop(self) -> None:
         """Finish queued operations, then stop the thread and close the connection."""
@@ -175,7 +177,7 @@ class SqliteWriter:
     async def _submit(
         self, fn: Callable[[sqlite3.Connection], Any] | None, group: Group | None, item: Any
     ) -> Any:
-        if not self.alive:
+        if not self._running:
             raise StoreUnavailable("the store writer is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
@@ -183,6 +185,12 @@ class SqliteWriter:
         return await future
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._running = False
+
+    def _serve(self) -> None:
         conn = self._conn
         assert conn is not None
         stopping = False
