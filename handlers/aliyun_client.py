@@ -23,6 +23,7 @@ from handlers.outcome import (
     sanitize,
 )
 from handlers.provider_http import (
+    DEFAULT_DEADLINE,
     DEFAULT_TIMEOUT,
     ProviderHttpClient,
     json_object,
@@ -102,6 +103,7 @@ class AliyunLiveClient(ProviderHttpClient):
         qps: int = 10,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        deadline: float = DEFAULT_DEADLINE,
         clock: Callable[[], float] = time.time,
         nonce_factory: Callable[[], str] | None = None,
     ) -> None:
@@ -117,6 +119,7 @@ class AliyunLiveClient(ProviderHttpClient):
             timeout=timeout,
             transport=transport,
             missing_credentials=_MISSING_CREDENTIALS,
+            deadline=deadline,
             secrets=(access_key_secret,),
         )
 
@@ -189,10 +192,9 @@ class AliyunLiveClient(ProviderHttpClient):
         data = json_object(response)
         if data is None:
             kind = response.headers.get("content-type", "no content type")
-            outcome = Outcome.RETRYABLE if status >= 500 else Outcome.REJECTED
             raise self._error(
                 api,
-                outcome,
+                _classify_not_json(status),
                 "InvalidResponse",
                 f"HTTP {status} answer is not a JSON object ({kind})",
                 http_status=status,
@@ -224,6 +226,18 @@ class AliyunLiveClient(ProviderHttpClient):
             request_id=request_id,
             http_status=status,
         )
+
+
+def _classify_not_json(status: int) -> Outcome:
+    """An answer that is not the API's JSON comes from something in between (a proxy, a
+    load balancer's error page, a captive portal), even with a 200: that is transient.
+    Only a 4xx other than 408/429 says the request itself is wrong for whoever answered.
+    """
+    if status == 429:
+        return Outcome.THROTTLED
+    if 400 <= status < 500 and status != 408:
+        return Outcome.REJECTED
+    return Outcome.RETRYABLE
 
 
 def _classify(status: int, code: str | None) -> Outcome:

@@ -31,7 +31,7 @@ import httpx
 from handlers.aliyun_client import ALIYUN_LIVE_VERSION, AliyunLiveClient, query_value
 from handlers.aliyun_signing import canonical_query
 from handlers.outcome import Outcome, ProviderError
-from handlers.provider_http import DEFAULT_TIMEOUT
+from handlers.provider_http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 from handlers.ratelimit import WindowRateLimiter
 
 __all__ = [
@@ -189,6 +189,7 @@ class ArtcClient(AliyunLiveClient):
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         nonce_factory: Callable[[], str] | None = None,
+        deadline: float = DEFAULT_DEADLINE,
     ) -> None:
         super().__init__(
             endpoint,
@@ -200,6 +201,7 @@ class ArtcClient(AliyunLiveClient):
             transport=transport,
             clock=clock,
             nonce_factory=nonce_factory,
+            deadline=deadline,
         )
         self.whip_limiter = whip_limiter or WindowRateLimiter(whip_qps)
         self._clock = clock

@@ -30,7 +30,7 @@ from handlers.oss_livechannel import (
 )
 from handlers.oss_signing import OssResource, OssV4Auth, sign_rtmp_url
 from handlers.outcome import Outcome, ProviderError, sanitize
-from handlers.provider_http import DEFAULT_TIMEOUT, ProviderHttpClient
+from handlers.provider_http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, ProviderHttpClient
 from handlers.ratelimit import WindowRateLimiter
 
 __all__ = ["OSS_RESIGN_CODES", "OssClient", "classify_oss"]
@@ -127,6 +127,7 @@ class OssClient(ProviderHttpClient):
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        deadline: float = DEFAULT_DEADLINE,
     ) -> None:
         auth = None
         if access_key_id and access_key_secret:
@@ -139,6 +140,7 @@ class OssClient(ProviderHttpClient):
             transport=transport,
             missing_credentials=_MISSING_CREDENTIALS,
             secrets=(access_key_secret,),
+            deadline=deadline,
         )
         self.region = region
         self._configured = endpoint is not None

@@ -8,6 +8,7 @@ everything else about making a call lives here.
 from __future__ import annotations
 
 import abc
+import asyncio
 import json
 import math
 import time
@@ -20,12 +21,25 @@ import structlog
 
 from handlers.outcome import Outcome, ProviderError, sanitize
 from handlers.ratelimit import WindowRateLimiter
+from receiver.http import BodyTooLarge, collect_limited
 from receiver.metrics import provider_request_duration_seconds, provider_requests_total
 
-__all__ = ["DEFAULT_TIMEOUT", "ProviderHttpClient", "json_object", "parse_retry_after"]
+__all__ = [
+    "DEFAULT_DEADLINE",
+    "DEFAULT_TIMEOUT",
+    "MAX_ANSWER_BYTES",
+    "ProviderHttpClient",
+    "json_object",
+    "parse_retry_after",
+]
 
 #: Every provider call is bounded: 5 s to connect, 10 s for each read/write/pool wait.
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: Total seconds one HTTP exchange may take, from sending to the answer's last byte: the
+#: per-read timeout alone never trips on a provider that trickles a byte every few seconds.
+DEFAULT_DEADLINE = 30.0
+#: Provider answers are small JSON documents; anything bigger is not one of them.
+MAX_ANSWER_BYTES = 1024 * 1024
 _USER_AGENT = "relaywarden/0.1"
 
 log = structlog.get_logger("relaywarden.provider")
@@ -72,8 +86,13 @@ class ProviderHttpClient(abc.ABC):
         transport: httpx.AsyncBaseTransport | None,
         missing_credentials: str,
         secrets: Iterable[str | None] = (),
+        deadline: float = DEFAULT_DEADLINE,
     ) -> None:
+        if not deadline > 0:
+            raise ValueError(f"deadline must be positive, got {deadline}")
         self.endpoint = endpoint.rstrip("/")
+        #: Seconds one HTTP exchange may take in total (sending to the last byte read).
+        self.deadline = float(deadline)
         self.limiter = limiter
         self._auth = auth
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
@@ -89,6 +108,15 @@ class ProviderHttpClient(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint={self.endpoint!r}, limiter={self.limiter!r})"
+
+    @property
+    def max_call_seconds(self) -> float:
+        """The longest one logical call spends on the network: two exchanges (re-sign once).
+
+        Waiting for a rate-limit slot comes on top; a job runner keeps its lease renewed
+        while a call is in flight rather than relying on this alone.
+        """
+        return 2 * self.deadline
 
     @property
     def has_credentials(self) -> bool:
@@ -179,18 +207,47 @@ class ProviderHttpClient(abc.ABC):
         async with limiter.call():
             started = time.perf_counter()
             try:
-                response = await self._http.send(build(), auth=self._auth)
-            except httpx.HTTPError as exc:
-                return self._transport_error(api, exc, hidden), time.perf_counter() - started
+                async with asyncio.timeout(self.deadline):
+                    response = await self._exchange(build)
+            except (TimeoutError, httpx.HTTPError, BodyTooLarge) as exc:
+                return self._exchange_error(api, exc, hidden), time.perf_counter() - started
         elapsed = time.perf_counter() - started
         try:
             return self._interpret(api, response, hidden), elapsed
         except ProviderError as exc:
             return exc, elapsed
 
-    def _transport_error(
-        self, api: str, exc: httpx.HTTPError, secrets: tuple[str, ...]
-    ) -> ProviderError:
+    async def _exchange(self, build: Callable[[], httpx.Request]) -> httpx.Response:
+        """Send and read the whole answer, refusing one larger than ``MAX_ANSWER_BYTES``."""
+        response = await self._http.send(build(), auth=self._auth, stream=True)
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+                raise BodyTooLarge
+            content = await collect_limited(response.aiter_bytes(), MAX_ANSWER_BYTES)
+        finally:
+            await response.aclose()
+        # The content is decoded already (and counted decoded: a compressed bomb stops too).
+        headers = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=content,
+            request=response.request,
+        )
+
+    def _exchange_error(self, api: str, exc: Exception, secrets: tuple[str, ...]) -> ProviderError:
+        if isinstance(exc, TimeoutError):
+            message = f"no complete answer within {self.deadline:g}s"
+            return self._error(api, Outcome.RETRYABLE, "Deadline", message)
+        if isinstance(exc, BodyTooLarge):
+            message = f"the answer exceeds {MAX_ANSWER_BYTES} bytes: not a provider answer"
+            return self._error(api, Outcome.RETRYABLE, "InvalidResponse", message)
+        assert isinstance(exc, httpx.HTTPError)
         detail = sanitize(f"{type(exc).__name__}: {exc}", secrets)
         if isinstance(exc, httpx.TimeoutException):
             return self._error(api, Outcome.RETRYABLE, "Timeout", f"no answer in time ({detail})")

@@ -15,7 +15,12 @@ from typing import Any
 import httpx
 
 from handlers.outcome import TRTC_RESIGN_CODES, Outcome, classify_trtc, sanitize
-from handlers.provider_http import DEFAULT_TIMEOUT, ProviderHttpClient, json_object
+from handlers.provider_http import (
+    DEFAULT_DEADLINE,
+    DEFAULT_TIMEOUT,
+    ProviderHttpClient,
+    json_object,
+)
 from handlers.ratelimit import WindowRateLimiter
 from handlers.tc3_signing import Tc3Auth
 
@@ -62,6 +67,7 @@ class TrtcClient(ProviderHttpClient):
         qps: int = 20,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        deadline: float = DEFAULT_DEADLINE,
         clock: Callable[[], float] = time.time,
     ) -> None:
         auth = None
@@ -74,6 +80,7 @@ class TrtcClient(ProviderHttpClient):
             timeout=timeout,
             transport=transport,
             missing_credentials=_MISSING_CREDENTIALS,
+            deadline=deadline,
             secrets=(secret_key,),
         )
         self.region = region
@@ -133,9 +140,11 @@ class TrtcClient(ProviderHttpClient):
         data = json_object(response)
         answer = data.get("Response") if data is not None else None
         if not isinstance(answer, dict):
+            # Not the API's JSON though the gateway said 200: a proxy's page, a truncated
+            # answer. Transient like the non-200 statuses above.
             raise self._error(
                 api,
-                Outcome.REJECTED,
+                Outcome.RETRYABLE,
                 "InvalidResponse",
                 "HTTP 200 answer without a JSON Response object",
                 http_status=status,

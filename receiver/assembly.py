@@ -19,10 +19,11 @@ from handlers.runner import JobRunner
 from handlers.trtc_client import TrtcClient
 from receiver.app import create_app
 from receiver.config import Settings
+from receiver.redaction import register_secrets
 from receiver.relays_api import relay_callback_url
 from receiver.runtime import BackgroundService, Runtime
 
-__all__ = ["build_app", "job_runner", "print_banner"]
+__all__ = ["build_app", "job_runner", "print_banner", "register_known_secrets"]
 
 
 def print_banner(runtime: Runtime) -> None:
@@ -50,6 +51,7 @@ def job_runner(runtime: Runtime) -> JobRunner:
         settings.aliyun_access_key_id,
         settings.aliyun_access_key_secret,
         qps=settings.aliyun_qps,
+        deadline=settings.provider_deadline_seconds,
     )
     trtc = TrtcClient(
         settings.trtc_endpoint,
@@ -57,6 +59,7 @@ def job_runner(runtime: Runtime) -> JobRunner:
         settings.tencent_secret_key,
         region=settings.trtc_region,
         qps=settings.trtc_qps,
+        deadline=settings.provider_deadline_seconds,
     )
     return JobRunner(
         runtime.store,
@@ -72,17 +75,31 @@ def job_runner(runtime: Runtime) -> JobRunner:
     )
 
 
+def register_known_secrets(settings: Settings) -> None:
+    """Have every log line mask the configured secrets, in any encoding."""
+    register_secrets(
+        settings.callback_token,
+        settings.admin_token,
+        settings.aliyun_access_key_secret,
+        settings.tencent_secret_key,
+        settings.trtc_callback_key,
+        settings.css_callback_key,
+    )
+
+
 def build_app(settings: Settings, *, banner: bool = True) -> Starlette:
     """The app with everything ``serve`` runs. Raises RulesFileError for a bad rules file."""
+    register_known_secrets(settings)
     rules = load_rules(settings.rules_file)
     planner = RulePlanner(rules, default_region=settings.aliyun_region)
 
     def services(runtime: Runtime) -> Sequence[BackgroundService]:
         return [job_runner(runtime)]
 
-    return create_app(
-        settings,
-        planner=planner,
-        services=services,
-        on_ready=print_banner if banner else None,
-    )
+    def ready(runtime: Runtime) -> None:
+        # The callback token may have been generated and stored: known only now.
+        register_secrets(runtime.callback_token)
+        if banner:
+            print_banner(runtime)
+
+    return create_app(settings, planner=planner, services=services, on_ready=ready)

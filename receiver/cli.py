@@ -7,7 +7,6 @@ import sys
 from collections.abc import Sequence
 
 import structlog
-import uvicorn
 
 from receiver.config import ConfigError, Settings
 from receiver.logs import configure_logging
@@ -34,6 +33,7 @@ def serve(settings: Settings) -> int:
     from handlers.rules import RulesFileError
     from receiver.assembly import build_app
     from receiver.config import sqlite_path_from_url
+    from receiver.server import run_server
     from receiver.store.lock import StoreLocked, hold_store_lock
 
     try:
@@ -43,15 +43,7 @@ def serve(settings: Settings) -> int:
         return 2
     try:
         with hold_store_lock(sqlite_path_from_url(settings.database_url)):
-            uvicorn.run(
-                app,
-                host=settings.host,
-                port=settings.port,
-                access_log=False,
-                log_config=None,
-                server_header=False,
-                timeout_graceful_shutdown=10,
-            )
+            run_server(app, settings)
     except StoreLocked as exc:
         print(f"relaywarden: {exc}", file=sys.stderr)
         return 2

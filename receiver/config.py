@@ -40,6 +40,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {value:g}")
+    return value
+
+
 def _opt(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name)
     return value if value else None
@@ -114,6 +121,10 @@ class Settings:
     oss_qps: int = 10
     artc_qps: int = 10
     whip_qps: int = 40
+    max_connections: int = 1000
+    header_timeout_seconds: float = 10.0
+    max_header_bytes: int = 32 * 1024
+    provider_deadline_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -154,10 +165,28 @@ class Settings:
             oss_qps=_int(env, "RELAYWARDEN_OSS_QPS", 10),
             artc_qps=_int(env, "RELAYWARDEN_ARTC_QPS", 10),
             whip_qps=_int(env, "RELAYWARDEN_WHIP_QPS", 40),
+            max_connections=_int(env, "RELAYWARDEN_MAX_CONNECTIONS", 1000),
+            header_timeout_seconds=_positive(env, "RELAYWARDEN_HEADER_TIMEOUT_SECONDS", 10.0),
+            max_header_bytes=_int(env, "RELAYWARDEN_MAX_HEADER_BYTES", 32 * 1024, minimum=1024),
+            provider_deadline_seconds=_positive(
+                env,
+                "RELAYWARDEN_PROVIDER_DEADLINE_SECONDS",
+                min(30.0, _int(env, "RELAYWARDEN_JOB_LEASE_SECONDS", 120) / 4),
+            ),
         )
         sqlite_path_from_url(settings.database_url)
         _check_oss_endpoint(settings.oss_endpoint)
+        settings.check_provider_deadline()
         return settings
+
+    def check_provider_deadline(self) -> None:
+        """A provider call (two exchanges at most) must end well inside a job's lease."""
+        if self.provider_deadline_seconds * 4 > self.job_lease_seconds:
+            raise ConfigError(
+                "RELAYWARDEN_PROVIDER_DEADLINE_SECONDS must be at most a quarter of "
+                f"RELAYWARDEN_JOB_LEASE_SECONDS ({self.job_lease_seconds}s), got "
+                f"{self.provider_deadline_seconds:g}s"
+            )
 
     def check_exposure(self) -> None:
         """Refuse an API without admin token on a non-loopback listener."""

@@ -7,7 +7,7 @@ that cannot commit is 503 (retry later), a query the route cannot use is 400.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -24,6 +24,7 @@ __all__ = [
     "BodyTooLarge",
     "CallbackRequest",
     "ClientDisconnect",
+    "collect_limited",
     "enum_param",
     "error_body",
     "error_response",
@@ -103,19 +104,30 @@ async def receive_body_limited(
                 raise BodyTooLarge
         except ValueError:
             pass
-    chunks: list[bytes] = []
-    size = 0
+    return await collect_limited(_chunks(receive), limit)
+
+
+async def _chunks(receive: Callable[[], Awaitable[Any]]) -> AsyncIterator[bytes]:
+    """The body chunks of an ASGI request; ClientDisconnect if the client goes away."""
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect
-        chunk = message.get("body", b"")
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+async def collect_limited(stream: AsyncIterator[bytes], limit: int) -> bytes:
+    """Join the chunks of ``stream``; raise BodyTooLarge as soon as they exceed ``limit``."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def read_body_limited(request: Request, limit: int) -> bytes:

@@ -6,7 +6,6 @@ import asyncio
 import atexit
 import datetime
 import logging
-import re
 import sys
 import threading
 import time
@@ -16,26 +15,83 @@ from typing import Any
 import msgspec
 import structlog
 
-__all__ = ["LineWriter", "configure_logging", "redact_url"]
+from receiver.redaction import mask_text, registered_secrets
 
-_SECRET_PARAMS = re.compile(
-    r"(?i)([?&](?:token|sign|signature|usersig|auth_key|ossaccesskeyid|accesskeyid|expires)=)[^&#\s]*"
-)
+__all__ = ["QUIET_LOGGERS", "LineWriter", "RedactingFilter", "configure_logging", "redact_url"]
+
+#: Third-party loggers that print request URLs (httpx logs every request line at INFO,
+#: query string included): only their warnings get through.
+QUIET_LOGGERS = ("httpx", "httpcore", "hpack", "websockets", "uvicorn.protocols")
 
 
 def redact_url(url: str) -> str:
-    """Replace the values of secret-bearing query parameters with ``***``."""
-    return _SECRET_PARAMS.sub(r"\1***", url)
+    """Replace the values of secret-bearing query parameters (any encoding) with ``***``."""
+    return mask_text(url)
+
+
+#: Masked forms of short strings already seen (task ids, sources, outcomes recur in every
+#: callback line), valid while the registered secrets stay the same.
+_MEMO: dict[str, str] = {}
+_MEMO_FOR: list[tuple[str, ...] | None] = [None]
+_MEMO_ENTRIES = 4096
+_MEMO_LENGTH = 256
+
+
+def _mask(text: str) -> str:
+    if len(text) > _MEMO_LENGTH:
+        return mask_text(text)
+    forms = registered_secrets().forms
+    if forms is not _MEMO_FOR[0]:
+        _MEMO.clear()
+        _MEMO_FOR[0] = forms
+    found = _MEMO.get(text)
+    if found is None:
+        if len(_MEMO) >= _MEMO_ENTRIES:
+            _MEMO.clear()
+        found = _MEMO[text] = mask_text(text)
+    return found
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return _mask(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    if isinstance(value, BaseException):
+        return mask_text(f"{type(value).__name__}: {value}")
+    return value
 
 
 def _redact_event(
     _: Any, __: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    for key in ("path", "url", "callback_url"):
-        value = event_dict.get(key)
-        if isinstance(value, str):
-            event_dict[key] = redact_url(value)
+    for key, value in event_dict.items():
+        if key != "exc_info":
+            event_dict[key] = _masked(value)
     return event_dict
+
+
+def _redact_rendered(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Any:
+    # Tracebacks are rendered late (format_exc_info): they may quote a URL or a message.
+    exception = event_dict.get("exception")
+    if isinstance(exception, str):
+        event_dict["exception"] = mask_text(exception)
+    return event_dict
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in stdlib records (uvicorn's, a library's) before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            record.exc_text = mask_text(logging.Formatter().formatException(record.exc_info))
+        return True
 
 
 _JSON = msgspec.json.Encoder(enc_hook=repr)
@@ -117,14 +173,15 @@ def configure_logging(log_format: str = "json", level: int = logging.INFO) -> No
     factory: Any = (
         (lambda *_: lines) if log_format == "json" else structlog.PrintLoggerFactory(sys.stdout)
     )
+    # Level and timestamp are ours, added after masking (which they never need).
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        _redact_event,
         structlog.processors.add_log_level,
         _timestamp,
-        _redact_event,
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, structlog.processors.format_exc_info, _redact_rendered, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=factory,
         cache_logger_on_first_use=True,
@@ -134,11 +191,14 @@ def configure_logging(log_format: str = "json", level: int = logging.INFO) -> No
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                _redact_rendered,
                 text_renderer,
             ],
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         )
     )
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -147,3 +207,5 @@ def configure_logging(log_format: str = "json", level: int = logging.INFO) -> No
         logging.getLogger(name).propagate = True
     # Access lines come from our middleware, which redacts tokens; uvicorn's would not.
     logging.getLogger("uvicorn.access").disabled = True
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))

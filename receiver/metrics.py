@@ -17,6 +17,7 @@ from receiver.domain.states import JobAction, Source
 __all__ = [
     "CALLBACK_OUTCOMES",
     "CALLBACK_SOURCES",
+    "CONNECTION_REFUSALS",
     "JOB_ACTIONS",
     "JOB_OUTCOMES",
     "KNOWN_REASONS",
@@ -26,6 +27,7 @@ __all__ = [
     "JobOutcome",
     "callback_duration_seconds",
     "callbacks_total",
+    "connections_refused_total",
     "count_transition",
     "job_duration_seconds",
     "jobs_total",
@@ -139,6 +141,15 @@ recreations_total = Counter(
     registry=REGISTRY,
 )
 
+#: Why the server dropped a connection before the app saw a request (``receiver.server``).
+CONNECTION_REFUSALS = ("limit", "evicted", "header_timeout", "body_timeout", "header_too_large")
+connections_refused_total = Counter(
+    "relaywarden_connections_refused_total",
+    "Connections the server closed before a request reached the app, by reason.",
+    ("reason",),
+    registry=REGISTRY,
+)
+
 
 def reason_label(reason: str | None) -> str:
     """Map a provider reason onto the bounded label set (unknown reasons become ``other``)."""
@@ -184,6 +195,8 @@ def _preinitialise() -> None:
         callback_duration_seconds.labels(source)
         for outcome in CALLBACK_OUTCOMES:
             callbacks_total.labels(source, outcome)
+    for reason in CONNECTION_REFUSALS:
+        connections_refused_total.labels(reason)
     for outcome in ("created", "gave_up"):
         recreations_total.labels(outcome)
     # increase() cannot see a counter's first step from nothing: start every alerted

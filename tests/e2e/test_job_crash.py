@@ -108,7 +108,10 @@ def service(tmp_path: Path, fakes: tuple[FakeAliyunLive, FakeTrtc]) -> Iterator[
         RELAYWARDEN_TRTC_ENDPOINT=str(trtc.base_url),
         RELAYWARDEN_TENCENT_SECRET_ID=trtc.secret_id,
         RELAYWARDEN_TENCENT_SECRET_KEY=trtc.secret_key,
-        RELAYWARDEN_JOB_LEASE_SECONDS="3",
+        # Hung calls must still be in flight when the process is killed: the deadline (a
+        # quarter of the lease at most) must outlast the time it takes to get them all going.
+        RELAYWARDEN_JOB_LEASE_SECONDS="10",
+        RELAYWARDEN_PROVIDER_DEADLINE_SECONDS="2.5",
         RELAYWARDEN_JOB_BACKOFF_SECONDS="0.1",
         RELAYWARDEN_JOB_CONCURRENCY=str(N),
         RELAYWARDEN_LOG_FORMAT="console",

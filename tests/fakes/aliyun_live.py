@@ -412,6 +412,9 @@ class FakeAliyunLive(FakeProvider):
             if fault.acted:
                 self._perform(record, params)
             raise ApiError(fault.status, fault.code, fault.message, fault.headers)
+        transport_answer = self._transport_fault(request, record, fault)
+        if transport_answer is not None:
+            return transport_answer
         if fault == "throttle":
             raise ApiError(*_THROTTLED)
         if fault == "5xx":

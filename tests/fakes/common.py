@@ -8,13 +8,14 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from tests.support.servers import serve_in_thread
 
@@ -22,9 +23,20 @@ from tests.support.servers import serve_in_thread
 #: ``throttle`` the provider's throttling answer; ``5xx`` its server error; ``bad_gateway`` a
 #: 502 whose body is not JSON; ``timeout`` no answer (hang until the client gives up);
 #: ``acted_but_lost`` perform the action, then answer the server error; ``acted_but_timeout``
-#: perform the action, then hang.
+#: perform the action, then hang; ``proxy_page`` a 200 whose body is an HTML page (a proxy
+#: or captive portal in between); ``trickle`` a 200 whose body arrives one byte every
+#: ``trickle_seconds`` and never completes (until ``hang_seconds`` or the client hangs up).
 FAULT_NAMES = frozenset(
-    {"throttle", "5xx", "bad_gateway", "timeout", "acted_but_lost", "acted_but_timeout"}
+    {
+        "throttle",
+        "5xx",
+        "bad_gateway",
+        "timeout",
+        "acted_but_lost",
+        "acted_but_timeout",
+        "proxy_page",
+        "trickle",
+    }
 )
 
 
@@ -56,6 +68,7 @@ class CallRecord:
     status: int | None = None  # HTTP status answered
     fault: str | None = None  # the injected fault that applied, if any
     acted: bool = False  # whether the action changed the fake's state
+    ended: float | None = None  # time.monotonic() when a trickled answer stopped
 
 
 @dataclass
@@ -207,6 +220,7 @@ class FakeProvider(abc.ABC):
         self.calls: list[CallRecord] = []
         self.callbacks = CallbackChannel()
         self.hang_seconds = hang_seconds
+        self.trickle_seconds = 0.5
         self.base_url: str | None = None
         self._faults = FaultQueue()
         self._window = QpsWindow(qps)
@@ -278,3 +292,24 @@ class FakeProvider(abc.ABC):
             if await request.is_disconnected():
                 return
             await asyncio.sleep(0.02)
+
+    def _transport_fault(self, request: Request, record: CallRecord, fault: str) -> Response | None:
+        """Answers that are not the provider's at all (the same for every provider)."""
+        if fault == "proxy_page":
+            record.outcome, record.status = "ProxyPage", 200
+            return HTMLResponse("<html><body>Gateway maintenance, try again</body></html>")
+        if fault == "trickle":
+            record.outcome, record.status = "trickle", 200
+            return StreamingResponse(self._trickle(record), media_type="application/json")
+        return None
+
+    async def _trickle(self, record: CallRecord) -> AsyncIterator[bytes]:
+        deadline = time.monotonic() + self.hang_seconds
+        try:
+            yield b"{"
+            # A client that hangs up cancels this generator (starlette watches for it).
+            while time.monotonic() < deadline and not self._closing.is_set():
+                await asyncio.sleep(self.trickle_seconds)
+                yield b" "
+        finally:
+            record.ended = time.monotonic()

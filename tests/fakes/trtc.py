@@ -307,6 +307,9 @@ class FakeTrtc(FakeProvider):
             if fault.acted:
                 self._perform(record, params)
             raise TrtcError(fault.code, fault.message, fault.status)
+        transport_answer = self._transport_fault(request, record, fault)
+        if transport_answer is not None:
+            return transport_answer
         if fault == "throttle":
             raise TrtcError(*_THROTTLED)
         if fault in ("5xx", "bad_gateway"):

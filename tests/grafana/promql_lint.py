@@ -55,6 +55,10 @@ JOB_OUTCOMES = frozenset({"succeeded", "retried", "dead"})
 PROVIDER_RESULTS = frozenset({"ok", "throttled", "retryable", "rejected"})
 RELAY_STATES = frozenset({"pending", "active", "failed", "deleting", "deleted"})
 RECREATION_OUTCOMES = frozenset({"created", "gave_up"})
+# Issue 14 (hardening): connections the server guard closed before the app saw a request.
+CONNECTION_REFUSALS = frozenset(
+    {"limit", "evicted", "header_timeout", "body_timeout", "header_too_large"}
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ METRICS: dict[str, MetricSpec] = {
     ),
     "relaywarden_relays": MetricSpec("gauge", {"state": RELAY_STATES}),
     "relaywarden_recreations_total": MetricSpec("counter", {"outcome": RECREATION_OUTCOMES}),
+    "relaywarden_connections_refused_total": MetricSpec("counter", {"reason": CONNECTION_REFUSALS}),
 }
 
 #: Series Prometheus itself adds per target; alert rules may use them.

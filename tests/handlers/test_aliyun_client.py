@@ -289,7 +289,7 @@ def _mock(handler: Callable[[httpx.Request], httpx.Response]) -> AliyunLiveClien
     [
         (httpx.Response(403, text="Forbidden"), Outcome.REJECTED, "InvalidResponse"),
         (httpx.Response(503, text="busy"), Outcome.RETRYABLE, "InvalidResponse"),
-        (httpx.Response(200, text="<html/>"), Outcome.REJECTED, "InvalidResponse"),
+        (httpx.Response(200, text="<html/>"), Outcome.RETRYABLE, "InvalidResponse"),
         (
             httpx.Response(200, json={"RetCode": 7, "Description": "no"}),
             Outcome.REJECTED,

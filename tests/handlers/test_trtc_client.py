@@ -201,8 +201,8 @@ async def test_connection_refused_is_retryable() -> None:
 @pytest.mark.parametrize(
     ("response", "outcome", "code"),
     [
-        (httpx.Response(200, text="not json"), Outcome.REJECTED, "InvalidResponse"),
-        (httpx.Response(200, json={"NoResponse": {}}), Outcome.REJECTED, "InvalidResponse"),
+        (httpx.Response(200, text="not json"), Outcome.RETRYABLE, "InvalidResponse"),
+        (httpx.Response(200, json={"NoResponse": {}}), Outcome.RETRYABLE, "InvalidResponse"),
         (httpx.Response(404, text="gone"), Outcome.RETRYABLE, "HTTP404"),
         (httpx.Response(200, json={"Response": {"Error": {}}}), Outcome.REJECTED, "UnknownError"),
     ],

@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,7 +231,13 @@ def serve_env(db: Path, port: int, **extra: str) -> dict[str, str]:
 
 
 def start_serve(
-    tmp_path: Path, db: Path, *, name: str = "serve", timeout: float = 20.0, **env: str
+    tmp_path: Path,
+    db: Path,
+    *,
+    name: str = "serve",
+    timeout: float = 20.0,
+    env: Mapping[str, str] | None = None,
+    **more_env: str,
 ) -> Process:
     """Run ``relaywarden serve`` (the console script) and wait until /healthz answers."""
     port = free_port()
@@ -240,7 +246,7 @@ def start_serve(
     with stdout.open("wb") as out, stderr.open("wb") as err:
         popen = subprocess.Popen(
             [str(RELAYWARDEN), "serve"],
-            env=serve_env(db, port, **env),
+            env=serve_env(db, port, **{**(env or {}), **more_env}),
             stdout=out,
             stderr=err,
             cwd=tmp_path,

@@ -158,3 +158,40 @@ def test_serve_with_a_bad_setting_exits_with_its_name(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "RELAYWARDEN_ALIYUN_QPS must be an integer" in result.stderr
+
+
+def test_connection_and_deadline_limits_from_env() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.max_connections, defaults.header_timeout_seconds) == (1000, 10.0)
+    assert (defaults.max_header_bytes, defaults.provider_deadline_seconds) == (32768, 30.0)
+    settings = Settings.from_env(
+        {
+            "RELAYWARDEN_MAX_CONNECTIONS": "64",
+            "RELAYWARDEN_HEADER_TIMEOUT_SECONDS": "2.5",
+            "RELAYWARDEN_MAX_HEADER_BYTES": "8192",
+            "RELAYWARDEN_PROVIDER_DEADLINE_SECONDS": "5",
+        }
+    )
+    assert (settings.max_connections, settings.header_timeout_seconds) == (64, 2.5)
+    assert (settings.max_header_bytes, settings.provider_deadline_seconds) == (8192, 5.0)
+    # Without its own setting, the deadline follows a short lease down to a quarter of it.
+    short = Settings.from_env({"RELAYWARDEN_JOB_LEASE_SECONDS": "8"})
+    assert short.provider_deadline_seconds == 2.0
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"RELAYWARDEN_MAX_CONNECTIONS": "0"}, "RELAYWARDEN_MAX_CONNECTIONS must be at least 1"),
+        ({"RELAYWARDEN_HEADER_TIMEOUT_SECONDS": "0"}, "must be greater than 0"),
+        ({"RELAYWARDEN_MAX_HEADER_BYTES": "100"}, "RELAYWARDEN_MAX_HEADER_BYTES must be at least"),
+        ({"RELAYWARDEN_PROVIDER_DEADLINE_SECONDS": "x"}, "must be a number"),
+        (
+            {"RELAYWARDEN_JOB_LEASE_SECONDS": "60", "RELAYWARDEN_PROVIDER_DEADLINE_SECONDS": "20"},
+            "at most a quarter of RELAYWARDEN_JOB_LEASE_SECONDS",
+        ),
+    ],
+)
+def test_bad_limits_name_their_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
