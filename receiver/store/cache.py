@@ -2,10 +2,12 @@
 
 Every write of the process goes through one connection on one thread, so that thread can
 remember task states, relay links, relays and event ids instead of selecting them again for
-every callback. The cache is trusted only while nothing else wrote: it is dropped when the
-connection's change counter moved since the callback transaction last finished (another
-operation wrote), when another connection committed (``PRAGMA data_version``), and after
-any rollback (the writer's ``after_rollback``). Each map is bounded: a full map is emptied.
+every callback. Temporary triggers on that connection tell it when anything else writes
+what it remembers: a write to the relay tables drops the relays and links, a write to
+tasks or events that is not the callback transaction's own drops everything. It is also
+dropped when another connection committed (``PRAGMA data_version``) and after any rollback
+(the writer's ``after_rollback``). Each map is bounded: a full map is emptied. Writes to
+the jobs table (claims, leases, outcomes) leave it alone.
 """
 
 from __future__ import annotations
@@ -49,15 +51,46 @@ class WriterCache:
         self._relays: dict[str, Relay | None] = {}
         self._ingests: dict[str, bool] = {}
         self._next_event_id: int | None = None
-        self._changes = -1
         self._data_version = -1
+
+    def watch(self, conn: sqlite3.Connection) -> None:
+        """Install the triggers that keep the cache honest (on the writer's connection)."""
+        conn.create_function("relaywarden_cache_stale", 1, self._stale)
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS cache_own_write (active INTEGER NOT NULL)")
+        conn.execute(
+            "INSERT INTO temp.cache_own_write SELECT 0 "
+            "WHERE NOT EXISTS (SELECT 1 FROM temp.cache_own_write)"
+        )
+        own = " WHEN (SELECT active FROM temp.cache_own_write) = 0"
+        for table, scope, when in (
+            ("tasks", "all", own),
+            ("events", "all", own),
+            ("relays", "relays", ""),
+            ("relay_tasks", "relays", ""),
+            ("ingests", "relays", ""),
+        ):
+            for op in ("INSERT", "UPDATE", "DELETE"):
+                conn.execute(
+                    f"CREATE TEMP TRIGGER IF NOT EXISTS cache_{table}_{op.lower()} "
+                    f"AFTER {op} ON {table}{when} "
+                    f"BEGIN SELECT relaywarden_cache_stale('{scope}'); END"
+                )
+
+    def own_writes(self, conn: sqlite3.Connection, active: bool) -> None:
+        """Mark the callback transaction's own event and task writes (they keep the cache)."""
+        conn.execute("UPDATE temp.cache_own_write SET active = ?", (int(active),))
+
+    def _stale(self, scope: str) -> None:
+        if scope == "relays":
+            self.forget_relays()
+        else:
+            self.clear()
 
     def clear(self) -> None:
         """Forget everything (after a rollback, or a write the cache did not see)."""
         self._tasks.clear()
         self.forget_relays()
         self._next_event_id = None
-        self._changes = -1
 
     def forget_relays(self) -> None:
         """Forget relays and links (after the callback transaction wrote some)."""
@@ -66,15 +99,11 @@ class WriterCache:
         self._ingests.clear()
 
     def check(self, conn: sqlite3.Connection) -> None:
-        """Drop everything if anything wrote since :meth:`mark`."""
+        """Drop everything if another connection committed since the last check."""
         version = int(conn.execute("PRAGMA data_version").fetchone()[0])
-        if conn.total_changes != self._changes or version != self._data_version:
+        if version != self._data_version:
             self.clear()
             self._data_version = version
-
-    def mark(self, conn: sqlite3.Connection) -> None:
-        """The cache matches the database now (the callback transaction's writes included)."""
-        self._changes = conn.total_changes
 
     # reads ---------------------------------------------------------------------------------
     def task(self, conn: sqlite3.Connection, key: TaskKey) -> TaskRow | None:

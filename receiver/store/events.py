@@ -86,13 +86,19 @@ class _Pending:
         self.events: list[tuple[Any, ...]] = []
         self.tasks: dict[TaskKey, tuple[Any, ...]] = {}
 
-    def flush(self, conn: sqlite3.Connection) -> None:
-        if self.events:
-            _write_rows(conn, _insert_events, self.events)
-            self.events.clear()
-        if self.tasks:
-            _write_rows(conn, _upsert_tasks, list(self.tasks.values()))
-            self.tasks.clear()
+    def flush(self, conn: sqlite3.Connection, cache: WriterCache) -> None:
+        if not (self.events or self.tasks):
+            return
+        cache.own_writes(conn, True)
+        try:
+            if self.events:
+                _write_rows(conn, _insert_events, self.events)
+                self.events.clear()
+            if self.tasks:
+                _write_rows(conn, _upsert_tasks, list(self.tasks.values()))
+                self.tasks.clear()
+        finally:
+            cache.own_writes(conn, False)
 
 
 class EventBatch:
@@ -116,8 +122,7 @@ class EventBatch:
                 continue
             seen.add(key)
             results.append(self._apply(conn, event, key, now, pending))
-        pending.flush(conn)
-        self.cache.mark(conn)
+        pending.flush(conn, self.cache)
         return results
 
     @staticmethod
@@ -226,7 +231,7 @@ class EventBatch:
             return ()
         if not (plan.jobs or plan.new_relay or plan.claimed):
             return ()
-        pending.flush(conn)
+        pending.flush(conn, self.cache)
         conn.execute("SAVEPOINT planner")
         try:
             if plan.new_relay is not None:
@@ -253,6 +258,6 @@ class EventBatch:
             return
         state = state_after_task_status(relay, link, event.task_id, event.status)
         if state is not None:
-            pending.flush(conn)
+            pending.flush(conn, self.cache)
             update_relay(conn, relay.id, state=state.value)
             self.cache.forget_relays()

@@ -68,7 +68,7 @@ class SqliteStore(SqliteRelaysAndJobs):
 
     def __init__(self, path: str, *, planner: Planner | None = None, max_batch: int = 256) -> None:
         self.path = path
-        cache = WriterCache()
+        self._cache = cache = WriterCache()
         self._events = EventBatch(planner, cache)
         self.writer = SqliteWriter(
             path, max_batch=max_batch, after_commit=self._committed, after_rollback=cache.clear
@@ -101,6 +101,7 @@ class SqliteStore(SqliteRelaysAndJobs):
         def init(conn: sqlite3.Connection) -> None:
             migrate(conn)
             watch_enqueues(conn, self._enqueued)
+            self._cache.watch(conn)
 
         self.writer.start(init=init)
 
