@@ -59,6 +59,8 @@ def connect(
         # FULL: the WAL is fsynced at every commit, so an acknowledged callback survives
         # power loss, not only a process crash.
         conn.execute("PRAGMA synchronous = FULL")
+        # The writer's own bookkeeping (temporary triggers and flags) never touches a file.
+        conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 
