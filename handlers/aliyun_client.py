@@ -29,7 +29,7 @@ from handlers.provider_http import (
     json_object,
     parse_retry_after,
 )
-from handlers.ratelimit import WindowRateLimiter
+from handlers.ratelimit import RateLimiter, WindowRateLimiter
 
 __all__ = [
     "ALIYUN_LIVE_VERSION",
@@ -99,7 +99,7 @@ class AliyunLiveClient(ProviderHttpClient):
         access_key_id: str | None = None,
         access_key_secret: str | None = None,
         *,
-        limiter: WindowRateLimiter | None = None,
+        limiter: RateLimiter | None = None,
         qps: int = 10,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,

@@ -20,7 +20,7 @@ import httpx
 import structlog
 
 from handlers.outcome import Outcome, ProviderError, sanitize
-from handlers.ratelimit import WindowRateLimiter
+from handlers.ratelimit import RateLimiter
 from receiver.http import BodyTooLarge, collect_limited
 from receiver.metrics import provider_request_duration_seconds, provider_requests_total
 
@@ -81,7 +81,7 @@ class ProviderHttpClient(abc.ABC):
         endpoint: str,
         auth: httpx.Auth | None,
         *,
-        limiter: WindowRateLimiter,
+        limiter: RateLimiter,
         timeout: httpx.Timeout | float,
         transport: httpx.AsyncBaseTransport | None,
         missing_credentials: str,
@@ -162,7 +162,7 @@ class ProviderHttpClient(abc.ABC):
         build: Callable[[], httpx.Request],
         *,
         secrets: Iterable[str | None] = (),
-        limiter: WindowRateLimiter | None = None,
+        limiter: RateLimiter | None = None,
     ) -> dict[str, Any]:
         """Make one logical call: rate limit, sign, send, classify, record; re-sign once.
 
@@ -201,7 +201,7 @@ class ProviderHttpClient(abc.ABC):
         api: str,
         build: Callable[[], httpx.Request],
         hidden: tuple[str, ...],
-        limiter: WindowRateLimiter,
+        limiter: RateLimiter,
     ) -> tuple[dict[str, Any] | ProviderError, float]:
         """One signed request inside a rate-limit slot held until its answer is in."""
         async with limiter.call():

@@ -18,8 +18,34 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 
-__all__ = ["WindowRateLimiter"]
+__all__ = ["RateLimiter", "SharedRateLimiter", "SlotLog", "WindowRateLimiter"]
+
+
+class RateLimiter(Protocol):
+    """What a provider client needs: a slot held for each call, start to answer."""
+
+    qps: int
+
+    def call(self) -> AbstractAsyncContextManager[float]:
+        """Hold a slot for one call; yields the start time."""
+        ...
+
+
+class SlotLog(Protocol):
+    """A slot log shared by replicas (the store implements it, e.g. in PostgreSQL)."""
+
+    async def try_take(
+        self, bucket: str, qps: int, window: float, hold: float
+    ) -> tuple[int | None, float]:
+        """``(slot_id, 0)`` when a call may start now, else ``(None, seconds to wait)``."""
+        ...
+
+    async def release(self, slot_id: int) -> None:
+        """The call holding ``slot_id`` has its answer."""
+        ...
 
 
 class _Slot:
@@ -103,3 +129,52 @@ class WindowRateLimiter:
             slot = _Slot(now, None if in_flight else now)
             self._slots.append(slot)
             return slot
+
+
+class SharedRateLimiter:
+    """The :class:`WindowRateLimiter` rule over a slot log that all replicas share.
+
+    Within one process, callers queue on a FIFO lock so that only one of them asks the
+    shared log at a time; across processes the log's own locking decides.
+    """
+
+    def __init__(
+        self,
+        log: SlotLog,
+        bucket: str,
+        qps: int,
+        *,
+        window: float = 1.0,
+        hold: float = 60.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if qps < 1:
+            raise ValueError(f"qps must be at least 1, got {qps}")
+        self.qps = qps
+        self.bucket = bucket
+        self.window = window
+        self.hold = hold
+        self._log = log
+        self._sleep = sleep
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"SharedRateLimiter(bucket={self.bucket!r}, qps={self.qps}, window={self.window})"
+
+    @contextlib.asynccontextmanager
+    async def call(self) -> AsyncIterator[float]:
+        """Hold a shared slot for one call, from its start until the block exits."""
+        async with self._lock:
+            while True:
+                slot, wait = await self._log.try_take(self.bucket, self.qps, self.window, self.hold)
+                if slot is not None:
+                    break
+                await self._sleep(wait)
+        try:
+            yield self._clock()
+        finally:
+            # Shielded: a cancelled call must still give its slot back, or the budget
+            # would look spent until the hold runs out.
+            await asyncio.shield(self._log.release(slot))

@@ -21,7 +21,7 @@ from handlers.provider_http import (
     ProviderHttpClient,
     json_object,
 )
-from handlers.ratelimit import WindowRateLimiter
+from handlers.ratelimit import RateLimiter, WindowRateLimiter
 from handlers.tc3_signing import Tc3Auth
 
 __all__ = [
@@ -63,7 +63,7 @@ class TrtcClient(ProviderHttpClient):
         secret_key: str | None = None,
         *,
         region: str = DEFAULT_TRTC_REGION,
-        limiter: WindowRateLimiter | None = None,
+        limiter: RateLimiter | None = None,
         qps: int = 20,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,

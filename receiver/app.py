@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount
 from receiver.api import api_routes
 from receiver.callbacks import CallbackRoutes, callback_endpoints, callback_routes
 from receiver.collector import STORE_COLLECTOR
-from receiver.config import Settings, sqlite_path_from_url
+from receiver.config import Settings
 from receiver.domain.plan import Planner
 from receiver.http import EXCEPTION_HANDLERS, error_response
 from receiver.jobs_api import job_routes
@@ -24,7 +24,7 @@ from receiver.middleware import AccessLogMiddleware, AdminAuthMiddleware, ErrorG
 from receiver.ops import ops_routes
 from receiver.relays_api import relay_routes
 from receiver.runtime import BackgroundService, Runtime
-from receiver.store.sqlite import SqliteStore
+from receiver.store.select import build_store, describe_database
 
 __all__ = ["create_app"]
 
@@ -49,7 +49,7 @@ def create_app(
     on_ready: Callable[[Runtime], None] | None = None,
 ) -> Starlette:
     """Build the app; the store opens and services start in its lifespan."""
-    store = SqliteStore(sqlite_path_from_url(settings.database_url), planner=planner)
+    store = build_store(settings.database_url, planner=planner)
     runtime = Runtime(settings=settings, store=store)
 
     @contextlib.asynccontextmanager
@@ -60,7 +60,11 @@ def create_app(
         runtime.services = list(services(runtime)) if services is not None else []
         for service in runtime.services:
             await service.start()
-        log.info("started", database=store.path, services=[s.name for s in runtime.services])
+        log.info(
+            "started",
+            database=describe_database(settings.database_url),
+            services=[s.name for s in runtime.services],
+        )
         if on_ready is not None:
             on_ready(runtime)
         try:

@@ -6,6 +6,7 @@ The only module of ``receiver`` that knows ``handlers``: it hands the rules to t
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Sequence
 
@@ -14,6 +15,7 @@ from starlette.applications import Starlette
 from handlers.actions import ACTIONS
 from handlers.aliyun_client import AliyunLiveClient
 from handlers.planner import RulePlanner
+from handlers.ratelimit import RateLimiter, SharedRateLimiter
 from handlers.rules import load_rules
 from handlers.runner import JobRunner
 from handlers.trtc_client import TrtcClient
@@ -22,6 +24,7 @@ from receiver.config import Settings
 from receiver.redaction import register_secrets
 from receiver.relays_api import relay_callback_url
 from receiver.runtime import BackgroundService, Runtime
+from receiver.store.postgres.store import PgStore
 
 __all__ = ["build_app", "job_runner", "print_banner", "register_known_secrets"]
 
@@ -43,13 +46,46 @@ def print_banner(runtime: Runtime) -> None:
     )
 
 
+def _slot_hold_seconds(settings: Settings) -> float:
+    # How long a slot taken by a replica that died mid-call keeps counting: the longest a
+    # provider call can be in flight (its deadline, twice when it is re-signed and resent).
+    return 2 * settings.provider_deadline_seconds
+
+
+def _account_bucket(provider: str, account: str | None) -> str:
+    # One budget per provider account; the key id is hashed so the table holds no credential.
+    digest = hashlib.sha256((account or "").encode()).hexdigest()[:16]
+    return f"{provider}:{digest}"
+
+
 def job_runner(runtime: Runtime) -> JobRunner:
-    """The job runner with provider clients built from the settings."""
+    """The job runner with provider clients built from the settings.
+
+    On PostgreSQL the clients' rate limits are one budget per provider account across all
+    replicas (a slot log in the database), and enqueues in any replica wake the runner.
+    """
     settings = runtime.settings
+    store = runtime.store
+    aliyun_limiter: RateLimiter | None = None
+    trtc_limiter: RateLimiter | None = None
+    if isinstance(store, PgStore):
+        aliyun_limiter = SharedRateLimiter(
+            store.rate_slots,
+            _account_bucket("aliyun", settings.aliyun_access_key_id),
+            settings.aliyun_qps,
+            hold=_slot_hold_seconds(settings),
+        )
+        trtc_limiter = SharedRateLimiter(
+            store.rate_slots,
+            _account_bucket("trtc", settings.tencent_secret_id),
+            settings.trtc_qps,
+            hold=_slot_hold_seconds(settings),
+        )
     aliyun = AliyunLiveClient(
         settings.aliyun_live_endpoint,
         settings.aliyun_access_key_id,
         settings.aliyun_access_key_secret,
+        limiter=aliyun_limiter,
         qps=settings.aliyun_qps,
         deadline=settings.provider_deadline_seconds,
     )
@@ -58,6 +94,7 @@ def job_runner(runtime: Runtime) -> JobRunner:
         settings.tencent_secret_id,
         settings.tencent_secret_key,
         region=settings.trtc_region,
+        limiter=trtc_limiter,
         qps=settings.trtc_qps,
         deadline=settings.provider_deadline_seconds,
     )
@@ -71,7 +108,7 @@ def job_runner(runtime: Runtime) -> JobRunner:
         lease_seconds=settings.job_lease_seconds,
         backoff_base=settings.job_backoff_seconds,
         max_attempts=settings.job_max_attempts,
-        wakeup=runtime.store.jobs_enqueued,
+        wakeup=store.jobs_enqueued,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 
@@ -21,18 +22,40 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="receive callbacks and run follow-up jobs",
         description="Serve callbacks, the API and metrics. One process owns the SQLite "
-        "store (a single writer thread); scale by running replicas with their own stores.",
+        "store (a single writer thread); with a postgresql:// RELAYWARDEN_DATABASE_URL, "
+        "several replicas share one database.",
     )
     serve.add_argument("--host", help="listen address (RELAYWARDEN_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (RELAYWARDEN_PORT, default 8080)")
+    commands.add_parser(
+        "migrate",
+        help="bring the database schema to this version, then exit",
+        description="Run the schema migrations of RELAYWARDEN_DATABASE_URL (serve also runs "
+        "them on start when the schema is behind).",
+    )
     return parser
+
+
+def migrate(settings: Settings) -> int:
+    """Run the migrations of the configured database and say what changed."""
+    from receiver.store.select import describe_database, migrate_database
+
+    where = describe_database(settings.database_url)
+    try:
+        before, after = migrate_database(settings.database_url)
+    except Exception as exc:  # any driver error: one line for the operator, exit 1
+        print(f"relaywarden: cannot migrate {where}: {exc}", file=sys.stderr)
+        return 1
+    change = f"from version {before} to {after}" if before != after else f"already at {after}"
+    print(f"relaywarden: schema of {where} {change}", file=sys.stderr)
+    return 0
 
 
 def serve(settings: Settings) -> int:
     """Run uvicorn with the full app until interrupted (one worker: see ``store.lock``)."""
     from handlers.rules import RulesFileError
     from receiver.assembly import build_app
-    from receiver.config import sqlite_path_from_url
+    from receiver.config import is_postgres_url, sqlite_path_from_url
     from receiver.server import run_server
     from receiver.store.lock import StoreLocked, hold_store_lock
 
@@ -42,7 +65,10 @@ def serve(settings: Settings) -> int:
         print(f"relaywarden: bad rules file: {exc}", file=sys.stderr)
         return 2
     try:
-        with hold_store_lock(sqlite_path_from_url(settings.database_url)):
+        # SQLite: one process owns the file. PostgreSQL: replicas share the database.
+        url = settings.database_url
+        shared = is_postgres_url(url)
+        with contextlib.nullcontext() if shared else hold_store_lock(sqlite_path_from_url(url)):
             run_server(app, settings)
     except StoreLocked as exc:
         print(f"relaywarden: {exc}", file=sys.stderr)
@@ -59,9 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         overrides = {}
-        if args.host:
+        if getattr(args, "host", None):
             overrides["host"] = args.host
-        if args.port is not None:
+        if getattr(args, "port", None) is not None:
             overrides["port"] = args.port
         if overrides:
             settings = Settings(**{**_as_dict(settings), **overrides})
@@ -71,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_format)
     structlog.get_logger("relaywarden").debug("configured")
+    if args.command == "migrate":
+        return migrate(settings)
     return serve(settings)
 
 

@@ -10,7 +10,7 @@ from prometheus_client.registry import Collector
 
 from receiver.domain.states import Provider, RelayState, Status
 from receiver.metrics import JOB_ACTIONS, REGISTRY
-from receiver.store.base import Store
+from receiver.store.base import AggregatesElsewhere, Store
 
 __all__ = ["STORE_COLLECTOR", "StoreCollector"]
 
@@ -38,6 +38,8 @@ class StoreCollector(Collector):
             task_counts = self._store.task_counts()
             pending, oldest_ms = self._store.pending_jobs()
             relay_counts = self._store.relay_counts()
+        except AggregatesElsewhere:  # counted once, by the replica that leads the metrics
+            return
         except Exception as exc:  # a failing scrape must not break /metrics
             log.error("metrics_store_read_failed", error=str(exc))
             return

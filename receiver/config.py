@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["ConfigError", "Settings", "is_loopback_host", "sqlite_path_from_url"]
+__all__ = ["ConfigError", "Settings", "is_loopback_host", "is_postgres_url", "sqlite_path_from_url"]
 
 
 class ConfigError(ValueError):
@@ -62,12 +62,18 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def is_postgres_url(url: str) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) database URL."""
+    return url.startswith(("postgresql://", "postgres://"))
+
+
 def sqlite_path_from_url(url: str) -> str:
     """The file path of a ``sqlite:///path`` URL (``sqlite:////abs`` for absolute paths)."""
     prefix = "sqlite:///"
     if not url.startswith(prefix):
         raise ConfigError(
-            f"RELAYWARDEN_DATABASE_URL must look like sqlite:///path, got {url.split('://')[0]}://…"
+            "RELAYWARDEN_DATABASE_URL must look like sqlite:///path or "
+            f"postgresql://user@host:port/db, got {url.split('://')[0]}://…"
         )
     path = url[len(prefix) :]
     if not path:
@@ -174,7 +180,8 @@ class Settings:
                 min(30.0, _int(env, "RELAYWARDEN_JOB_LEASE_SECONDS", 120) / 4),
             ),
         )
-        sqlite_path_from_url(settings.database_url)
+        if not is_postgres_url(settings.database_url):
+            sqlite_path_from_url(settings.database_url)
         _check_oss_endpoint(settings.oss_endpoint)
         settings.check_provider_deadline()
         return settings

@@ -66,7 +66,9 @@ def test_services_and_volumes(compose: dict[str, Any]) -> None:
     assert (ROOT / "Dockerfile").is_file()
     for name, service in services.items():
         if "image" in service and "build" not in service:
-            assert re.fullmatch(r"[\w./-]+:v?\d+\.\d+\.\d+", service["image"]), (
+            # PostgreSQL numbers its releases major.minor (16.4 is one exact release).
+            exact = r"postgres:\d+\.\d+" if name == "postgres" else r"[\w./-]+:v?\d+\.\d+\.\d+"
+            assert re.fullmatch(exact, service["image"]), (
                 f"{name}: pin an exact image version, not {service['image']!r}"
             )
         for volume in service.get("volumes", []):
@@ -115,10 +117,10 @@ def test_prometheus_config_and_rules_resolve(compose: dict[str, Any]) -> None:
         assert (config_path.parent / entry).resolve().is_file()
 
     (scrape,) = [s for s in config["scrape_configs"] if s["job_name"].startswith("relaywarden")]
-    (target,) = [t for sc in scrape["static_configs"] for t in sc["targets"]]
-    host, port = target.split(":")
-    assert host in compose["services"]
-    assert port == "8080"
+    targets = [t.split(":") for sc in scrape["static_configs"] for t in sc["targets"]]
+    replicas = {n for n, s in compose["services"].items() if s.get("image") == "relaywarden:local"}
+    assert {host for host, _ in targets} == replicas  # every replica, nothing else
+    assert {port for _, port in targets} == {"8080"}
     assert "EXPOSE 8080" in (ROOT / "Dockerfile").read_text(encoding="utf-8")
 
 
@@ -147,3 +149,24 @@ def test_grafana_provisioning_resolves(compose: dict[str, Any]) -> None:
 def test_host_path_rejects_unmounted_paths(compose: dict[str, Any]) -> None:
     with pytest.raises(AssertionError, match="not inside any bind mount"):
         host_path(compose["services"]["grafana"], "/etc/grafana/grafana.ini")
+
+
+def test_replicas_share_one_postgres_database(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    replicas = [s for s in services.values() if s.get("image") == "relaywarden:local"]
+    assert len(replicas) == 2
+    envs = [environment(s) for s in replicas]
+    assert envs[0] == envs[1]  # one configuration: same database, token, budgets
+    raw = str(envs[0]["RELAYWARDEN_DATABASE_URL"])
+    required = "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"
+    assert required in raw  # the password comes from the shell, never from the file
+    url = urlsplit(raw.replace(required, "interpolated"))
+    assert url.scheme == "postgresql" and url.hostname == "postgres" and url.port == 5432
+    database = url.path.lstrip("/")
+    postgres = environment(services["postgres"])
+    assert postgres["POSTGRES_DB"] == database and postgres["POSTGRES_USER"] == url.username
+    assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
+    for replica in replicas:
+        assert replica["depends_on"]["postgres"]["condition"] == "service_healthy"
+    published = sorted(r["ports"][0].split(":")[0] for r in replicas)
+    assert published == ["8080", "8081"]

@@ -27,6 +27,7 @@ from receiver.domain.states import IngestState, JobState, Provider, RelayState, 
 from receiver.events import Event
 
 __all__ = [
+    "AggregatesElsewhere",
     "BadCursor",
     "ClaimedJob",
     "Conflict",
@@ -45,6 +46,10 @@ __all__ = [
 
 class StoreUnavailable(Exception):
     """The store could not commit; callers answer 503 so the provider retries."""
+
+
+class AggregatesElsewhere(Exception):
+    """Another replica exports the database-wide gauges; this one exports none of them."""
 
 
 class BadCursor(ValueError):

@@ -1,263 +1,161 @@
-"""The callback transaction (SQLite): append events, order them, plan, apply the plans.
+"""The callback transaction: append the event, order it, plan, apply the plan.
 
-The writer hands ``EventBatch`` every callback of one group commit together. Each event is
-decided in turn, exactly as if it had its own transaction: the ordering rule
-(``receiver.domain.ordering.apply_order``) against the task's state, then the planner, then
-the relay lifecycle (``receiver.domain.lifecycle``: a relay ends with its task). What they
-read comes from the writer's cache; the events and task states are written with one
-multi-row statement each at the end (or before anything else is written, so every other
-statement sees the rows of the events before it).
+The ordering rule is ``receiver.domain.ordering.apply_order``; this module only reads the
+task's state, asks it, and writes the answer. The relay lifecycle (a relay ends with its
+task) is ``receiver.domain.lifecycle``, applied after the rules so they see the change.
 """
 
 from __future__ import annotations
 
-import functools
-import sqlite3
-from collections.abc import Sequence
 from typing import Any
 
 import structlog
 
 from receiver.domain.lifecycle import state_after_task_status
 from receiver.domain.ordering import TaskState, apply_order
-from receiver.domain.plan import PlanInput, Planner, TaskChange
+from receiver.domain.plan import Plan, PlanInput, Planner, TaskChange
+from receiver.domain.states import Status
 from receiver.events import Event
 from receiver.store.base import IngestResult
-from receiver.store.cache import TaskKey, WriterCache
+from receiver.store.dialect import Db, is_postgres
 from receiver.store.jobs import enqueue_job
-from receiver.store.relays import claim_task, insert_relay, update_relay
+from receiver.store.relays import (
+    claim_task,
+    get_relay,
+    has_ingests,
+    insert_relay,
+    relay_task,
+    update_relay,
+)
 
-__all__ = ["EventBatch"]
+__all__ = ["apply_event", "event_row"]
 
 log = structlog.get_logger("relaywarden.store")
 
-_EVENT_COLUMNS = (
-    "id, dedupe_key, source, provider, task_id, kind, status, reason, provider_status, "
-    "event_time_ms, order_time_ms, received_at_ms, applied, raw"
-)
-_TASK_COLUMNS = (
-    "provider, task_id, status, reason, state_event_id, state_order_time_ms, first_seen_ms, "
-    "updated_at_ms"
-)
-#: Rows per statement: far below SQLite's limit on bound parameters (32,766).
-_CHUNK = 256
-_DUPLICATE = IngestResult(duplicate=True, event_id=None, change=None)
 
-
-def _values(columns: int, rows: int) -> str:
-    row = "(" + ", ".join("?" * columns) + ")"
-    return ", ".join([row] * rows)
-
-
-@functools.lru_cache(maxsize=_CHUNK)
-def _insert_events(rows: int) -> str:
-    return f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES {_values(14, rows)}"
-
-
-@functools.lru_cache(maxsize=_CHUNK)
-def _upsert_tasks(rows: int) -> str:
-    # first_seen_ms is kept on conflict: it is the first sighting.
+def event_row(event: Event, order_time: int, applied: bool, now: int) -> tuple[Any, ...]:
+    """The ``events`` columns from ``dedupe_key`` to ``raw``, in table order, for ``event``."""
     return (
-        f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES {_values(8, rows)} "
-        "ON CONFLICT (provider, task_id) DO UPDATE SET status = excluded.status, "
-        "reason = excluded.reason, state_event_id = excluded.state_event_id, "
-        "state_order_time_ms = excluded.state_order_time_ms, "
-        "updated_at_ms = excluded.updated_at_ms"
+        event.dedupe_key,
+        event.source.value,
+        event.provider.value,
+        event.task_id,
+        event.kind.value,
+        event.status.value,
+        event.reason,
+        event.provider_status,
+        event.event_time_ms,
+        order_time,
+        now,
+        int(applied),
+        event.raw,
     )
 
 
-@functools.lru_cache(maxsize=_CHUNK)
-def _known_keys(rows: int) -> str:
-    return f"SELECT dedupe_key FROM events WHERE dedupe_key IN ({', '.join('?' * rows)})"
+def _record(conn: Db, event: Event, order_time: int, applied: bool, now: int) -> int | None:
+    """Append the event to the history; None when it is a duplicate.
+
+    The unique dedupe key decides: on PostgreSQL an identical insert committing in another
+    replica makes this one wait for that commit and then do nothing.
+    """
+    row = conn.execute(
+        "INSERT INTO events (dedupe_key, source, provider, task_id, kind, status, reason, "
+        "provider_status, event_time_ms, order_time_ms, received_at_ms, applied, raw) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+        event_row(event, order_time, applied, now),
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
-def _write_rows(conn: sqlite3.Connection, sql: Any, rows: list[tuple[Any, ...]]) -> None:
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start : start + _CHUNK]
-        conn.execute(sql(len(chunk)), [value for row in chunk for value in row])
+def apply_event(conn: Db, event: Event, planner: Planner | None, now: int) -> IngestResult:
+    """Append ``event``, move its task's state if the ordering rule allows, plan follow-ups.
 
-
-class _Pending:
-    """Event and task rows decided but not yet written."""
-
-    __slots__ = ("events", "tasks")
-
-    def __init__(self) -> None:
-        self.events: list[tuple[Any, ...]] = []
-        self.tasks: dict[TaskKey, tuple[Any, ...]] = {}
-
-    def flush(self, conn: sqlite3.Connection, cache: WriterCache) -> None:
-        if not (self.events or self.tasks):
-            return
-        cache.own_writes(conn, True)
+    Runs inside the writer's transaction. A duplicate (same dedupe key) changes nothing.
+    """
+    order_time = event.event_time_ms if event.event_time_ms is not None else now
+    key = (event.provider.value, event.task_id)
+    if is_postgres(conn):
+        # Replicas order a task's events one at a time: the lock covers a task row that does
+        # not exist yet, and the row lock the state once it does.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (":".join(key),))
+    row = conn.execute(
+        "SELECT status, reason, state_order_time_ms FROM tasks WHERE provider = ? AND task_id = ?"
+        + (" FOR UPDATE" if is_postgres(conn) else ""),
+        key,
+    ).fetchone()
+    current = None if row is None else TaskState(Status(row[0]), int(row[2]))
+    moved = apply_order(current, event.status, order_time)
+    event_id = _record(conn, event, order_time, moved is not None, now)
+    if event_id is None:
+        return IngestResult(duplicate=True, event_id=None, change=None)
+    if moved is not None and row is None:
+        conn.execute(
+            "INSERT INTO tasks (provider, task_id, status, reason, state_event_id, "
+            "state_order_time_ms, first_seen_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (*key, moved.status.value, event.reason, event_id, moved.order_time_ms, now, now),
+        )
+    elif moved is not None:
+        conn.execute(
+            "UPDATE tasks SET status = ?, reason = ?, state_event_id = ?, "
+            "state_order_time_ms = ?, updated_at_ms = ? WHERE provider = ? AND task_id = ?",
+            (moved.status.value, event.reason, event_id, moved.order_time_ms, now, *key),
+        )
+    change = TaskChange(
+        event=event,
+        event_id=event_id,
+        previous_status=None if current is None else current.status,
+        previous_reason=None if row is None else row[1],
+        applied=moved is not None,
+    )
+    job_ids: tuple[int, ...] = ()
+    if planner is not None and change.applied:
+        # A failing rule must not cost us the event: its writes are undone, the event and
+        # the state change stay, and the failure is logged for the operator.
+        conn.execute("SAVEPOINT planner")
         try:
-            if self.events:
-                _write_rows(conn, _insert_events, self.events)
-                self.events.clear()
-            if self.tasks:
-                _write_rows(conn, _upsert_tasks, list(self.tasks.values()))
-                self.tasks.clear()
-        finally:
-            cache.own_writes(conn, False)
+            job_ids = _plan_and_apply(conn, planner, change, now)
+        except Exception:
+            conn.execute("ROLLBACK TO planner")
+            log.exception("rules_failed", provider=event.provider.value, task_id=event.task_id)
+        conn.execute("RELEASE planner")
+    if change.applied:
+        _follow_task(conn, event)
+    return IngestResult(duplicate=False, event_id=event_id, change=change, job_ids=job_ids)
 
 
-class EventBatch:
-    """The writer's ingest group: ``(event, now_ms)`` items in, one ``IngestResult`` each."""
-
-    def __init__(self, planner: Planner | None, cache: WriterCache) -> None:
-        self.planner = planner
-        self.cache = cache
-
-    def __call__(
-        self, conn: sqlite3.Connection, items: Sequence[tuple[Event, int]]
-    ) -> list[IngestResult]:
-        self.cache.check(conn)
-        keys = [event.dedupe_key for event, _ in items]
-        seen = self._known(conn, keys)
-        pending = _Pending()
-        results: list[IngestResult] = []
-        for (event, now), key in zip(items, keys, strict=True):
-            if key in seen:
-                results.append(_DUPLICATE)
-                continue
-            seen.add(key)
-            results.append(self._apply(conn, event, key, now, pending))
-        pending.flush(conn, self.cache)
-        return results
-
-    @staticmethod
-    def _known(conn: sqlite3.Connection, keys: list[str]) -> set[str]:
-        """The dedupe keys among ``keys`` that are already in the history."""
-        known: set[str] = set()
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            known.update(row[0] for row in conn.execute(_known_keys(len(chunk)), chunk))
-        return known
-
-    def _apply(
-        self, conn: sqlite3.Connection, event: Event, key: str, now: int, pending: _Pending
-    ) -> IngestResult:
-        cache = self.cache
-        order_time = event.event_time_ms if event.event_time_ms is not None else now
-        task_key = (event.provider.value, event.task_id)
-        current = cache.task(conn, task_key)
-        moved = apply_order(None if current is None else current[0], event.status, order_time)
-        event_id = cache.event_id(conn)
-        pending.events.append(
-            (
-                event_id,
-                key,
-                event.source.value,
-                event.provider.value,
-                event.task_id,
-                event.kind.value,
-                event.status.value,
-                event.reason,
-                event.provider_status,
-                event.event_time_ms,
-                order_time,
-                now,
-                int(moved is not None),
-                event.raw,
-            )
-        )
-        if moved is not None:
-            self._move(task_key, moved, event, event_id, now, pending)
-        change = TaskChange(
-            event=event,
-            event_id=event_id,
-            previous_status=None if current is None else current[0].status,
-            previous_reason=None if current is None else current[1],
-            applied=moved is not None,
-        )
-        job_ids: tuple[int, ...] = ()
-        if self.planner is not None and change.applied:
-            job_ids = self._plan(conn, self.planner, change, now, pending)
-        if change.applied:
-            self._follow_task(conn, event, pending)
-        return IngestResult(duplicate=False, event_id=event_id, change=change, job_ids=job_ids)
-
-    def _move(
-        self,
-        task_key: TaskKey,
-        moved: TaskState,
-        event: Event,
-        event_id: int,
-        now: int,
-        pending: _Pending,
-    ) -> None:
-        self.cache.set_task(task_key, (moved, event.reason))
-        earlier = pending.tasks.get(task_key)
-        first_seen = now if earlier is None else earlier[6]
-        pending.tasks[task_key] = (
-            *task_key,
-            moved.status.value,
-            event.reason,
-            event_id,
-            moved.order_time_ms,
-            first_seen,
-            now,
-        )
-
-    def _plan(
-        self,
-        conn: sqlite3.Connection,
-        planner: Planner,
-        change: TaskChange,
-        now: int,
-        pending: _Pending,
-    ) -> tuple[int, ...]:
-        """Ask the planner and write its plan; a failing rule costs its writes, not the event."""
-        cache, event = self.cache, change.event
-        task_key = (event.provider.value, event.task_id)
-        link = cache.link(conn, task_key)
-        relay = cache.relay(conn, link.relay_id) if link is not None else None
-        linked = relay is not None
-        named = event.context.get("relay")
-        if relay is None and named:
-            relay = cache.relay(conn, named)
-        given = PlanInput(
+def _plan_and_apply(conn: Db, planner: Planner, change: TaskChange, now: int) -> tuple[int, ...]:
+    event = change.event
+    link = relay_task(conn, event.provider.value, event.task_id)
+    relay = get_relay(conn, link.relay_id) if link is not None else None
+    linked = relay is not None
+    if relay is None and event.context.get("relay"):
+        relay = get_relay(conn, event.context["relay"])
+    plan: Plan = planner(
+        PlanInput(
             change=change,
             link=link,
             relay=relay,
             linked=linked,
-            has_ingests=relay is not None and cache.has_ingests(conn, relay.id),
+            has_ingests=relay is not None and has_ingests(conn, relay.id),
             now_ms=now,
         )
-        try:
-            plan = planner(given)
-        except Exception:
-            log.exception("rules_failed", provider=event.provider.value, task_id=event.task_id)
-            return ()
-        if not (plan.jobs or plan.new_relay or plan.claimed):
-            return ()
-        pending.flush(conn, self.cache)
-        conn.execute("SAVEPOINT planner")
-        try:
-            if plan.new_relay is not None:
-                insert_relay(conn, plan.new_relay)
-            if plan.claimed is not None:
-                claim_task(conn, plan.claimed)
-            job_ids = tuple(
-                enqueue_job(conn, spec, now=now, cause_event_id=change.event_id)
-                for spec in plan.jobs
-            )
-        except Exception:
-            conn.execute("ROLLBACK TO planner")
-            job_ids = ()
-            log.exception("rules_failed", provider=event.provider.value, task_id=event.task_id)
-        conn.execute("RELEASE planner")
-        cache.forget_relays()
-        return job_ids
+    )
+    if plan.new_relay is not None:
+        insert_relay(conn, plan.new_relay)
+    if plan.claimed is not None:
+        claim_task(conn, plan.claimed)
+    return tuple(
+        enqueue_job(conn, spec, now=now, cause_event_id=change.event_id) for spec in plan.jobs
+    )
 
-    def _follow_task(self, conn: sqlite3.Connection, event: Event, pending: _Pending) -> None:
-        """The relay lifecycle: a relay whose current task exited has ended."""
-        link = self.cache.link(conn, (event.provider.value, event.task_id))
-        relay = self.cache.relay(conn, link.relay_id) if link is not None else None
-        if relay is None:
-            return
-        state = state_after_task_status(relay, link, event.task_id, event.status)
-        if state is not None:
-            pending.flush(conn, self.cache)
-            update_relay(conn, relay.id, state=state.value)
-            self.cache.forget_relays()
+
+def _follow_task(conn: Db, event: Event) -> None:
+    """The relay lifecycle: a relay whose current task exited has ended."""
+    link = relay_task(conn, event.provider.value, event.task_id)
+    relay = get_relay(conn, link.relay_id) if link is not None else None
+    if relay is None:
+        return
+    state = state_after_task_status(relay, link, event.task_id, event.status)
+    if state is not None:
+        update_relay(conn, relay.id, state=state.value)

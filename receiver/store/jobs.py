@@ -1,4 +1,4 @@
-"""The outbox of follow-up jobs (SQLite): enqueue, claim with a lease, finish, retry.
+"""The outbox of follow-up jobs: enqueue, claim with a lease, finish, retry.
 
 A claim bumps the job's ``fence``; every later write about that run says which fence it
 holds and is refused when another claim has happened since (the lease expired and another
@@ -19,10 +19,13 @@ from receiver.domain.plan import JobSpec
 from receiver.domain.records import JobRecord
 from receiver.domain.states import JobState, RelayState
 from receiver.store.base import ClaimedJob, LeaseLost, RunResult
+from receiver.store.dialect import Db, is_postgres
 from receiver.store.relays import get_relay, update_relay
 from receiver.store.rows import Row, now_ms, one, rows, where
 
 __all__ = [
+    "CLAIM_LOCK",
+    "JOBS_CHANNEL",
     "check_fence",
     "claim_due_jobs",
     "enqueue_job",
@@ -35,6 +38,11 @@ __all__ = [
     "watch_enqueues",
 ]
 
+#: Channel a PostgreSQL enqueue notifies, so runners waiting in any replica wake at once.
+JOBS_CHANNEL = "relaywarden_jobs"
+#: Advisory lock key serialising claims across replicas ("rwclaims" as an int64).
+CLAIM_LOCK = 0x7277636C61696D73
+
 #: The claim condition, the one place it is written: pending and due, or running with an
 #: expired lease (its worker died). Both parameters are "now".
 _DUE = "((state = 'pending' AND due_at_ms <= ?) OR (state = 'running' AND lease_until_ms < ?))"
@@ -45,13 +53,12 @@ def _job(row: Row) -> JobRecord:
     return msgspec.convert(row, JobRecord, strict=False)
 
 
-def enqueue_job(
-    conn: sqlite3.Connection, spec: JobSpec, *, now: int, cause_event_id: int | None = None
-) -> int:
+def enqueue_job(conn: Db, spec: JobSpec, *, now: int, cause_event_id: int | None = None) -> int:
     """Insert a pending job; it becomes due ``spec.delay_seconds`` after ``now``."""
-    cursor = conn.execute(
+    row = conn.execute(
         "INSERT INTO jobs (action, relay_id, provider, task_id, payload, state, due_at_ms, "
-        "cause_event_id, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "cause_event_id, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING id",
         (
             str(spec.action),
             spec.relay_id,
@@ -64,15 +71,19 @@ def enqueue_job(
             now,
             now,
         ),
-    )
-    return int(cursor.lastrowid or 0)
+    ).fetchone()
+    if is_postgres(conn):
+        # Wakes idle runners of every replica when this transaction commits.
+        conn.execute(f"NOTIFY {JOBS_CHANNEL}")
+    return int(row[0])
 
 
 def watch_enqueues(conn: sqlite3.Connection, enqueued: Callable[[int], None]) -> None:
-    """Call ``enqueued(due_at_ms)`` whenever a write on ``conn`` makes a job pending.
+    """Call ``enqueued(due_at_ms)`` whenever a write on ``conn`` makes a job pending (SQLite).
 
     Temporary triggers, so they exist for this connection only (the writer's) and catch
     every way a job becomes pending: enqueued, retried by the operator, or backed off.
+    PostgreSQL's counterpart is the ``NOTIFY`` of :func:`enqueue_job`.
     """
     conn.create_function("relaywarden_job_pending", 1, enqueued)
     for name, when in (
@@ -88,17 +99,23 @@ def watch_enqueues(conn: sqlite3.Connection, enqueued: Callable[[int], None]) ->
         )
 
 
-def has_due_job(conn: sqlite3.Connection, now: int) -> bool:
+def has_due_job(conn: Db, now: int) -> bool:
     """True when a claim at ``now`` would find a job (a cheap read before a write)."""
     return (
         conn.execute(f"SELECT 1 FROM jobs WHERE {_DUE} LIMIT 1", (now, now)).fetchone() is not None
     )
 
 
-def claim_due_jobs(
-    conn: sqlite3.Connection, *, limit: int, lease_ms: int, now: int
-) -> list[ClaimedJob]:
-    """Claim up to ``limit`` due jobs; at most one job per relay runs at a time."""
+def claim_due_jobs(conn: Db, *, limit: int, lease_ms: int, now: int) -> list[ClaimedJob]:
+    """Claim up to ``limit`` due jobs; at most one job per relay runs at a time.
+
+    On PostgreSQL, replicas claim one after the other (a transaction-level advisory lock),
+    so none of them can miss a relay another one just started a job for, and the due rows
+    are taken ``FOR UPDATE SKIP LOCKED`` so a claim never waits on a job being written.
+    """
+    postgres = is_postgres(conn)
+    if postgres:
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (CLAIM_LOCK,))
     busy = {
         row[0]
         for row in conn.execute(
@@ -109,7 +126,8 @@ def claim_due_jobs(
     }
     candidates = rows(
         conn.execute(
-            f"SELECT * FROM jobs WHERE {_DUE} ORDER BY due_at_ms, id LIMIT ?",
+            f"SELECT * FROM jobs WHERE {_DUE} ORDER BY due_at_ms, id LIMIT ?"
+            + (" FOR UPDATE SKIP LOCKED" if postgres else ""),
             (now, now, limit * 4),
         )
     )
@@ -140,7 +158,7 @@ def claim_due_jobs(
     return claimed
 
 
-def check_fence(conn: sqlite3.Connection, job: ClaimedJob, *, extend: bool = True) -> None:
+def check_fence(conn: Db, job: ClaimedJob, *, extend: bool = True) -> None:
     """Raise LeaseLost unless this run still holds the job; extend the lease by default."""
     row = conn.execute("SELECT fence, state FROM jobs WHERE id = ?", (job.id,)).fetchone()
     if row is None or int(row[0]) != job.fence or row[1] != JobState.RUNNING:
@@ -151,14 +169,21 @@ def check_fence(conn: sqlite3.Connection, job: ClaimedJob, *, extend: bool = Tru
         )
 
 
-def mark_payload(conn: sqlite3.Connection, job_id: int, key: str) -> None:
+def mark_payload(conn: Db, job_id: int, key: str) -> None:
     """Set ``payload[key] = 1``: a durable note a re-run of the job reads."""
-    conn.execute(
-        "UPDATE jobs SET payload = json_set(payload, ?, 1) WHERE id = ?", (f"$.{key}", job_id)
-    )
+    if is_postgres(conn):
+        conn.execute(
+            "UPDATE jobs SET payload = (payload::jsonb || jsonb_build_object(?::text, 1))::text "
+            "WHERE id = ?",
+            (key, job_id),
+        )
+    else:
+        conn.execute(
+            "UPDATE jobs SET payload = json_set(payload, ?, 1) WHERE id = ?", (f"$.{key}", job_id)
+        )
 
 
-def finish_job(conn: sqlite3.Connection, job: ClaimedJob, result: RunResult) -> None:
+def finish_job(conn: Db, job: ClaimedJob, result: RunResult) -> None:
     """Record a run's outcome (see ``RunResult``); a dead job that was to give its relay a
     task fails the relay.
     """
@@ -177,14 +202,14 @@ def finish_job(conn: sqlite3.Connection, job: ClaimedJob, result: RunResult) -> 
             update_relay(conn, job.relay_id, state=RelayState.FAILED.value, failure_reason=reason)
 
 
-def get_job(conn: sqlite3.Connection, job_id: int) -> JobRecord | None:
+def get_job(conn: Db, job_id: int) -> JobRecord | None:
     """One job, or None."""
     row = one(conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)))
     return None if row is None else _job(row)
 
 
 def list_jobs(
-    conn: sqlite3.Connection, *, state: JobState | None, limit: int, cursor: int | None
+    conn: Db, *, state: JobState | None, limit: int, cursor: int | None
 ) -> list[JobRecord]:
     """Jobs newest first, optionally in one state."""
     condition, params = where(
@@ -196,7 +221,7 @@ def list_jobs(
     return [_job(row) for row in found]
 
 
-def jobs_of_task(conn: sqlite3.Connection, provider: str, task_id: str) -> list[JobRecord]:
+def jobs_of_task(conn: Db, provider: str, task_id: str) -> list[JobRecord]:
     """The jobs a task's events caused, oldest first."""
     found = rows(
         conn.execute(
@@ -206,7 +231,7 @@ def jobs_of_task(conn: sqlite3.Connection, provider: str, task_id: str) -> list[
     return [_job(row) for row in found]
 
 
-def retry_dead_job(conn: sqlite3.Connection, job_id: int) -> JobRecord | None:
+def retry_dead_job(conn: Db, job_id: int) -> JobRecord | None:
     """Put a dead job back in the queue, due now, with a fresh attempt budget.
 
     Returns the updated job, or None when there is no dead job of that id. A relay the job's

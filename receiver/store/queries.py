@@ -1,15 +1,15 @@
-"""Reads and small writes of tasks, quarantine, settings and scrape-time counts (SQLite)."""
+"""Reads and small writes of tasks, quarantine, settings and scrape-time counts."""
 
 from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 
 import msgspec
 
 from receiver.domain.records import EventRecord, QuarantinedRecord, TaskDetail, TaskRecord
 from receiver.domain.states import Provider, Status
+from receiver.store.dialect import Db
 from receiver.store.jobs import jobs_of_task
 from receiver.store.rows import Row, now_ms, rows, where
 
@@ -36,7 +36,7 @@ _QUARANTINE_COLUMNS = (
 
 
 def list_tasks(
-    conn: sqlite3.Connection,
+    conn: Db,
     *,
     provider: Provider | None,
     status: Status | None,
@@ -54,7 +54,7 @@ def list_tasks(
     return msgspec.convert(found, list[TaskRecord], strict=False)
 
 
-def get_task(conn: sqlite3.Connection, provider: str, task_id: str) -> TaskDetail | None:
+def get_task(conn: Db, provider: str, task_id: str) -> TaskDetail | None:
     """One task with its events (provider-time order) and jobs, or None."""
     found = rows(
         conn.execute(
@@ -87,34 +87,32 @@ def _quarantined(row: Row) -> QuarantinedRecord:
 
 
 def insert_unrecognized(
-    conn: sqlite3.Connection, source: str, reason: str, body: bytes, context: dict[str, str]
+    conn: Db, source: str, reason: str, body: bytes, context: dict[str, str]
 ) -> int:
     """Keep a body that is not a known event; returns its id."""
-    cursor = conn.execute(
+    row = conn.execute(
         "INSERT INTO unrecognized (source, reason, received_at_ms, context, body) "
-        "VALUES (?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?) RETURNING id",
         (source, reason, now_ms(), json.dumps(context), body),
-    )
-    return int(cursor.lastrowid or 0)
+    ).fetchone()
+    return int(row[0])
 
 
-def list_unrecognized(
-    conn: sqlite3.Connection, *, limit: int, cursor: int | None
-) -> list[QuarantinedRecord]:
+def list_unrecognized(conn: Db, *, limit: int, cursor: int | None) -> list[QuarantinedRecord]:
     """Quarantined callbacks, newest first."""
     bound = cursor if cursor is not None else 2**62
     sql = f"SELECT {_QUARANTINE_COLUMNS} FROM unrecognized WHERE id < ? ORDER BY id DESC LIMIT ?"
     return [_quarantined(row) for row in rows(conn.execute(sql, (bound, limit)))]
 
 
-def get_unrecognized(conn: sqlite3.Connection, item_id: int) -> QuarantinedRecord | None:
+def get_unrecognized(conn: Db, item_id: int) -> QuarantinedRecord | None:
     """One quarantined callback, or None."""
     sql = f"SELECT {_QUARANTINE_COLUMNS} FROM unrecognized WHERE id = ?"
     found = rows(conn.execute(sql, (item_id,)))
     return _quarantined(found[0]) if found else None
 
 
-def mark_replayed(conn: sqlite3.Connection, item_id: int, result: str) -> None:
+def mark_replayed(conn: Db, item_id: int, result: str) -> None:
     """Record that a quarantined callback was replayed and how that went."""
     conn.execute(
         "UPDATE unrecognized SET replayed_at_ms = ?, replay_result = ? WHERE id = ?",
@@ -122,23 +120,24 @@ def mark_replayed(conn: sqlite3.Connection, item_id: int, result: str) -> None:
     )
 
 
-def get_or_create_token(conn: sqlite3.Connection) -> str:
+def get_or_create_token(conn: Db) -> str:
     """The generated callback token, made once and kept in ``meta``."""
+    # Replicas starting together each propose a token; the first insert wins for all.
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('callback_token', ?) ON CONFLICT (key) DO NOTHING",
+        (secrets.token_urlsafe(32),),
+    )
     row = conn.execute("SELECT value FROM meta WHERE key = 'callback_token'").fetchone()
-    if row is not None:
-        return str(row[0])
-    token = secrets.token_urlsafe(32)
-    conn.execute("INSERT INTO meta (key, value) VALUES ('callback_token', ?)", (token,))
-    return token
+    return str(row[0])
 
 
-def task_counts(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
+def task_counts(conn: Db) -> list[tuple[str, str, int]]:
     """(provider, status, count) of tasks."""
     sql = "SELECT provider, status, COUNT(*) FROM tasks GROUP BY provider, status"
     return [(str(p), str(s), int(n)) for p, s, n in conn.execute(sql)]
 
 
-def pending_jobs(conn: sqlite3.Connection) -> tuple[list[tuple[str, int]], int | None]:
+def pending_jobs(conn: Db) -> tuple[list[tuple[str, int]], int | None]:
     """Unfinished job counts by action and the oldest unfinished job's creation time."""
     unfinished = "state IN ('pending', 'running')"
     sql = f"SELECT action, COUNT(*) FROM jobs WHERE {unfinished} GROUP BY action"
@@ -147,7 +146,7 @@ def pending_jobs(conn: sqlite3.Connection) -> tuple[list[tuple[str, int]], int |
     return counts, (int(oldest) if oldest is not None else None)
 
 
-def relay_counts(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+def relay_counts(conn: Db) -> list[tuple[str, int]]:
     """(state, count) of relays."""
     sql = "SELECT state, COUNT(*) FROM relays GROUP BY state"
     return [(str(state), int(n)) for state, n in conn.execute(sql)]

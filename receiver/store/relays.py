@@ -1,4 +1,4 @@
-"""Relays, the provider tasks each relay had, and their linked TRTC ingests (SQLite).
+"""Relays, the provider tasks each relay had, and their linked TRTC ingests.
 
 Functions over a connection, run inside the writer's transaction or on a reader, so the
 API methods and the fenced action methods of the store share one implementation.
@@ -6,13 +6,12 @@ API methods and the fenced action methods of the store share one implementation.
 
 from __future__ import annotations
 
-import sqlite3
-
 import msgspec
 
 from receiver.domain.records import IngestLink, RelayTaskLink
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, Relay, TrtcIngestSpec
 from receiver.domain.states import IngestState, Provider, RelayState
+from receiver.store.dialect import Db
 from receiver.store.rows import Row, now_ms, one, rows, where
 
 __all__ = [
@@ -53,7 +52,7 @@ def _encode(value: object) -> str | None:
     return None if value is None else _ENCODER.encode(value).decode()
 
 
-def insert_relay(conn: sqlite3.Connection, relay: Relay) -> Relay:
+def insert_relay(conn: Db, relay: Relay) -> Relay:
     """Insert a relay (and link its current task as generation 1, when it has one)."""
     now = now_ms()
     conn.execute(
@@ -82,13 +81,13 @@ def insert_relay(conn: sqlite3.Connection, relay: Relay) -> Relay:
     return stored
 
 
-def get_relay(conn: sqlite3.Connection, relay_id: str) -> Relay | None:
+def get_relay(conn: Db, relay_id: str) -> Relay | None:
     """One relay, or None."""
     return _relay(one(conn.execute("SELECT * FROM relays WHERE id = ?", (relay_id,))))
 
 
 def list_relays(
-    conn: sqlite3.Connection, *, state: RelayState | None, limit: int, after: tuple[int, str] | None
+    conn: Db, *, state: RelayState | None, limit: int, after: tuple[int, str] | None
 ) -> list[Relay]:
     """Relays newest first (created time, then id), optionally by state."""
     condition, params = where(
@@ -100,7 +99,7 @@ def list_relays(
     return [r for r in map(_relay, found) if r is not None]
 
 
-def update_relay(conn: sqlite3.Connection, relay_id: str, **fields: object) -> None:
+def update_relay(conn: Db, relay_id: str, **fields: object) -> None:
     """Set columns of a relay (JSON columns encoded, enums as text); bumps ``updated_at_ms``."""
     names = [f"{name} = ?" for name in fields]
     values = [_encode(v) if name in _JSON_TYPES else v for name, v in fields.items()]
@@ -110,7 +109,7 @@ def update_relay(conn: sqlite3.Connection, relay_id: str, **fields: object) -> N
     )
 
 
-def claim_task(conn: sqlite3.Connection, relay: Relay) -> None:
+def claim_task(conn: Db, relay: Relay) -> None:
     """Store that ``relay.current_task_id`` is the relay's task at ``relay.generation``."""
     assert relay.current_task_id is not None
     update_relay(
@@ -124,7 +123,7 @@ def claim_task(conn: sqlite3.Connection, relay: Relay) -> None:
 
 
 def attach_task(
-    conn: sqlite3.Connection,
+    conn: Db,
     relay_id: str,
     task_id: str,
     *,
@@ -140,9 +139,7 @@ def attach_task(
     )
 
 
-def retire_task(
-    conn: sqlite3.Connection, task_id: str, *, provider: Provider = Provider.ALIYUN
-) -> None:
+def retire_task(conn: Db, task_id: str, *, provider: Provider = Provider.ALIYUN) -> None:
     """Mark a task that relaywarden itself deletes, so its exit is not taken for the relay's end."""
     conn.execute(
         "UPDATE relay_tasks SET retired_by_us = 1 WHERE provider = ? AND task_id = ?",
@@ -150,7 +147,7 @@ def retire_task(
     )
 
 
-def relay_task(conn: sqlite3.Connection, provider: str, task_id: str) -> RelayTaskLink | None:
+def relay_task(conn: Db, provider: str, task_id: str) -> RelayTaskLink | None:
     """How a task belongs to its relay, or None."""
     row = one(
         conn.execute(
@@ -162,7 +159,7 @@ def relay_task(conn: sqlite3.Connection, provider: str, task_id: str) -> RelayTa
     return None if row is None else msgspec.convert(row, RelayTaskLink, strict=False)
 
 
-def tasks_of(conn: sqlite3.Connection, relay_id: str) -> list[RelayTaskLink]:
+def tasks_of(conn: Db, relay_id: str) -> list[RelayTaskLink]:
     """Every task a relay had, by generation, with each task's last known status."""
     found = rows(
         conn.execute(
@@ -176,20 +173,20 @@ def tasks_of(conn: sqlite3.Connection, relay_id: str) -> list[RelayTaskLink]:
     return msgspec.convert(found, list[RelayTaskLink], strict=False)
 
 
-def ingests_of(conn: sqlite3.Connection, relay_id: str) -> list[IngestLink]:
+def ingests_of(conn: Db, relay_id: str) -> list[IngestLink]:
     """The TRTC ingests linked to a relay, oldest first."""
     found = rows(conn.execute("SELECT * FROM ingests WHERE relay_id = ? ORDER BY id", (relay_id,)))
     return msgspec.convert(found, list[IngestLink], strict=False)
 
 
-def has_ingests(conn: sqlite3.Connection, relay_id: str) -> bool:
+def has_ingests(conn: Db, relay_id: str) -> bool:
     """True when any TRTC ingest is linked to the relay."""
     row = conn.execute("SELECT 1 FROM ingests WHERE relay_id = ? LIMIT 1", (relay_id,))
     return row.fetchone() is not None
 
 
 def add_ingest(
-    conn: sqlite3.Connection,
+    conn: Db,
     relay_id: str,
     *,
     sdk_app_id: int,
@@ -199,15 +196,15 @@ def add_ingest(
 ) -> int:
     """Link an ingest to a relay; returns the link id."""
     now = now_ms()
-    cursor = conn.execute(
+    row = conn.execute(
         "INSERT INTO ingests (relay_id, sdk_app_id, task_id, state, owned, created_at_ms, "
-        "updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (relay_id, sdk_app_id, task_id, state.value, int(owned), now, now),
-    )
-    return int(cursor.lastrowid or 0)
+    ).fetchone()
+    return int(row[0])
 
 
-def update_ingest(conn: sqlite3.Connection, ingest_id: int, state: IngestState) -> None:
+def update_ingest(conn: Db, ingest_id: int, state: IngestState) -> None:
     """Record the state of an ingest link."""
     conn.execute(
         "UPDATE ingests SET state = ?, updated_at_ms = ? WHERE id = ?",

@@ -1,8 +1,8 @@
 """The SQLite store: WAL, one writer thread with group commit, pooled readers.
 
-Implements ``receiver.store.base.Store``; the relay and job methods live in
-``receiver.store.sqlite_jobs`` as a mixin so each module stays one concern. Callbacks are
-applied as a group per commit (``receiver.store.events``) with the writer's cache
+Implements ``receiver.store.base.Store``; what it shares with PostgreSQL lives in
+``receiver.store.sql_store`` and ``receiver.store.sqlite_jobs``. Callbacks are applied as a
+group per commit (``receiver.store.event_batch``) with the writer's cache
 (``receiver.store.cache``); a commit that makes a job due sets ``jobs_enqueued``.
 """
 
@@ -17,17 +17,16 @@ from typing import TypeVar
 
 import anyio.to_thread
 
-from receiver.domain.records import QuarantinedRecord, TaskDetail, TaskRecord
-from receiver.domain.states import Provider, Status
+from receiver.domain.plan import Planner
 from receiver.events import Event
 from receiver.store import queries
-from receiver.store.base import Conflict, IngestResult, Planner, StoreUnavailable
+from receiver.store.base import Conflict, IngestResult, StoreUnavailable
 from receiver.store.cache import WriterCache
-from receiver.store.events import EventBatch
+from receiver.store.event_batch import EventBatch
 from receiver.store.jobs import watch_enqueues
 from receiver.store.migrations import migrate
 from receiver.store.rows import now_ms
-from receiver.store.sqlite_jobs import SqliteRelaysAndJobs
+from receiver.store.sql_store import SqlStore
 from receiver.store.writer import SqliteWriter, connect
 
 __all__ = ["SqliteStore"]
@@ -63,7 +62,7 @@ class _Readers:
             self._all.clear()
 
 
-class SqliteStore(SqliteRelaysAndJobs):
+class SqliteStore(SqlStore):
     """Everything relaywarden keeps, in one SQLite file."""
 
     def __init__(self, path: str, *, planner: Planner | None = None, max_batch: int = 256) -> None:
@@ -162,61 +161,18 @@ class SqliteStore(SqliteRelaysAndJobs):
         """Run ``fn`` on this thread's read connection (for scrape-time collectors)."""
         return fn(self._readers.connection())
 
-    async def ping(self) -> None:
-        """Raise if the database cannot be read."""
-        await self.read(lambda conn: conn.execute("SELECT 1").fetchone())
-
     # callbacks ---------------------------------------------------------------------------
     async def ingest(self, event: Event) -> IngestResult:
-        """Append, apply and plan one event in one durable transaction."""
+        """Append, apply and plan one event in one durable transaction.
+
+        SQLite's writer applies the callbacks of one group commit together
+        (``EventBatch``); PostgreSQL keeps the shared one-event transaction.
+        """
         try:
             result: IngestResult = await self.writer.run_in_group(self._events, (event, now_ms()))
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"the store could not record the event: {exc}") from exc
         return result
-
-    async def quarantine(
-        self, source: str, reason: str, body: bytes, context: dict[str, str]
-    ) -> int:
-        """Keep an authenticated body that is not a known event; returns its id."""
-        return await self.write(
-            lambda conn: queries.insert_unrecognized(conn, source, reason, body, context)
-        )
-
-    async def callback_token(self, configured: str | None) -> str:
-        """The callback token: the configured one, else one generated once and kept."""
-        if configured:
-            return configured
-        return await self.write(queries.get_or_create_token)
-
-    # tasks and quarantine ----------------------------------------------------------------
-    async def list_tasks(
-        self, *, provider: Provider | None, status: Status | None, limit: int, cursor: int | None
-    ) -> list[TaskRecord]:
-        """Tasks newest first (by first sighting), filtered, ``limit`` rows after ``cursor``."""
-        return await self.read(
-            lambda conn: queries.list_tasks(
-                conn, provider=provider, status=status, limit=limit, cursor=cursor
-            )
-        )
-
-    async def get_task(self, provider: str, task_id: str) -> TaskDetail | None:
-        """One task with its events (provider-time order) and jobs, or None."""
-        return await self.read(lambda conn: queries.get_task(conn, provider, task_id))
-
-    async def list_unrecognized(self, *, limit: int, cursor: int | None) -> list[QuarantinedRecord]:
-        """Quarantined callbacks, newest first."""
-        return await self.read(
-            lambda conn: queries.list_unrecognized(conn, limit=limit, cursor=cursor)
-        )
-
-    async def get_unrecognized(self, item_id: int) -> QuarantinedRecord | None:
-        """One quarantined callback, or None."""
-        return await self.read(lambda conn: queries.get_unrecognized(conn, item_id))
-
-    async def mark_replayed(self, item_id: int, result: str) -> None:
-        """Record that a quarantined callback was replayed and how that went."""
-        await self.write(lambda conn: queries.mark_replayed(conn, item_id, result))
 
     # scrape-time aggregates --------------------------------------------------------------
     def task_counts(self) -> list[tuple[str, str, int]]:

@@ -1,4 +1,4 @@
-"""The relay and job methods of the SQLite store (a mixin of ``SqliteStore``).
+"""The relay and job methods of the SQL stores (a mixin of ``SqlStore``, both backends).
 
 Every method an action calls while it runs a job takes the ``ClaimedJob`` and checks its
 fence in the same transaction as its write, extending the lease.
@@ -7,7 +7,6 @@ fence in the same transaction as its write, extending the lease.
 from __future__ import annotations
 
 import abc
-import sqlite3
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -17,6 +16,7 @@ from receiver.domain.relay import PullToPushSpec, RecreatePolicy, Relay, RelaySp
 from receiver.domain.states import IngestState, JobState, RelayState
 from receiver.store import jobs, relays, transitions
 from receiver.store.base import BadCursor, ClaimedJob, RunResult
+from receiver.store.dialect import Db
 from receiver.store.rows import now_ms
 
 __all__ = ["SqliteRelaysAndJobs"]
@@ -37,15 +37,15 @@ class SqliteRelaysAndJobs(abc.ABC):
     """Relays, jobs and an action's fenced writes, over ``write`` and ``read``."""
 
     @abc.abstractmethod
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, fn: Callable[[Db], T]) -> T:
         """Run ``fn`` in the next write transaction (``SqliteStore.write``)."""
 
     @abc.abstractmethod
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def read(self, fn: Callable[[Db], T]) -> T:
         """Run ``fn`` on a read connection (``SqliteStore.read``)."""
 
-    async def _fenced(self, job: ClaimedJob, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def run(conn: sqlite3.Connection) -> T:
+    async def _fenced(self, job: ClaimedJob, fn: Callable[[Db], T]) -> T:
+        def run(conn: Db) -> T:
             jobs.check_fence(conn, job)
             return fn(conn)
 
@@ -62,7 +62,7 @@ class SqliteRelaysAndJobs(abc.ABC):
         """Relays newest first with their ingests, and the next cursor."""
         after = _cursor(cursor)
 
-        def load(conn: sqlite3.Connection) -> tuple[list[RelayRecord], str | None]:
+        def load(conn: Db) -> tuple[list[RelayRecord], str | None]:
             found = relays.list_relays(conn, state=state, limit=limit, after=after)
             last = found[-1] if len(found) == limit else None
             records = [RelayRecord(relay=r, ingests=relays.ingests_of(conn, r.id)) for r in found]
@@ -73,7 +73,7 @@ class SqliteRelaysAndJobs(abc.ABC):
     async def get_relay_record(self, relay_id: str) -> RelayRecord | None:
         """A relay with its ingests and every task it had, or None."""
 
-        def load(conn: sqlite3.Connection) -> RelayRecord | None:
+        def load(conn: Db) -> RelayRecord | None:
             relay = relays.get_relay(conn, relay_id)
             if relay is None:
                 return None

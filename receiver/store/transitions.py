@@ -1,4 +1,4 @@
-"""Relay transitions written by the API and by actions (SQLite), one function each.
+"""Relay transitions written by the API and by actions, one function each.
 
 Each runs inside one writer transaction; the store's fenced methods check the job's
 fence first, in the same transaction.
@@ -6,12 +6,11 @@ fence first, in the same transaction.
 
 from __future__ import annotations
 
-import sqlite3
-
 from receiver.domain.plan import JobSpec
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, Relay, RelaySpec
 from receiver.domain.states import IngestState, JobAction, Provider, RelayOrigin, RelayState
 from receiver.store.base import ClaimedJob
+from receiver.store.dialect import Db
 from receiver.store.jobs import enqueue_job, mark_payload
 from receiver.store.relays import (
     add_ingest,
@@ -32,14 +31,14 @@ __all__ = [
 ]
 
 
-def _relay(conn: sqlite3.Connection, relay_id: str) -> Relay:
+def _relay(conn: Db, relay_id: str) -> Relay:
     relay = get_relay(conn, relay_id)
     if relay is None:  # relays are never removed, only marked deleted
         raise LookupError(f"relay {relay_id!r} vanished")
     return relay
 
 
-def declare_relay(conn: sqlite3.Connection, relay_id: str, spec: RelaySpec) -> Relay:
+def declare_relay(conn: Db, relay_id: str, spec: RelaySpec) -> Relay:
     """Insert a declared relay, link a running ingest, enqueue its create or adopt job."""
     adopt, ingest = spec.adopt, spec.trtc_ingest
     config = spec.pull_to_push or PullToPushSpec(Region=adopt.Region if adopt else None)
@@ -81,7 +80,7 @@ def declare_relay(conn: sqlite3.Connection, relay_id: str, spec: RelaySpec) -> R
     return relay
 
 
-def request_relay_delete(conn: sqlite3.Connection, relay_id: str) -> Relay | None:
+def request_relay_delete(conn: Db, relay_id: str) -> Relay | None:
     """Mark a relay ``deleting`` and enqueue its ``delete_task`` job (once)."""
     relay = get_relay(conn, relay_id)
     if relay is None or relay.state in (RelayState.DELETING, RelayState.DELETED):
@@ -91,7 +90,7 @@ def request_relay_delete(conn: sqlite3.Connection, relay_id: str) -> Relay | Non
     return _relay(conn, relay_id)
 
 
-def record_new_task(conn: sqlite3.Connection, relay_id: str, task_id: str) -> int:
+def record_new_task(conn: Db, relay_id: str, task_id: str) -> int:
     """Make ``task_id`` the relay's current task; a pending relay becomes active."""
     relay = _relay(conn, relay_id)
     generation = relay.generation
@@ -105,7 +104,7 @@ def record_new_task(conn: sqlite3.Connection, relay_id: str, task_id: str) -> in
 
 
 def record_adopted_config(
-    conn: sqlite3.Connection, relay_id: str, task_id: str, config: PullToPushSpec, *, exited: bool
+    conn: Db, relay_id: str, task_id: str, config: PullToPushSpec, *, exited: bool
 ) -> None:
     """Keep a described configuration; a pending relay takes the task (and ends if exited)."""
     relay = _relay(conn, relay_id)
@@ -119,7 +118,7 @@ def record_adopted_config(
 
 
 def start_recreate_attempt(
-    conn: sqlite3.Connection,
+    conn: Db,
     job: ClaimedJob,
     relay_id: str,
     old_task_id: str,

@@ -1,44 +1,48 @@
-"""A single SQLite writer thread with group commit.
+"""One writer thread per process with group commit, for either backend.
 
-SQLite allows one writer at a time, and a durable commit costs one fsync. Every write of
-the process goes through this thread: it takes all operations queued since its last
-commit (up to ``max_batch``), runs them in one transaction and commits once. Each caller's
-future resolves only after that commit, so "200 after the durable commit" holds while
-fsyncs are shared by concurrent callbacks.
+A durable commit costs one fsync (SQLite) or one WAL flush and round trip (PostgreSQL).
+Every write of the process goes through this thread: it takes all operations queued since
+its last commit (up to ``max_batch``), runs each inside its own savepoint of one
+transaction, and commits once. Each caller's future resolves only after that commit, so
+"200 after the durable commit" holds while commits are shared by concurrent callbacks.
 
-Operations of the same *group* (the callbacks' ingests) are handed to their group's
+Operations of the same *group* (SQLite's callback ingests) are handed to their group's
 function together, so it can write all of them with a few multi-row statements instead of
-several statements each. Every other operation runs inside its own savepoint. When a group
+several statements each; every other operation runs inside its own savepoint. When a group
 function raises, the transaction is rolled back and the batch runs again with every
 operation in its own savepoint, so one bad operation never spoils the others.
+A batch that loses a deadlock or serialization race against another replica is rolled back
+and run again as a whole; a failed commit answers every caller ``StoreUnavailable``.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import structlog
 
 from receiver.store.base import StoreUnavailable
 
-__all__ = ["Group", "SqliteWriter", "connect"]
+__all__ = ["Group", "GroupWriter", "SqliteWriter", "connect"]
 
 T = TypeVar("T")
 log = structlog.get_logger("relaywarden.store")
 
 #: Applies the items of one group in the current transaction; one result per item.
-Group = Callable[[sqlite3.Connection, Sequence[Any]], Sequence[Any]]
+Group = Callable[[Any, Sequence[Any]], Sequence[Any]]
 
 _STOP = object()
-#: Prepared statements the writer keeps: the multi-row statements have one text per row
-#: count (up to ``max_batch``), and re-preparing them would cost more than they save.
+#: Prepared statements the SQLite writer keeps: the multi-row statements have one text per
+#: row count (up to ``max_batch``), and re-preparing them would cost more than they save.
 _WRITER_STATEMENTS = 1024
 
 
@@ -70,7 +74,7 @@ class _Op:
 
     def __init__(
         self,
-        fn: Callable[[sqlite3.Connection], Any] | None,
+        fn: Callable[[Any], Any] | None,
         future: asyncio.Future[Any],
         loop: asyncio.AbstractEventLoop,
         group: Group | None = None,
@@ -82,7 +86,7 @@ class _Op:
         self.group = group
         self.item = item
 
-    def run_alone(self, conn: sqlite3.Connection) -> Any:
+    def run_alone(self, conn: Any) -> Any:
         if self.group is not None:
             return self.group(conn, (self.item,))[0]
         assert self.fn is not None
@@ -103,43 +107,57 @@ def _settle(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_exception(value)
 
 
-class SqliteWriter:
+class GroupWriter(abc.ABC):
     """Runs write operations on one thread, committing them in groups.
 
+    Subclasses say how a batch gets its connection, how a transaction begins, which
+    exceptions are database errors and which of those mean "run the batch again".
+
     ``after_commit`` runs on the writer thread after every successful commit;
-    ``after_rollback`` after anything was rolled back (state the writer's caller keeps
-    about the database, such as a cache, must then be dropped).
+    ``after_rollback`` after anything was rolled back (state the writer's owner keeps about
+    the database, such as a cache, must then be dropped).
     """
+
+    begin_sql = "BEGIN"
+    #: Database errors: a batch failing with one answers every caller StoreUnavailable.
+    errors: tuple[type[Exception], ...] = ()
+    #: Attempts for a batch that keeps losing races (deadlock, serialization failure).
+    max_attempts = 5
 
     def __init__(
         self,
-        path: str,
         *,
+        name: str,
         max_batch: int = 256,
         after_commit: Callable[[], None] | None = None,
         after_rollback: Callable[[], None] | None = None,
     ) -> None:
-        self._path = path
+        self._name = name
         self._max_batch = max_batch
         self._after_commit = after_commit
         self._after_rollback = after_rollback
+        self._running = False  # cheaper to read per operation than Thread.is_alive()
         self._queue: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._conn: sqlite3.Connection | None = None
-        self._running = False  # cheaper to read per operation than Thread.is_alive()
         self.batches = 0
         self.operations = 0
+        self.retries = 0
 
-    def start(self, init: Callable[[sqlite3.Connection], Any] | None = None) -> None:
-        """Open the connection, run ``init`` (migrations) on it and start the thread."""
-        conn = connect(self._path, cached_statements=_WRITER_STATEMENTS)
-        if init is not None:
-            init(conn)
-        self._conn = conn
+    @abc.abstractmethod
+    def connection(self) -> AbstractContextManager[Any]:
+        """The connection one batch runs on, for the duration of the block."""
+
+    def retryable(self, exc: Exception) -> bool:
+        """True when ``exc`` means another transaction won a race: rerun the whole batch."""
+        return False
+
+    @abc.abstractmethod
+    def close_connection(self) -> None:
+        """Release what :meth:`connection` holds, on the writer thread as it ends."""
+
+    def _start_thread(self) -> None:
         self._running = True
-        self._thread = threading.Thread(
-            target=self._run, name="relaywarden-sqlite-writer", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
     @property
@@ -168,7 +186,7 @@ class SqliteWriter:
             with contextlib.suppress(RuntimeError):
                 op.loop.call_soon_threadsafe(_settle, [(op.future, False, failure)])
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(connection)`` inside the next group transaction; return after commit."""
         return await self._submit(fn, None, None)  # type: ignore[no-any-return]
 
@@ -176,9 +194,7 @@ class SqliteWriter:
         """Apply ``item`` with ``group`` together with the batch's other items of it."""
         return await self._submit(None, group, item)
 
-    async def _submit(
-        self, fn: Callable[[sqlite3.Connection], Any] | None, group: Group | None, item: Any
-    ) -> Any:
+    async def _submit(self, fn: Callable[[Any], Any] | None, group: Group | None, item: Any) -> Any:
         if not self._running:
             raise StoreUnavailable("the store writer is not running")
         loop = asyncio.get_running_loop()
@@ -187,58 +203,57 @@ class SqliteWriter:
         return await future
 
     def _run(self) -> None:
+        stopping = False
         try:
-            self._serve()
+            while not stopping:
+                first = self._queue.get()
+                if first is _STOP:
+                    break
+                batch: list[_Op] = [first]  # type: ignore[list-item]
+                while len(batch) < self._max_batch:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    batch.append(item)  # type: ignore[arg-type]
+                self._commit_batch(batch)
         finally:
             self._running = False
-
-    def _serve(self) -> None:
-        conn = self._conn
-        assert conn is not None
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                break
-            batch: list[_Op] = [first]  # type: ignore[list-item]
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)  # type: ignore[arg-type]
-            self._commit_batch(conn, batch)
-        conn.close()
+            self.close_connection()
 
     def _rolled_back(self) -> None:
         if self._after_rollback is not None:
             self._after_rollback()
 
-    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
+    def _commit_batch(self, batch: list[_Op]) -> None:
         started = time.perf_counter()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        attempt, grouped = 1, True
+        while True:
             try:
-                outcomes = self._apply_grouped(conn, batch)
+                outcomes = self._attempt(batch, grouped=grouped)
             except _GroupFailed:
-                conn.execute("ROLLBACK")
+                # A group raised and its transaction was rolled back: redo the batch with
+                # every operation in its own savepoint (not counted as a lost race).
                 self._rolled_back()
-                conn.execute("BEGIN IMMEDIATE")
-                outcomes = [self._apply_alone(conn, op) for op in batch]
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            log.error("store_commit_failed", error=str(exc), batch=len(batch))
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            self._rolled_back()
-            failure = StoreUnavailable(f"the store could not commit: {exc}")
-            outcomes = [(op, False, failure) for op in batch]
-        else:
+                grouped = False
+                continue
+            except self.errors as exc:
+                self._rolled_back()
+                if self.retryable(exc) and attempt < self.max_attempts:
+                    attempt += 1
+                    self.retries += 1
+                    log.info("store_batch_retried", error=str(exc), batch=len(batch))
+                    continue
+                log.error("store_commit_failed", error=str(exc), batch=len(batch))
+                failure = StoreUnavailable(f"the store could not commit: {exc}")
+                outcomes = [(op, False, failure) for op in batch]
+                break
             if self._after_commit is not None:
                 self._after_commit()
+            break
         self.batches += 1
         self.operations += len(batch)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
@@ -253,46 +268,106 @@ class SqliteWriter:
         if elapsed > 1.0:
             log.warning("store_slow_commit", seconds=round(elapsed, 3), batch=len(batch))
 
-    def _apply_grouped(
-        self, conn: sqlite3.Connection, batch: list[_Op]
-    ) -> list[tuple[_Op, bool, Any]]:
-        """Each group's items in one call, the other operations in their own savepoints.
+    def _attempt(self, batch: list[_Op], *, grouped: bool) -> list[tuple[_Op, bool, Any]]:
+        """One try at the batch, one commit: groups together (when ``grouped``), every
+        other operation in its own savepoint.
 
         The operations of one batch were submitted concurrently (none has been answered),
         so any order of them is one their callers could have seen.
         """
+        with self.connection() as conn:
+            try:
+                conn.execute(self.begin_sql)
+                outcomes = self._apply_grouped(conn, batch) if grouped else []
+                outcomes.extend(
+                    self._apply_alone(conn, op)
+                    for op in batch
+                    if not (grouped and op.group is not None)
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(*self.errors):
+                    conn.execute("ROLLBACK")
+                raise
+        return outcomes
+
+    def _apply_grouped(self, conn: Any, batch: list[_Op]) -> list[tuple[_Op, bool, Any]]:
+        """Each group's items in one call."""
         groups: dict[Group, list[_Op]] = {}
-        alone: list[_Op] = []
         for op in batch:
-            if op.group is None:
-                alone.append(op)
-            else:
+            if op.group is not None:
                 groups.setdefault(op.group, []).append(op)
         outcomes: list[tuple[_Op, bool, Any]] = []
         for group, ops in groups.items():
             try:
                 values = group(conn, [op.item for op in ops])
             except Exception as exc:
+                if isinstance(exc, self.errors) and self.retryable(exc):
+                    raise
                 raise _GroupFailed from exc
             outcomes.extend((op, True, value) for op, value in zip(ops, values, strict=True))
-        outcomes.extend(self._apply_alone(conn, op) for op in alone)
         return outcomes
 
-    def _apply_alone(self, conn: sqlite3.Connection, op: _Op) -> tuple[_Op, bool, Any]:
+    def _apply_alone(self, conn: Any, op: _Op) -> tuple[_Op, bool, Any]:
         conn.execute("SAVEPOINT op")
         try:
             value = op.run_alone(conn)
         except Exception as exc:  # one bad operation must not spoil the batch
+            if isinstance(exc, self.errors) and self.retryable(exc):
+                raise
             try:
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
-            except sqlite3.Error:
-                # SQLite already rolled the whole transaction back (I/O error, disk
-                # full): the batch is lost, report the original error.
-                if isinstance(exc, sqlite3.Error):
+            except self.errors:
+                # The database already rolled the whole transaction back (I/O error, lost
+                # connection): the batch is lost, report the cause.
+                if isinstance(exc, self.errors):
                     raise exc from None
                 raise
             self._rolled_back()
             return op, False, exc
         conn.execute("RELEASE op")
         return op, True, value
+
+
+class SqliteWriter(GroupWriter):
+    """The group writer over one SQLite connection kept for the writer's life."""
+
+    begin_sql = "BEGIN IMMEDIATE"
+    errors = (sqlite3.Error,)
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_batch: int = 256,
+        after_commit: Callable[[], None] | None = None,
+        after_rollback: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(
+            name="relaywarden-sqlite-writer",
+            max_batch=max_batch,
+            after_commit=after_commit,
+            after_rollback=after_rollback,
+        )
+        self._path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def start(self, init: Callable[[sqlite3.Connection], Any] | None = None) -> None:
+        """Open the connection, run ``init`` (migrations) on it and start the thread."""
+        conn = connect(self._path, cached_statements=_WRITER_STATEMENTS)
+        if init is not None:
+            init(conn)
+        self._conn = conn
+        self._start_thread()
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """The writer's one connection."""
+        assert self._conn is not None
+        yield self._conn
+
+    def close_connection(self) -> None:
+        """Close the connection as the thread ends."""
+        if self._conn is not None:
+            self._conn.close()

@@ -58,6 +58,7 @@ def test_throttling_and_5xx_on_create_are_retried_and_throttling_costs_no_attemp
     stack = stack_factory(job_max_attempts=2)
     stack.aliyun.inject(CREATE, "throttle", "5xx", "throttle", "throttle")
     relay = wait_relay(stack, declare(stack, relay_body("throttled")), "created", state="active")
+    stack.wait_jobs_settled()  # the relay moves before the job's own outcome commits
     [job] = jobs_of(stack, relay["id"], "create_task")
     assert job["state"] == "succeeded", job
     assert (job["attempts"], job["throttled"]) == (2, 3)

@@ -1,17 +1,15 @@
 """The job runner and the outbox: backoff, leases and fencing, attempts and throttling.
 
-Store-level tests use the store's job methods on a real SQLite file; runner tests drive
-``JobRunner`` with stand-in actions.
+Store-level tests use the store's job methods, and runner tests drive ``JobRunner`` with
+stand-in actions, each on a real SQLite file and on a real PostgreSQL database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import sqlite3
 import statistics
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +22,10 @@ from handlers.runner import JobRunner, backoff_seconds
 from handlers.trtc_client import TrtcClient
 from receiver.domain.states import JobState
 from receiver.store.base import JobSpec, LeaseLost, RunResult
+from receiver.store.dialect import Db
 from receiver.store.jobs import enqueue_job
 from receiver.store.rows import now_ms, one
+from receiver.store.select import AnyStore, build_store
 from receiver.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.anyio
@@ -60,26 +60,26 @@ def test_backoff_grows_exponentially_up_to_the_cap() -> None:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(str(tmp_path / "jobs.db"))
-    opened.open()
+async def store(database_url: str) -> AsyncIterator[AnyStore]:
+    opened = build_store(database_url)
+    await opened.start()
     try:
         yield opened
     finally:
-        opened.close()
+        await opened.stop()
 
 
-def _enqueue(spec: JobSpec, now: int) -> Callable[[sqlite3.Connection], int]:
+def _enqueue(spec: JobSpec, now: int) -> Callable[[Db], int]:
     return lambda conn: enqueue_job(conn, spec, now=now)
 
 
-async def _row(store: SqliteStore, job_id: int) -> dict[str, Any] | None:
+async def _row(store: AnyStore, job_id: int) -> dict[str, Any] | None:
     """The job's full row, lease and fence included (what the API does not show)."""
     return await store.read(lambda c: one(c.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))))
 
 
 async def test_an_expired_lease_is_claimed_again_and_the_stale_run_is_fenced_off(
-    store: SqliteStore,
+    store: AnyStore,
 ) -> None:
     t0 = now_ms()
     job_id = await store.write(_enqueue(JobSpec("create_task", relay_id="r1"), t0))
@@ -113,7 +113,7 @@ async def test_an_expired_lease_is_claimed_again_and_the_stale_run_is_fenced_off
         await store.finish_job(first, RunResult(JobState.DEAD))
 
 
-async def test_throttled_finish_gives_the_attempt_back(store: SqliteStore) -> None:
+async def test_throttled_finish_gives_the_attempt_back(store: AnyStore) -> None:
     t0 = now_ms()
     job_id = await store.write(_enqueue(JobSpec("recreate", relay_id="r1"), t0))
     for expected_throttled in (1, 2, 3):
@@ -124,7 +124,7 @@ async def test_throttled_finish_gives_the_attempt_back(store: SqliteStore) -> No
         assert (row["attempts"], row["throttled"]) == (0, expected_throttled)
 
 
-async def test_one_running_job_per_relay_and_due_times_respected(store: SqliteStore) -> None:
+async def test_one_running_job_per_relay_and_due_times_respected(store: AnyStore) -> None:
     t0 = now_ms()
     a1 = await store.write(_enqueue(JobSpec("recreate", relay_id="a"), t0))
     a2 = await store.write(_enqueue(JobSpec("start_ingest", relay_id="a"), t0))
@@ -178,7 +178,7 @@ def rejected() -> ProviderError:
 
 
 @pytest.fixture
-def make_runner(store: SqliteStore) -> Iterator[Callable[..., JobRunner]]:
+def make_runner(store: AnyStore) -> Iterator[Callable[..., JobRunner]]:
     def build(scripted: Scripted, **options: Any) -> JobRunner:
         options.setdefault("backoff_base", 0.01)
         options.setdefault("poll_interval", 0.02)
@@ -194,7 +194,7 @@ def make_runner(store: SqliteStore) -> Iterator[Callable[..., JobRunner]]:
     yield build
 
 
-async def _wait_state(store: SqliteStore, job_id: int, *states: str) -> dict[str, Any]:
+async def _wait_state(store: AnyStore, job_id: int, *states: str) -> dict[str, Any]:
     for _ in range(500):
         row = await _row(store, job_id)
         if row is not None and row["state"] in states:
@@ -203,11 +203,11 @@ async def _wait_state(store: SqliteStore, job_id: int, *states: str) -> dict[str
     raise AssertionError(f"job {job_id} never reached {states}")
 
 
-async def _enqueue_now(store: SqliteStore, action: str, relay_id: str = "r1") -> int:
+async def _enqueue_now(store: AnyStore, action: str, relay_id: str = "r1") -> int:
     return await store.write(_enqueue(JobSpec(action, relay_id=relay_id), now_ms()))
 
 
-async def test_runner_outcomes(store: SqliteStore, make_runner: Callable[..., JobRunner]) -> None:
+async def test_runner_outcomes(store: AnyStore, make_runner: Callable[..., JobRunner]) -> None:
     scripted = Scripted(
         {
             "throttled_then_ok": [throttled(), throttled(), throttled()],
@@ -248,7 +248,7 @@ async def test_runner_outcomes(store: SqliteStore, make_runner: Callable[..., Jo
 
 
 async def test_retries_wait_for_their_backoff(
-    store: SqliteStore, make_runner: Callable[..., JobRunner]
+    store: AnyStore, make_runner: Callable[..., JobRunner]
 ) -> None:
     scripted = Scripted({"flaky": [retryable(), retryable()]})
     runner = make_runner(scripted, backoff_base=0.2)
@@ -264,7 +264,7 @@ async def test_retries_wait_for_their_backoff(
 
 
 async def test_a_stuck_run_loses_its_job_to_a_new_claim_after_the_lease(
-    store: SqliteStore, make_runner: Callable[..., JobRunner]
+    store: AnyStore, make_runner: Callable[..., JobRunner]
 ) -> None:
     stuck = asyncio.Event()
     scripted = Scripted({"work": [stuck]})  # the first run hangs, as a dead worker would
@@ -288,7 +288,7 @@ async def test_a_stuck_run_loses_its_job_to_a_new_claim_after_the_lease(
 
 
 async def test_an_enqueued_job_runs_without_waiting_for_the_poll(
-    store: SqliteStore, make_runner: Callable[..., JobRunner]
+    store: AnyStore, make_runner: Callable[..., JobRunner]
 ) -> None:
     scripted = Scripted({"prompt": [], "retried": [retryable()]})
     # An hour between polls: only the store's wake-up can get these jobs claimed in time.
@@ -298,6 +298,8 @@ async def test_an_enqueued_job_runs_without_waiting_for_the_poll(
         await asyncio.sleep(0.05)  # the runner has polled once (nothing) and now idles
         job_id = await _enqueue_now(store, "prompt")
         await asyncio.wait_for(_wait_state(store, job_id, "succeeded"), timeout=5)
+        if not isinstance(store, SqliteStore):
+            return  # PostgreSQL wakes on enqueues (NOTIFY); a backed-off retry waits a poll
         # A retry backs off 0.005-0.01 s: its wake-up comes when it is due, not at a poll.
         retried = await _enqueue_now(store, "retried", relay_id="r2")
         row = await asyncio.wait_for(_wait_state(store, retried, "succeeded"), timeout=5)
@@ -307,7 +309,7 @@ async def test_an_enqueued_job_runs_without_waiting_for_the_poll(
 
 
 async def test_without_the_wake_up_the_job_waits_for_the_poll(
-    store: SqliteStore, make_runner: Callable[..., JobRunner]
+    store: AnyStore, make_runner: Callable[..., JobRunner]
 ) -> None:
     scripted = Scripted({"prompt": []})
     runner = make_runner(scripted, poll_interval=3600.0)  # no wakeup given
@@ -323,8 +325,10 @@ async def test_without_the_wake_up_the_job_waits_for_the_poll(
 
 
 async def test_jobs_enqueued_is_set_only_after_the_commit_and_at_the_due_time(
-    store: SqliteStore,
+    store: AnyStore,
 ) -> None:
+    if not isinstance(store, SqliteStore):
+        pytest.skip("SQLite's writer schedules the wake-up; PostgreSQL's NOTIFY has no due time")
     event = store.jobs_enqueued
     event.clear()
     await store.write(lambda conn: conn.execute("INSERT INTO meta VALUES ('k', 'v')"))

@@ -9,7 +9,6 @@ import hmac
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,9 +21,10 @@ from urllib.parse import quote
 import httpx
 
 from receiver.app import create_app
-from receiver.config import Settings
+from receiver.config import Settings, is_postgres_url
 from receiver.runtime import Runtime
 from receiver.store.base import Planner
+from tests.support.database import db_query
 from tests.support.servers import free_port, serve_in_thread
 
 CALLBACK_TOKEN = "cb-token-5f2c9a17e04b"
@@ -94,25 +94,17 @@ def task_path(provider: str, task_id: str) -> str:
     return f"/api/tasks/{provider}/{quote(task_id, safe='')}"
 
 
-def db_counts(db: Path) -> dict[str, int]:
-    """Row counts of the tables a callback may write, read with sqlite3 directly."""
-    conn = sqlite3.connect(db)
-    try:
-        return {
-            table: int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-            for table in ("events", "tasks", "jobs", "unrecognized")
-        }
-    finally:
-        conn.close()
+def db_counts(db: Path | str) -> dict[str, int]:
+    """Row counts of the tables a callback may write, read from the database directly."""
+    return {
+        table: int(db_query(db, f"SELECT COUNT(*) AS n FROM {table}")[0]["n"])
+        for table in ("events", "tasks", "jobs", "unrecognized")
+    }
 
 
-def db_rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in conn.execute(sql, params)]
-    finally:
-        conn.close()
+def db_rows(db: Path | str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Rows of ``sql`` as dicts (a SQLite file path or a database URL)."""
+    return db_query(db, sql, params)
 
 
 def assert_error_shape(response: httpx.Response, status: int, code: str | None = None) -> None:
@@ -135,7 +127,8 @@ class Server:
     base: str
     client: httpx.Client
     runtime: Runtime
-    db: Path
+    db: Path | str
+    """The SQLite file, or the PostgreSQL URL."""
     settings: Settings
     admin_headers: dict[str, str] = field(default_factory=dict)
 
@@ -190,7 +183,7 @@ def running_server(
             base=base,
             client=client,
             runtime=app.state.runtime,
-            db=db,
+            db=settings.database_url if is_postgres_url(settings.database_url) else db,
             settings=settings,
             admin_headers=admin,
         )

@@ -1,4 +1,8 @@
-"""Callback routes over a real socket: real uvicorn on 127.0.0.1, a real SQLite file."""
+"""Callback routes over a real socket: real uvicorn on 127.0.0.1, on both stores.
+
+The ``server`` and ``planned`` fixtures run each test on a real SQLite file and on a
+database of the session's real PostgreSQL server.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import msgspec
 import pytest
 
 from receiver.store.base import JobSpec, Plan, PlanInput
+from receiver.store.postgres.store import PgStore
 from receiver.store.sqlite import SqliteStore
 from tests.receiver.helpers import (
     ALIYUN_PATH,
@@ -49,9 +54,16 @@ def job_per_change(given: PlanInput) -> Plan:
 
 
 @pytest.fixture
-def planned(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
+    """relaywarden (callback token, TRTC key, no admin token) on a fresh database."""
+    with running_server(tmp_path, database_url=database_url) as running:
+        yield running
+
+
+@pytest.fixture
+def planned(tmp_path: Path, database_url: str) -> Iterator[Server]:
     """A server whose planner enqueues a job per applied change (to observe the outbox)."""
-    with running_server(tmp_path, planner=job_per_change) as running:
+    with running_server(tmp_path, planner=job_per_change, database_url=database_url) as running:
         yield running
 
 
@@ -505,7 +517,7 @@ def test_replay_of_unknown_ids(server: Server) -> None:
 
 def test_concurrent_callbacks_share_commits(server: Server) -> None:
     store = server.runtime.store
-    assert isinstance(store, SqliteStore)
+    assert isinstance(store, SqliteStore | PgStore)
     writer = store.writer
     batches, operations = writer.batches, writer.operations
     total = 400

@@ -195,3 +195,19 @@ def test_connection_and_deadline_limits_from_env() -> None:
 def test_bad_limits_name_their_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)
+
+
+def test_database_url_selects_sqlite_or_postgresql() -> None:
+    from receiver.store.postgres.store import PgStore
+    from receiver.store.select import build_store, describe_database
+    from receiver.store.sqlite import SqliteStore
+
+    url = "postgresql://rw:s3cret@db.internal:6543/relays"
+    settings = Settings.from_env({"RELAYWARDEN_DATABASE_URL": url})
+    assert settings.database_url == url
+    assert isinstance(build_store(url), PgStore)
+    assert isinstance(build_store("sqlite:///x.db"), SqliteStore)
+    # Logs and messages name the database without its password.
+    assert describe_database(url) == "postgresql://rw@db.internal:6543/relays"
+    with pytest.raises(ConfigError, match=r"sqlite:///path or postgresql://"):
+        Settings.from_env({"RELAYWARDEN_DATABASE_URL": "mysql://rw@db/relays"})

@@ -1,4 +1,5 @@
-"""The SQLite store on a real file: schema, durability settings, ingest rules, group commit."""
+"""The store on both backends (a real SQLite file, a real PostgreSQL database): ingest rules,
+group commit, quarantine, counts; and SQLite's own schema and durability settings."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import pytest
 
 from receiver.events import Event, EventKind, Provider, Source, Status
 from receiver.store.base import StoreUnavailable
+from receiver.store.dialect import Db
 from receiver.store.migrations import MIGRATIONS
+from receiver.store.select import AnyStore, build_store
 from receiver.store.sqlite import SqliteStore
+from tests.support.database import refresh_aggregates
 
 pytestmark = pytest.mark.anyio
 
@@ -39,13 +43,13 @@ def event(
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(str(tmp_path / "store.db"))
-    opened.open()
+async def store(database_url: str) -> AsyncIterator[AnyStore]:
+    opened = build_store(database_url)
+    await opened.start()
     try:
         yield opened
     finally:
-        opened.close()
+        await opened.stop()
 
 
 async def test_schema_is_migrated_once_and_durable_settings_hold(tmp_path: Path) -> None:
@@ -86,7 +90,7 @@ async def test_callback_token_is_generated_once_and_kept(tmp_path: Path) -> None
     store.close()
 
 
-async def test_ingest_duplicate_ordering_and_terminal(store: SqliteStore) -> None:
+async def test_ingest_duplicate_ordering_and_terminal(store: AnyStore) -> None:
     first = await store.ingest(event("t", Status.RUNNING, 1000))
     assert not first.duplicate and first.change is not None
     assert first.change.applied and first.change.changed
@@ -116,14 +120,14 @@ async def test_ingest_duplicate_ordering_and_terminal(store: SqliteStore) -> Non
     assert times == sorted(times) and len(times) == 5
 
 
-async def test_events_without_provider_time_order_by_arrival(store: SqliteStore) -> None:
+async def test_events_without_provider_time_order_by_arrival(store: AnyStore) -> None:
     await store.ingest(event("t", Status.RUNNING, None))
     await asyncio.sleep(0.005)
     second = await store.ingest(event("t", Status.RECOVERING, None))
     assert second.change is not None and second.change.applied
 
 
-async def test_group_commit_batches_concurrent_writes(store: SqliteStore) -> None:
+async def test_group_commit_batches_concurrent_writes(store: AnyStore) -> None:
     writer = store.writer
     batches, operations = writer.batches, writer.operations
     results = await asyncio.gather(
@@ -134,8 +138,8 @@ async def test_group_commit_batches_concurrent_writes(store: SqliteStore) -> Non
     assert writer.batches - batches < 200 / 4
 
 
-async def test_one_failing_operation_does_not_spoil_its_batch(store: SqliteStore) -> None:
-    def boom(conn: sqlite3.Connection) -> None:
+async def test_one_failing_operation_does_not_spoil_its_batch(store: AnyStore) -> None:
+    def boom(conn: Db) -> None:
         conn.execute("INSERT INTO meta (key, value) VALUES ('half', 'written')")
         raise ValueError("boom")
 
@@ -152,7 +156,7 @@ async def test_one_failing_operation_does_not_spoil_its_batch(store: SqliteStore
     assert rows == []  # the failed operation's own writes were rolled back
 
 
-async def test_stopped_writer_is_unavailable(store: SqliteStore) -> None:
+async def test_stopped_writer_is_unavailable(store: AnyStore) -> None:
     store.writer.stop()
     assert not store.alive
     with pytest.raises(StoreUnavailable):
@@ -161,7 +165,7 @@ async def test_stopped_writer_is_unavailable(store: SqliteStore) -> None:
         await store.quarantine("trtc", "x", b"{}", {})
 
 
-async def test_quarantine_keeps_bytes_exactly(store: SqliteStore) -> None:
+async def test_quarantine_keeps_bytes_exactly(store: AnyStore) -> None:
     body = b"\x00\xff not json \n\t"
     item = await store.quarantine("aliyun_pull_to_push", "why", body, {"region": "cn-beijing"})
     row = await store.get_unrecognized(item)
@@ -172,9 +176,10 @@ async def test_quarantine_keeps_bytes_exactly(store: SqliteStore) -> None:
     assert listed.replay_result == "accepted" and listed.replayed_at_ms is not None
 
 
-async def test_task_counts_and_list_cursor(store: SqliteStore) -> None:
+async def test_task_counts_and_list_cursor(store: AnyStore) -> None:
     for n in range(5):
         await store.ingest(event(f"t{n}", Status.RUNNING if n % 2 else Status.OFFLINE, n))
+    refresh_aggregates(store)
     assert sorted(store.task_counts()) == [("aliyun", "offline", 3), ("aliyun", "running", 2)]
     page = await store.list_tasks(provider=None, status=None, limit=2, cursor=None)
     assert [r.task_id for r in page] == ["t4", "t3"]
@@ -202,7 +207,21 @@ async def test_an_operation_queued_while_the_writer_stops_fails_instead_of_hangi
         await asyncio.wait_for(future, timeout=5)
 
 
-async def test_the_writer_cache_follows_writes_it_did_not_make(store: SqliteStore) -> None:
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A SQLite store only: its writer cache and grouped ingest have no PostgreSQL twin."""
+    opened = SqliteStore(str(tmp_path / "cache.db"))
+    await opened.start()
+    try:
+        yield opened
+    finally:
+        await opened.stop()
+
+
+async def test_the_writer_cache_follows_writes_it_did_not_make(
+    sqlite_store: SqliteStore,
+) -> None:
+    store = sqlite_store
     first = await store.ingest(event("c", Status.RUNNING, 10))
     assert first.change is not None and first.change.applied
     # Another operation of the writer ends the task behind the callback transaction's back.
@@ -224,8 +243,8 @@ async def test_the_writer_cache_follows_writes_it_did_not_make(store: SqliteStor
     assert after.event_id == 1001
 
 
-async def test_the_writer_cache_is_dropped_with_a_failed_batch(store: SqliteStore) -> None:
-    def half_then_fail(conn: sqlite3.Connection) -> None:
+async def test_the_writer_cache_is_dropped_with_a_failed_batch(store: AnyStore) -> None:
+    def half_then_fail(conn: Db) -> None:
         conn.execute("DELETE FROM tasks WHERE task_id = 'e'")
         raise ValueError("boom")
 
