@@ -32,7 +32,7 @@ from handlers.aliyun_client import ALIYUN_LIVE_VERSION, AliyunLiveClient, query_
 from handlers.aliyun_signing import canonical_query
 from handlers.outcome import Outcome, ProviderError
 from handlers.provider_http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
-from handlers.ratelimit import WindowRateLimiter
+from handlers.ratelimit import RateLimiter, WindowRateLimiter
 
 __all__ = [
     "ARTC_CODES",
@@ -181,9 +181,9 @@ class ArtcClient(AliyunLiveClient):
         access_key_id: str | None = None,
         access_key_secret: str | None = None,
         *,
-        limiter: WindowRateLimiter | None = None,
+        limiter: RateLimiter | None = None,
         qps: int = 10,
-        whip_limiter: WindowRateLimiter | None = None,
+        whip_limiter: RateLimiter | None = None,
         whip_qps: int = WHIP_QPS,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -212,7 +212,7 @@ class ArtcClient(AliyunLiveClient):
         params: Mapping[str, Any],
         *,
         secrets: Iterable[str] = (),
-        limiter: WindowRateLimiter | None = None,
+        limiter: RateLimiter | None = None,
     ) -> dict[str, Any]:
         pairs = [(k, query_value(v)) for k, v in params.items() if v is not None]
         query = canonical_query(pairs).encode("ascii")

@@ -6,6 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from handlers.aliyun_client import AliyunLiveClient
+from handlers.artc_client import ArtcClient
+from handlers.oss_client import OssClient
+from handlers.outcome import Outcome, ProviderError
 from handlers.trtc_client import TrtcClient
 from receiver.domain.relay import Relay
 from receiver.store.base import ClaimedJob, Store
@@ -25,6 +28,8 @@ class ActionContext:
     aliyun: AliyunLiveClient
     trtc: TrtcClient
     callback_url: CallbackUrlFactory
+    oss: OssClient | None = None
+    artc: ArtcClient | None = None
 
     async def relay(self) -> Relay | None:
         """The job's relay as it is now (None for jobs without one, or a vanished relay)."""
@@ -35,3 +40,19 @@ class ActionContext:
     def payload_task_id(self) -> str:
         """The task the job is about: its payload's ``task_id``, else the job's own."""
         return str(self.job.payload.get("task_id") or self.job.task_id)
+
+    def oss_client(self) -> OssClient:
+        """The OSS client (a REJECTED error when this runner has none)."""
+        if self.oss is None:
+            raise ProviderError(
+                "oss", "LiveChannel", Outcome.REJECTED, "NotConfigured", "no OSS client is set up"
+            )
+        return self.oss
+
+    def artc_client(self) -> ArtcClient:
+        """The ARTC client (a REJECTED error when this runner has none)."""
+        if self.artc is None:
+            raise ProviderError(
+                "aliyun", "ARTC", Outcome.REJECTED, "NotConfigured", "no ARTC client is set up"
+            )
+        return self.artc

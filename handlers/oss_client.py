@@ -31,7 +31,7 @@ from handlers.oss_livechannel import (
 from handlers.oss_signing import OssResource, OssV4Auth, sign_rtmp_url
 from handlers.outcome import Outcome, ProviderError, sanitize
 from handlers.provider_http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, ProviderHttpClient
-from handlers.ratelimit import WindowRateLimiter
+from handlers.ratelimit import RateLimiter, WindowRateLimiter
 
 __all__ = ["OSS_RESIGN_CODES", "OssClient", "classify_oss"]
 
@@ -122,7 +122,7 @@ class OssClient(ProviderHttpClient):
         *,
         region: str = "cn-shanghai",
         endpoint: str | None = None,
-        limiter: WindowRateLimiter | None = None,
+        limiter: RateLimiter | None = None,
         qps: int = 10,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,

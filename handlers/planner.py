@@ -13,6 +13,7 @@ import structlog
 
 from handlers.policy import config_from_task_info
 from handlers.rules import Rule, matching_actions
+from receiver.domain.followups import follow_up_job
 from receiver.domain.plan import JobSpec, Plan, PlanInput
 from receiver.domain.relay import Relay, missing_config_keys, new_relay_id, parse_provider_time
 from receiver.domain.states import (
@@ -131,4 +132,6 @@ class RulePlanner:
             if relay.trtc_ingest is None and not given.has_ingests:
                 return None
             return job(JobAction.START_INGEST, {})
-        return None
+        return follow_up_job(
+            relay, action, task_id=event.task_id, previous_status=given.change.previous_status
+        )

@@ -33,7 +33,14 @@ __all__ = [
     "parse_rules",
 ]
 
-Action = Literal["recreate", "stop_ingest", "start_ingest"]
+Action = Literal[
+    "recreate",
+    "stop_ingest",
+    "start_ingest",
+    "start_transcode",
+    "stop_transcode",
+    "disable_channel",
+]
 StatusName = Literal["idle", "running", "recovering", "offline", "exited"]
 
 RECREATE_REASONS = ("PullStreamFailed", "PushStreamFailed", "UnknownError", "RetryTimesOffline")
@@ -70,6 +77,9 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     ),
     Rule(name="stop-ingest-when-relay-ended", status="exited", action="stop_ingest"),
     Rule(name="start-ingest-when-relay-runs", status="running", action="start_ingest"),
+    Rule(name="start-transcode-when-relay-runs", status="running", action="start_transcode"),
+    Rule(name="stop-transcode-when-relay-ended", status="exited", action="stop_transcode"),
+    Rule(name="disable-channel-when-relay-ended", status="exited", action="disable_channel"),
 )
 # An offline task with reason TriggerByUser matches nothing: an operator stopped it.
 

@@ -17,7 +17,9 @@ import structlog
 
 from handlers.actions import Action, Skip
 from handlers.aliyun_client import AliyunLiveClient
+from handlers.artc_client import ArtcClient
 from handlers.context import ActionContext, CallbackUrlFactory
+from handlers.oss_client import OssClient
 from handlers.outcome import Outcome, ProviderError
 from handlers.trtc_client import TrtcClient
 from receiver import metrics
@@ -50,6 +52,8 @@ class JobRunner:
         aliyun: AliyunLiveClient,
         trtc: TrtcClient,
         callback_url: CallbackUrlFactory,
+        oss: OssClient | None = None,
+        artc: ArtcClient | None = None,
         concurrency: int = 4,
         lease_seconds: float = 120.0,
         backoff_base: float = 2.0,
@@ -62,6 +66,8 @@ class JobRunner:
         self.aliyun = aliyun
         self.trtc = trtc
         self.callback_url = callback_url
+        self.oss = oss
+        self.artc = artc
         self.concurrency = concurrency
         self.lease_ms = int(lease_seconds * 1000)
         self.backoff_base = backoff_base
@@ -98,6 +104,9 @@ class JobRunner:
             await asyncio.gather(*pending, return_exceptions=True)
         await self.aliyun.aclose()
         await self.trtc.aclose()
+        for client in (self.oss, self.artc):
+            if client is not None:
+                await client.aclose()
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -147,6 +156,8 @@ class JobRunner:
                 aliyun=self.aliyun,
                 trtc=self.trtc,
                 callback_url=self.callback_url,
+                oss=self.oss,
+                artc=self.artc,
             )
             try:
                 await action(context)

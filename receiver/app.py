@@ -25,6 +25,7 @@ from receiver.ops import ops_routes
 from receiver.relays_api import relay_routes
 from receiver.runtime import BackgroundService, Runtime
 from receiver.store.select import build_store, describe_database
+from receiver.whip_api import whip_routes
 
 __all__ = ["create_app"]
 
@@ -78,7 +79,7 @@ def create_app(
 
     api = Mount(
         "/api",
-        routes=[*api_routes(), *relay_routes(), *job_routes()],
+        routes=[*api_routes(), *relay_routes(), *whip_routes(), *job_routes()],
         middleware=[Middleware(AdminAuthMiddleware, admin_token=settings.admin_token)],
     )
     callbacks = callback_endpoints(runtime)

@@ -14,8 +14,11 @@ from starlette.applications import Starlette
 
 from handlers.actions import ACTIONS
 from handlers.aliyun_client import AliyunLiveClient
+from handlers.artc_client import ArtcClient
+from handlers.oss_client import OssClient
 from handlers.planner import RulePlanner
 from handlers.ratelimit import RateLimiter, SharedRateLimiter
+from handlers.relay_providers import ClientRelayProviders
 from handlers.rules import load_rules
 from handlers.runner import JobRunner
 from handlers.trtc_client import TrtcClient
@@ -63,29 +66,35 @@ def job_runner(runtime: Runtime) -> JobRunner:
 
     On PostgreSQL the clients' rate limits are one budget per provider account across all
     replicas (a slot log in the database), and enqueues in any replica wake the runner.
+
+    The OSS and ARTC clients (and so their budgets) are shared with the relay routes
+    (``runtime.providers``): the limits are per account, whoever calls.
     """
     settings = runtime.settings
     store = runtime.store
-    aliyun_limiter: RateLimiter | None = None
-    trtc_limiter: RateLimiter | None = None
+    limiters: dict[str, RateLimiter | None] = dict.fromkeys(
+        ("aliyun", "trtc", "oss", "artc", "whip")
+    )
     if isinstance(store, PgStore):
-        aliyun_limiter = SharedRateLimiter(
-            store.rate_slots,
-            _account_bucket("aliyun", settings.aliyun_access_key_id),
-            settings.aliyun_qps,
-            hold=_slot_hold_seconds(settings),
-        )
-        trtc_limiter = SharedRateLimiter(
-            store.rate_slots,
-            _account_bucket("trtc", settings.tencent_secret_id),
-            settings.trtc_qps,
-            hold=_slot_hold_seconds(settings),
-        )
+        budgets = {
+            "aliyun": (settings.aliyun_access_key_id, settings.aliyun_qps),
+            "trtc": (settings.tencent_secret_id, settings.trtc_qps),
+            "oss": (settings.aliyun_access_key_id, settings.oss_qps),
+            "artc": (settings.aliyun_access_key_id, settings.artc_qps),
+            "whip": (settings.aliyun_access_key_id, settings.whip_qps),
+        }
+        for name, (account, qps) in budgets.items():
+            limiters[name] = SharedRateLimiter(
+                store.rate_slots,
+                _account_bucket(name, account),
+                qps,
+                hold=_slot_hold_seconds(settings),
+            )
     aliyun = AliyunLiveClient(
         settings.aliyun_live_endpoint,
         settings.aliyun_access_key_id,
         settings.aliyun_access_key_secret,
-        limiter=aliyun_limiter,
+        limiter=limiters["aliyun"],
         qps=settings.aliyun_qps,
         deadline=settings.provider_deadline_seconds,
     )
@@ -94,15 +103,37 @@ def job_runner(runtime: Runtime) -> JobRunner:
         settings.tencent_secret_id,
         settings.tencent_secret_key,
         region=settings.trtc_region,
-        limiter=trtc_limiter,
+        limiter=limiters["trtc"],
         qps=settings.trtc_qps,
         deadline=settings.provider_deadline_seconds,
     )
+    oss = OssClient(
+        settings.aliyun_access_key_id,
+        settings.aliyun_access_key_secret,
+        region=settings.oss_default_region,
+        endpoint=settings.oss_endpoint,
+        limiter=limiters["oss"],
+        qps=settings.oss_qps,
+        deadline=settings.provider_deadline_seconds,
+    )
+    artc = ArtcClient(
+        settings.aliyun_live_endpoint,
+        settings.aliyun_access_key_id,
+        settings.aliyun_access_key_secret,
+        limiter=limiters["artc"],
+        qps=settings.artc_qps,
+        whip_limiter=limiters["whip"],
+        whip_qps=settings.whip_qps,
+        deadline=settings.provider_deadline_seconds,
+    )
+    runtime.providers = ClientRelayProviders(oss, artc)
     return JobRunner(
         runtime.store,
         ACTIONS,
         aliyun=aliyun,
         trtc=trtc,
+        oss=oss,
+        artc=artc,
         callback_url=lambda relay_id, region: relay_callback_url(runtime, relay_id, region),
         concurrency=settings.job_concurrency,
         lease_seconds=settings.job_lease_seconds,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from receiver.domain.relay import RelaySpec
+from receiver.follow_up_views import WhipRequest, WhipView
 from receiver.views import (
     ErrorBody,
     JobView,
@@ -40,6 +41,8 @@ _TYPES: tuple[object, ...] = (
     ReplayView,
     JobView,
     Page[JobView],
+    WhipRequest,
+    WhipView,
 )
 _REF = "#/components/schemas/{name}"
 
@@ -155,6 +158,25 @@ def build_openapi() -> Json:
                 "parameters": [_path_param("id")],
                 "responses": _responses({"202": _json(ref[RelayAccepted], "Deleting")}, errors),
             },
+        },
+        "/api/relays/{id}/whip": {
+            "post": {
+                "summary": "Mint a WHIP backup ingest URL for the relay's ARTC channel",
+                "parameters": [_path_param("id")],
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": ref[WhipRequest]}},
+                },
+                "responses": _responses(
+                    {
+                        "200": _json(ref[WhipView], "The URL, shown this once"),
+                        "409": _json(ref[ErrorBody], "The relay declares no artc channel"),
+                        "429": _json(ref[ErrorBody], "The provider's budget is spent"),
+                        "502": _json(ref[ErrorBody], "The provider refused"),
+                    },
+                    errors,
+                ),
+            }
         },
         "/api/jobs": {
             "get": get(

@@ -78,12 +78,15 @@ async def list_all(request: Request) -> Response:
 
 
 async def get_one(request: Request) -> Response:
-    """``GET /api/relays/{id}``: the relay, its ingests and its tasks."""
+    """``GET /api/relays/{id}``: the relay, its ingests, its tasks and its channel's status."""
+    runtime = runtime_of(request)
     relay_id = request.path_params["relay_id"]
-    record = await runtime_of(request).store.get_relay_record(relay_id)
+    record = await runtime.store.get_relay_record(relay_id)
     if record is None:
         return error_response(404, "not_found", f"no relay {relay_id!r}")
-    return json_response(RelayView.of(record, with_tasks=True))
+    providers = runtime.providers
+    reading = None if providers is None else await providers.channel_status(record.relay)
+    return json_response(RelayView.of(record, with_tasks=True, channel=reading))
 
 
 async def delete(request: Request) -> Response:

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 
 from receiver.config import Settings
+from receiver.relay_providers import RelayProviders
 from receiver.store.base import Store
 
 __all__ = ["BackgroundService", "Runtime", "runtime_of"]
@@ -37,6 +38,7 @@ class Runtime:
     store: Store
     services: list[BackgroundService] = field(default_factory=list)
     callback_token: str = ""
+    providers: RelayProviders | None = None
 
     def callback_url(self, *, relay_id: str | None = None, token: str | None = None) -> str:
         """The Alibaba pull-to-push CallbackUrl to register (with the given token)."""

@@ -6,11 +6,11 @@ and ingest secrets are masked.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 import msgspec
 
+from receiver.domain.destinations import ArtcSpec, ArtcTranscodeSpec, DestinationSpec
 from receiver.domain.records import (
     EventRecord,
     IngestLink,
@@ -24,6 +24,10 @@ from receiver.domain.records import (
 )
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, TrtcIngestSpec
 from receiver.domain.states import IngestState, JobState, Provider, RelayOrigin, RelayState, Status
+from receiver.follow_up_views import ChannelView, TranscodeView, failed_hint
+from receiver.redaction import mask_text
+from receiver.relay_providers import ChannelReading
+from receiver.timefmt import iso_time
 
 __all__ = [
     "ErrorBody",
@@ -42,17 +46,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-def iso_time(ms: int | None) -> str | None:
-    """Milliseconds since the epoch as an ISO 8601 UTC string (None stays None)."""
-    if ms is None:
-        return None
-    try:
-        moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    except (ValueError, OverflowError, OSError):  # beyond year 9999: not a real time
-        return None
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class ErrorDetail(msgspec.Struct, frozen=True):
@@ -125,7 +118,7 @@ class EventView(msgspec.Struct, frozen=True):
             iso_time(event.event_time_ms),
             iso_time(event.received_at_ms),
             event.applied,
-            event.raw.decode("utf-8", errors="replace"),
+            mask_text(event.raw.decode("utf-8", errors="replace")),
         )
 
 
@@ -160,7 +153,7 @@ class JobView(msgspec.Struct, frozen=True):
             job.attempts,
             job.throttled,
             iso_time(job.due_at_ms),
-            job.last_error,
+            None if job.last_error is None else mask_text(job.last_error),
             iso_time(job.created_at_ms),
             iso_time(job.updated_at_ms),
         )
@@ -210,7 +203,7 @@ class QuarantinedView(msgspec.Struct, frozen=True):
             item.reason,
             iso_time(item.received_at_ms),
             item.context,
-            item.body.decode("utf-8", errors="replace"),
+            mask_text(item.body.decode("utf-8", errors="replace")),
             iso_time(item.replayed_at_ms),
             item.replay_result,
         )
@@ -271,11 +264,27 @@ class RelayView(msgspec.Struct, frozen=True, omit_defaults=True):
     created_at: str | None
     updated_at: str | None
     tasks: list[RelayTaskView] | None = None
+    destination: DestinationSpec | None = None
+    artc: ArtcSpec | None = None
+    artc_transcode: ArtcTranscodeSpec | None = None
+    channel: ChannelView | None = None
+    transcode: TranscodeView | None = None
+    hint: str | None = None
 
     @classmethod
-    def of(cls, record: RelayRecord, *, with_tasks: bool = False) -> RelayView:
-        """The view of a relay record (``UserSig`` and ``PrivateMapKey`` masked)."""
+    def of(
+        cls,
+        record: RelayRecord,
+        *,
+        with_tasks: bool = False,
+        channel: ChannelReading | None = None,
+    ) -> RelayView:
+        """The view of a relay record (``UserSig``, ``PrivateMapKey``, ``UserToken`` masked).
+
+        ``channel`` is the channel status read for this answer, if one was.
+        """
         relay = record.relay
+        transcode = relay.artc_transcode
         return cls(
             id=relay.id,
             name=relay.name,
@@ -293,6 +302,12 @@ class RelayView(msgspec.Struct, frozen=True, omit_defaults=True):
             created_at=iso_time(relay.created_at_ms),
             updated_at=iso_time(relay.updated_at_ms),
             tasks=[RelayTaskView.of(t) for t in record.tasks] if with_tasks else None,
+            destination=relay.destination,
+            artc=relay.artc,
+            artc_transcode=None if transcode is None else transcode.redacted(),
+            channel=ChannelView.of(relay, channel),
+            transcode=TranscodeView.of(relay),
+            hint=failed_hint(relay),
         )
 
 

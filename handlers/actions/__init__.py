@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from handlers.actions.aliyun import adopt_task, create_task, delete_task, recreate
+from handlers.actions.artc import start_transcode, stop_transcode
 from handlers.actions.common import Skip
+from handlers.actions.oss import disable_channel
 from handlers.actions.trtc import start_ingest, stop_ingest
 from handlers.context import ActionContext
 from receiver.domain.states import JobAction
@@ -28,4 +30,7 @@ ACTIONS: dict[str, Action] = {
     JobAction.START_INGEST: start_ingest,
     JobAction.STOP_INGEST: stop_ingest,
     JobAction.CHECK_INGEST: start_ingest,
+    JobAction.START_TRANSCODE: start_transcode,
+    JobAction.STOP_TRANSCODE: stop_transcode,
+    JobAction.DISABLE_CHANNEL: disable_channel,
 }

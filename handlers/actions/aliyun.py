@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 import msgspec
 import structlog
 
+from handlers.actions.artc import stop_relay_transcode
 from handlers.actions.common import Skip, is_code, task_id_of
+from handlers.actions.oss import disable_relay_channel, with_destination
 from handlers.actions.trtc import stop_ingests
 from handlers.aliyun_client import is_dst_url_conflict
 from handlers.context import ActionContext
@@ -104,6 +106,7 @@ async def create_task(ctx: ActionContext) -> None:
     relay = await ctx.relay()
     if relay is None or not relay.state.managed or relay.current_task_id:
         raise Skip("the relay has a task already or is no longer managed")
+    relay = await with_destination(ctx, relay)
     task_id = await _create_or_find(ctx, relay, _create_params(relay, ctx, start_now=False))
     generation = await ctx.store.record_new_task(ctx.job, relay.id, task_id)
     log.info("task_created", relay_id=relay.id, task_id=task_id, generation=generation)
@@ -161,7 +164,7 @@ async def recreate(ctx: ActionContext) -> None:
     old_task = ctx.payload_task_id()
     if relay is None or relay.state is not RelayState.ACTIVE or relay.current_task_id != old_task:
         raise Skip("the relay moved on since this job was planned")
-    if missing_config_keys(relay.pull_to_push):
+    if relay.missing_config():
         relay = await _complete_config(ctx, relay, old_task)
     policy, now = relay.recreate, now_ms()
     if policy.too_close_to_end(parse_provider_time(relay.pull_to_push.EndTime), now):
@@ -171,6 +174,7 @@ async def recreate(ctx: ActionContext) -> None:
         log.warning("recreate_gave_up", relay_id=relay.id, task_id=old_task)
         return
     await _delete_task(ctx, relay.region, old_task)
+    relay = await with_destination(ctx, relay)
     params = _create_params(relay, ctx, start_now=True)
     task_id = await _create_or_find(ctx, relay, params, replaces=old_task)
     generation = await ctx.store.record_new_task(ctx.job, relay.id, task_id)
@@ -194,4 +198,6 @@ async def delete_task(ctx: ActionContext) -> None:
         await ctx.store.retire_task(ctx.job, task_id)
         await _delete_task(ctx, relay.region, task_id)
     await stop_ingests(ctx, relay.id)
+    await stop_relay_transcode(ctx, relay)
+    await disable_relay_channel(ctx, relay)
     await ctx.store.set_relay_state(ctx.job, relay.id, RelayState.DELETED)

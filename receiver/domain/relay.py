@@ -15,7 +15,13 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from receiver.domain.states import RelayOrigin, RelayState
+from receiver.domain.destinations import (
+    ArtcSpec,
+    ArtcTranscodeSpec,
+    DestinationSpec,
+    follow_up_problem,
+)
+from receiver.domain.states import ChannelState, RelayOrigin, RelayState, TranscodeState
 
 __all__ = [
     "REQUIRED_CONFIG_KEYS",
@@ -144,6 +150,9 @@ class RelaySpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     adopt: AdoptSpec | None = None
     trtc_ingest: TrtcIngestSpec | None = None
     recreate: RecreatePolicy = msgspec.field(default_factory=RecreatePolicy)
+    destination: DestinationSpec | None = None
+    artc: ArtcSpec | None = None
+    artc_transcode: ArtcTranscodeSpec | None = None
 
 
 class Relay(msgspec.Struct, frozen=True, kw_only=True):
@@ -163,6 +172,22 @@ class Relay(msgspec.Struct, frozen=True, kw_only=True):
     failure_reason: str | None = None
     created_at_ms: int = 0
     updated_at_ms: int = 0
+    destination: DestinationSpec | None = None
+    artc: ArtcSpec | None = None
+    artc_transcode: ArtcTranscodeSpec | None = None
+    channel_state: ChannelState | None = None
+    channel_play_url: str | None = None
+    transcode_state: TranscodeState | None = None
+    transcode_task_id: str | None = None
+
+    def missing_config(self) -> list[str]:
+        """Keys a re-creation needs that the kept configuration lacks.
+
+        A relay with a ``destination`` gets its ``DstUrl`` anew at every creation, so the
+        kept configuration never has one and needs none.
+        """
+        missing = missing_config_keys(self.pull_to_push)
+        return [k for k in missing if not (k == "DstUrl" and self.destination is not None)]
 
 
 def parse_provider_time(value: str | None) -> datetime | None:
@@ -188,9 +213,14 @@ def declaration_problem(spec: RelaySpec, now: datetime) -> str | None:
     if (spec.pull_to_push is None) == (spec.adopt is None):
         return "give exactly one of pull_to_push (create a task) or adopt (take one over)"
     if spec.pull_to_push is not None:
-        problem = _config_problem(spec.pull_to_push, now)
+        problem = _config_problem(spec.pull_to_push, now, spec.destination is not None)
         if problem is not None:
             return problem
+    elif spec.destination is not None:
+        return "destination belongs to a relay declared with pull_to_push, not to adopt"
+    problem = follow_up_problem(spec.destination, spec.artc, spec.artc_transcode)
+    if problem is not None:
+        return problem
     ingest = spec.trtc_ingest
     if ingest is not None and ingest.TaskId is None:
         needed = ("RoomId", "RoomIdType", "UserId", "UserSig", "StreamUrl")
@@ -203,10 +233,14 @@ def declaration_problem(spec: RelaySpec, now: datetime) -> str | None:
     return None
 
 
-def _config_problem(config: PullToPushSpec, now: datetime) -> str | None:
+def _config_problem(config: PullToPushSpec, now: datetime, has_destination: bool) -> str | None:
+    if has_destination and config.DstUrl is not None:
+        return "give either pull_to_push.DstUrl or a destination, never both"
     missing = missing_config_keys(config)
+    if has_destination:
+        missing = [k for k in missing if k != "DstUrl"]
     if missing:
-        return f"pull_to_push lacks {', '.join(missing)}"
+        return f"pull_to_push lacks {', '.join(missing)}; or declare a destination instead"
     if not all(config.SourceUrls or ()):
         return "pull_to_push.SourceUrls must be a list of URLs"
     if config.CallbackUrl is not None:

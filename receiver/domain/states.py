@@ -11,6 +11,7 @@ import enum
 __all__ = [
     "RELAY_JOB_ACTIONS",
     "TERMINAL_STATUSES",
+    "ChannelState",
     "EventKind",
     "IngestState",
     "JobAction",
@@ -21,6 +22,7 @@ __all__ = [
     "Source",
     "Status",
     "TaskStatus",
+    "TranscodeState",
 ]
 
 
@@ -135,6 +137,9 @@ class JobAction(enum.StrEnum):
     START_INGEST = "start_ingest"
     STOP_INGEST = "stop_ingest"
     CHECK_INGEST = "check_ingest"
+    START_TRANSCODE = "start_transcode"
+    STOP_TRANSCODE = "stop_transcode"
+    DISABLE_CHANNEL = "disable_channel"
 
 
 #: Actions whose death leaves the relay without a task: the relay fails with their reason.
@@ -152,3 +157,22 @@ class IngestState(enum.StrEnum):
     def live(self) -> bool:
         """True when the ingest may still be pushing."""
         return self in (IngestState.STARTING, IngestState.RUNNING)
+
+
+class ChannelState(enum.StrEnum):
+    """A relay's OSS LiveChannel as relaywarden last set it."""
+
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+
+
+class TranscodeState(enum.StrEnum):
+    """A relay's ARTC cloud transcode job as relaywarden last knew it.
+
+    starting: the Start request is (about to be) sent and its answer not yet recorded;
+    running: its TaskId is known; stopped: stopped by relaywarden (or found gone).
+    """
+
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPED = "stopped"

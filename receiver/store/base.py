@@ -23,7 +23,15 @@ from receiver.domain.records import (
     TaskRecord,
 )
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, Relay, RelaySpec
-from receiver.domain.states import IngestState, JobState, Provider, RelayState, Status
+from receiver.domain.states import (
+    ChannelState,
+    IngestState,
+    JobState,
+    Provider,
+    RelayState,
+    Status,
+    TranscodeState,
+)
 from receiver.events import Event
 
 __all__ = [
@@ -280,6 +288,22 @@ class Store(Protocol):
         self, job: ClaimedJob, relay_id: str, sdk_app_id: int, task_id: str
     ) -> int:
         """Link an ingest relaywarden started (running, owned); returns the link id."""
+        ...
+
+    async def note_in_job(self, job: ClaimedJob, key: str, value: int | str) -> None:
+        """Keep ``payload[key] = value`` in the job, for a re-run of it to read."""
+        ...
+
+    async def record_channel(
+        self, job: ClaimedJob, relay_id: str, state: ChannelState, play_url: str | None = None
+    ) -> None:
+        """Record the state relaywarden set the relay's OSS LiveChannel to (and its play URL)."""
+        ...
+
+    async def record_transcode(
+        self, job: ClaimedJob, relay_id: str, state: TranscodeState, task_id: str | None
+    ) -> None:
+        """Record the relay's ARTC transcode: its state and TaskId (None keeps the known one)."""
         ...
 
     # scrape-time aggregates (sync: the Prometheus collector runs in a thread) ------------

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from receiver.domain.followups import wind_down_jobs
 from receiver.domain.lifecycle import state_after_job_death, state_after_job_retry
 from receiver.domain.plan import JobSpec
 from receiver.domain.records import JobRecord
@@ -169,17 +170,19 @@ def check_fence(conn: Db, job: ClaimedJob, *, extend: bool = True) -> None:
         )
 
 
-def mark_payload(conn: Db, job_id: int, key: str) -> None:
-    """Set ``payload[key] = 1``: a durable note a re-run of the job reads."""
+def mark_payload(conn: Db, job_id: int, key: str, value: int | str = 1) -> None:
+    """Set ``payload[key] = value`` (1 by default): a durable note a re-run of the job reads."""
+    encoded = json.dumps(value)
     if is_postgres(conn):
         conn.execute(
-            "UPDATE jobs SET payload = (payload::jsonb || jsonb_build_object(?::text, 1))::text "
-            "WHERE id = ?",
-            (key, job_id),
+            "UPDATE jobs SET payload = (payload::jsonb || jsonb_build_object(?::text, ?::jsonb))"
+            "::text WHERE id = ?",
+            (key, encoded, job_id),
         )
     else:
         conn.execute(
-            "UPDATE jobs SET payload = json_set(payload, ?, 1) WHERE id = ?", (f"$.{key}", job_id)
+            "UPDATE jobs SET payload = json_set(payload, ?, json(?)) WHERE id = ?",
+            (f"$.{key}", encoded, job_id),
         )
 
 
@@ -200,6 +203,8 @@ def finish_job(conn: Db, job: ClaimedJob, result: RunResult) -> None:
         if relay is not None and state_after_job_death(relay, job.action) is not None:
             reason = f"{job.action} job #{job.id} is dead: {error or 'no reason given'}"
             update_relay(conn, job.relay_id, state=RelayState.FAILED.value, failure_reason=reason)
+            for spec in wind_down_jobs(relay, "failed"):
+                enqueue_job(conn, spec, now=now_ms())
 
 
 def get_job(conn: Db, job_id: int) -> JobRecord | None:

@@ -159,6 +159,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX rate_slots_by_bucket ON rate_slots (bucket);
         """
     ),
+    # 4: a relay's destination (OSS LiveChannel), ARTC channel and transcode, and what
+    # relaywarden last did with them.
+    Migration(
+        """
+        ALTER TABLE relays ADD COLUMN destination TEXT;
+        ALTER TABLE relays ADD COLUMN artc TEXT;
+        ALTER TABLE relays ADD COLUMN artc_transcode TEXT;
+        ALTER TABLE relays ADD COLUMN channel_state TEXT;
+        ALTER TABLE relays ADD COLUMN channel_play_url TEXT;
+        ALTER TABLE relays ADD COLUMN transcode_state TEXT;
+        ALTER TABLE relays ADD COLUMN transcode_task_id TEXT;
+        """
+    ),
 )
 
 _PG_TYPES = (

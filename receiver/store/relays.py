@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
+from receiver.domain.destinations import ArtcSpec, ArtcTranscodeSpec, DestinationSpec
 from receiver.domain.records import IngestLink, RelayTaskLink
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, Relay, TrtcIngestSpec
 from receiver.domain.states import IngestState, Provider, RelayState
@@ -35,6 +36,9 @@ _JSON_TYPES: dict[str, object] = {
     "trtc_ingest": TrtcIngestSpec | None,
     "recreate": RecreatePolicy,
     "recreate_attempts": list[int],
+    "destination": DestinationSpec | None,
+    "artc": ArtcSpec | None,
+    "artc_transcode": ArtcTranscodeSpec | None,
 }
 _ENCODER = msgspec.json.Encoder()
 
@@ -57,8 +61,8 @@ def insert_relay(conn: Db, relay: Relay) -> Relay:
     now = now_ms()
     conn.execute(
         "INSERT INTO relays (id, name, state, origin, region, pull_to_push, trtc_ingest, "
-        "recreate, current_task_id, generation, created_at_ms, updated_at_ms) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "recreate, current_task_id, generation, created_at_ms, updated_at_ms, destination, "
+        "artc, artc_transcode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             relay.id,
             relay.name,
@@ -72,6 +76,9 @@ def insert_relay(conn: Db, relay: Relay) -> Relay:
             1 if relay.current_task_id else 0,
             now,
             now,
+            _encode(relay.destination),
+            _encode(relay.artc),
+            _encode(relay.artc_transcode),
         ),
     )
     if relay.current_task_id:

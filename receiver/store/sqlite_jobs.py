@@ -13,7 +13,13 @@ from typing import TypeVar
 from receiver.domain.plan import JobSpec
 from receiver.domain.records import IngestLink, JobRecord, RelayRecord
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, Relay, RelaySpec
-from receiver.domain.states import IngestState, JobState, RelayState
+from receiver.domain.states import (
+    ChannelState,
+    IngestState,
+    JobState,
+    RelayState,
+    TranscodeState,
+)
 from receiver.store import jobs, relays, transitions
 from receiver.store.base import BadCursor, ClaimedJob, RunResult
 from receiver.store.dialect import Db
@@ -214,3 +220,25 @@ class SqliteRelaysAndJobs(abc.ABC):
                 owned=True,
             ),
         )
+
+    async def note_in_job(self, job: ClaimedJob, key: str, value: int | str) -> None:
+        """Keep ``payload[key] = value`` in the job, for a re-run of it to read."""
+        await self._fenced(job, lambda conn: jobs.mark_payload(conn, job.id, key, value))
+
+    async def record_channel(
+        self, job: ClaimedJob, relay_id: str, state: ChannelState, play_url: str | None = None
+    ) -> None:
+        """Record the state relaywarden set the relay's OSS LiveChannel to (and its play URL)."""
+        fields: dict[str, object] = {"channel_state": state.value}
+        if play_url is not None:
+            fields["channel_play_url"] = play_url
+        await self._fenced(job, lambda conn: relays.update_relay(conn, relay_id, **fields))
+
+    async def record_transcode(
+        self, job: ClaimedJob, relay_id: str, state: TranscodeState, task_id: str | None
+    ) -> None:
+        """Record the relay's ARTC transcode: its state and TaskId (None keeps the known one)."""
+        fields: dict[str, object] = {"transcode_state": state.value}
+        if task_id is not None:
+            fields["transcode_task_id"] = task_id
+        await self._fenced(job, lambda conn: relays.update_relay(conn, relay_id, **fields))

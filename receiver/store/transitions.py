@@ -6,6 +6,7 @@ fence first, in the same transaction.
 
 from __future__ import annotations
 
+from receiver.domain.followups import wind_down_jobs
 from receiver.domain.plan import JobSpec
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, Relay, RelaySpec
 from receiver.domain.states import IngestState, JobAction, Provider, RelayOrigin, RelayState
@@ -55,6 +56,9 @@ def declare_relay(conn: Db, relay_id: str, spec: RelaySpec) -> Relay:
             pull_to_push=config,
             trtc_ingest=None if linked else ingest,
             recreate=spec.recreate,
+            destination=spec.destination,
+            artc=spec.artc,
+            artc_transcode=spec.artc_transcode,
         ),
     )
     if ingest is not None and ingest.TaskId is not None:
@@ -146,7 +150,8 @@ def start_recreate_attempt(
         stop = JobSpec(
             action=JobAction.STOP_INGEST, relay_id=relay_id, payload={"reason": "failed"}
         )
-        enqueue_job(conn, stop, now=now_ms())
+        for spec in (stop, *wind_down_jobs(relay, "failed")):
+            enqueue_job(conn, spec, now=now_ms())
         return False
     update_relay(conn, relay_id, recreate_attempts=[*attempts, now])
     mark_payload(conn, job.id, "counted")

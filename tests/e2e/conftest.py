@@ -99,8 +99,15 @@ def stack_factory(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
     """Build a stack with settings overrides (credentials on by default)."""
     started: list[Any] = []
 
-    def build(*, credentials: bool = True, aliyun_qps: int | None = 10, **overrides: Any) -> Stack:
-        aliyun = FakeAliyunLive(qps=aliyun_qps, hang_seconds=5.0)
+    def build(
+        *,
+        credentials: bool = True,
+        aliyun_qps: int | None = 10,
+        aliyun: FakeAliyunLive | None = None,
+        **overrides: Any,
+    ) -> Stack:
+        """``aliyun``: the fake Live OpenAPI to serve (a pull-to-push-only one by default)."""
+        aliyun = aliyun or FakeAliyunLive(qps=aliyun_qps, hang_seconds=5.0)
         trtc = FakeTrtc(hang_seconds=5.0)
         aliyun_cm = aliyun.serve()
         aliyun_url = aliyun_cm.__enter__()

@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.aliyun_live import ApiError, FakeAliyunLive
+from tests.fakes.aliyun_live import PULL_TO_PUSH_ACTIONS, ApiError, FakeAliyunLive
 from tests.fakes.common import CallRecord, QpsWindow
 
-__all__ = ["ARTC_ACTIONS", "FakeArtc", "TranscodeTask"]
+__all__ = ["ARTC_ACTIONS", "FakeArtc", "FakeLiveWithArtc", "TranscodeTask"]
 
 ARTC_ACTIONS = frozenset(
     {
@@ -249,3 +249,26 @@ class FakeArtc(FakeAliyunLive):
             }
         )
         return address
+
+
+class FakeLiveWithArtc(FakeArtc):
+    """The Live OpenAPI as relaywarden uses it: pull-to-push and ARTC on one endpoint.
+
+    Pull-to-push calls keep their 10 calls/s window (``qps``), ARTC calls theirs.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("qps", 10)
+        super().__init__(*args, **kwargs)
+        self.actions = PULL_TO_PUSH_ACTIONS | ARTC_ACTIONS
+
+    def _admit(self, action: str, arrival: float) -> None:
+        if action in ARTC_ACTIONS:
+            super()._admit(action, arrival)
+        else:
+            FakeAliyunLive._admit(self, action, arrival)
+
+    def _perform(self, record: CallRecord, params: dict[str, str]) -> dict[str, Any]:
+        if record.action in ARTC_ACTIONS:
+            return super()._perform(record, params)
+        return FakeAliyunLive._perform(self, record, params)

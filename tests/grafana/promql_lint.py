@@ -49,6 +49,9 @@ JOB_ACTIONS = frozenset(
         "start_ingest",
         "stop_ingest",
         "check_ingest",
+        "start_transcode",
+        "stop_transcode",
+        "disable_channel",
     }
 )
 JOB_OUTCOMES = frozenset({"succeeded", "retried", "dead"})

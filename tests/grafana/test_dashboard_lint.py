@@ -360,3 +360,16 @@ def test_alerted_counters_exist_before_their_first_increment() -> None:
         if f'relaywarden_jobs_total{{action="{action}",outcome="dead"}}' not in text
     ]
     assert missing == [], "receiver/metrics.py must pre-initialise jobs_total{action, outcome}"
+
+
+def test_dashboard_shows_the_recording_and_artc_actions(dashboard: dict[str, Any]) -> None:
+    """The OSS/ARTC provider operations and their follow-up jobs each have a panel."""
+    calls = panel_by_title(dashboard, "OSS LiveChannel and ARTC calls by API and result")
+    expr = calls["targets"][0]["expr"]
+    for api in ("PutLiveChannel", "PutLiveChannelStatus", "GetLiveChannelStat"):
+        assert api in expr
+    for api in ("StartRtcCloudTranscode", "StopRtcCloudTranscode", "CreateRTCWhipStreamAddress"):
+        assert api in expr
+    jobs = panel_by_title(dashboard, "Transcode and channel jobs by outcome")
+    assert "start_transcode|stop_transcode|disable_channel" in jobs["targets"][0]["expr"]
+    assert metric_names(jobs["targets"][0]["expr"]) == {"relaywarden_jobs_total"}

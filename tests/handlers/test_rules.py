@@ -41,6 +41,21 @@ action = "stop_ingest"
 name = "start-ingest-when-relay-runs"
 status = "running"
 action = "start_ingest"
+
+[[rules]]
+name = "start-transcode-when-relay-runs"
+status = "running"
+action = "start_transcode"
+
+[[rules]]
+name = "stop-transcode-when-relay-ended"
+status = "exited"
+action = "stop_transcode"
+
+[[rules]]
+name = "disable-channel-when-relay-ended"
+status = "exited"
+action = "disable_channel"
 """
 
 
@@ -49,16 +64,19 @@ def test_builtin_provider_failures_recreate(reason: str) -> None:
     assert matching_actions(BUILTIN_RULES, "aliyun", "offline", reason) == ["recreate"]
 
 
+ENDED = ["stop_ingest", "stop_transcode", "disable_channel"]
+
+
 @pytest.mark.parametrize(
     ("provider", "status", "reason", "actions"),
     [
         ("aliyun", "offline", "TriggerByUser", []),  # an operator stopped it
         ("aliyun", "offline", "", []),
         ("aliyun", "offline", "SomeFutureReason", []),
-        ("aliyun", "exited", "OverEndTime", ["stop_ingest"]),
-        ("aliyun", "exited", "TriggerByUser", ["stop_ingest"]),
-        ("aliyun", "exited", "", ["stop_ingest"]),
-        ("aliyun", "running", "", ["start_ingest"]),
+        ("aliyun", "exited", "OverEndTime", ENDED),
+        ("aliyun", "exited", "TriggerByUser", ENDED),
+        ("aliyun", "exited", "", ENDED),
+        ("aliyun", "running", "", ["start_ingest", "start_transcode"]),
         ("aliyun", "recovering", "", []),
         ("aliyun", "idle", "", []),
         ("trtc", "stopped", "", []),

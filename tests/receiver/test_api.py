@@ -198,7 +198,35 @@ def test_openapi_documents_the_relay_declaration_down_to_every_field(server: Ser
     post = schema["paths"]["/api/relays"]["post"]
     body = resolve(post["requestBody"]["content"]["application/json"]["schema"])
     assert body["required"] == ["name"]
-    assert set(body["properties"]) == {"name", "pull_to_push", "adopt", "trtc_ingest", "recreate"}
+    assert set(body["properties"]) == {
+        "name",
+        "pull_to_push",
+        "adopt",
+        "trtc_ingest",
+        "recreate",
+        "destination",
+        "artc",
+        "artc_transcode",
+    }
+    channel = resolve(resolve(body["properties"]["destination"])["properties"]["oss_live_channel"])
+    assert channel["required"] == ["Bucket", "ChannelName"]
+    assert channel["properties"]["DisableOnEnd"]["default"] is True
+    frag = channel["properties"]["FragCount"]["anyOf"][0]
+    assert (frag["minimum"], frag["maximum"]) == (1, 100)
+    transcode = resolve(body["properties"]["artc_transcode"])
+    idle = transcode["properties"]["MaxIdleTime"]["anyOf"][0]
+    assert (idle["minimum"], idle["maximum"]) == (10, 14_400)
+    output = components["ArtcOutputSpec"]
+    assert sorted(output["properties"]["TranscodeTemplate"]["enum"]) == [
+        "alimcopy",
+        "lhd",
+        "lld",
+        "lsd",
+        "lud",
+    ]
+    whip = schema["paths"]["/api/relays/{id}/whip"]["post"]
+    minted = resolve(whip["responses"]["200"]["content"]["application/json"]["schema"])
+    assert {"WhipAddress", "UserId", "ExpireTime", "expires_at"} <= set(minted["properties"])
     config = resolve(body["properties"]["pull_to_push"])
     assert {"Region", "SourceType", "SourceUrls", "DstUrl", "StartTime", "EndTime"} <= set(
         config["properties"]
