@@ -14,11 +14,21 @@ from receiver import metrics
 from receiver.callbacks import decode_for_source
 from receiver.decoders.base import Malformed, Unrecognized
 from receiver.domain.states import Provider, Status
+from receiver.events import Event
 from receiver.http import BadQuery, enum_param, error_response, json_response
 from receiver.runtime import runtime_of
+from receiver.store.base import IngestResult, Store
 from receiver.views import Page, QuarantinedView, ReplayView, TaskDetailView, TaskView, iso_time
 
-__all__ = ["BadQuery", "api_routes", "iso_time", "parse_limit", "parse_limit_cursor"]
+__all__ = [
+    "BadQuery",
+    "api_routes",
+    "ingest_counted",
+    "iso_time",
+    "parse_id",
+    "parse_limit",
+    "parse_limit_cursor",
+]
 
 MAX_LIMIT = 500
 #: Ids and cursors are SQLite integers; anything beyond them cannot name a row.
@@ -57,6 +67,16 @@ def parse_id(request: Request, name: str) -> int | None:
     except ValueError:
         return None
     return value if 0 < value <= _MAX_ID else None
+
+
+async def ingest_counted(store: Store, event: Event) -> IngestResult:
+    """Ingest an event the API replays, counting a state change like a callback's."""
+    result = await store.ingest(event)
+    if result.change is not None and result.change.changed:
+        metrics.task_transitions_total.labels(
+            event.provider, event.status, metrics.reason_label(event.reason)
+        ).inc()
+    return result
 
 
 async def list_tasks(request: Request) -> Response:
@@ -102,13 +122,9 @@ async def replay_unrecognized(request: Request) -> Response:
         event = decode_for_source(item.source, item.body, item.context)
     except (Malformed, Unrecognized) as exc:
         return error_response(422, "still_unrecognized", exc.reason)
-    result = await store.ingest(event)
+    result = await ingest_counted(store, event)
     outcome = "duplicate" if result.duplicate else "accepted"
     await store.mark_replayed(item_id, outcome)
-    if result.change is not None and result.change.changed:
-        metrics.task_transitions_total.labels(
-            event.provider, event.status, metrics.reason_label(event.reason)
-        ).inc()
     return json_response(ReplayView(outcome, event.provider, event.task_id))
 
 

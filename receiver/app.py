@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import structlog
@@ -18,13 +19,17 @@ from receiver.callbacks import CallbackRoutes, callback_endpoints, callback_rout
 from receiver.collector import STORE_COLLECTOR
 from receiver.config import Settings
 from receiver.domain.plan import Planner
+from receiver.events_api import event_routes
 from receiver.http import EXCEPTION_HANDLERS, error_response
 from receiver.jobs_api import job_routes
 from receiver.middleware import AccessLogMiddleware, AdminAuthMiddleware, ErrorGuardMiddleware
 from receiver.ops import ops_routes
 from receiver.relays_api import relay_routes
 from receiver.runtime import BackgroundService, Runtime
+from receiver.store.base import TokenRefused
 from receiver.store.select import build_store, describe_database
+from receiver.token_api import token_routes
+from receiver.web import web_routes
 from receiver.whip_api import whip_routes
 
 __all__ = ["create_app"]
@@ -56,7 +61,15 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
-        runtime.callback_token = await store.callback_token(settings.callback_token)
+        try:
+            tokens = await store.callback_tokens(
+                settings.callback_token, may_create=settings.new_token
+            )
+        except TokenRefused as exc:
+            print(f"relaywarden: {exc}", file=sys.stderr, flush=True)
+            await store.stop()
+            raise
+        runtime.set_tokens(tokens)
         STORE_COLLECTOR.bind(store)
         runtime.services = list(services(runtime)) if services is not None else []
         for service in runtime.services:
@@ -79,11 +92,23 @@ def create_app(
 
     api = Mount(
         "/api",
-        routes=[*api_routes(), *relay_routes(), *whip_routes(), *job_routes()],
+        routes=[
+            *api_routes(),
+            *relay_routes(),
+            *job_routes(),
+            *event_routes(),
+            *token_routes(),
+            *whip_routes(),
+        ],
         middleware=[Middleware(AdminAuthMiddleware, admin_token=settings.admin_token)],
     )
     callbacks = callback_endpoints(runtime)
-    routes: list[BaseRoute] = [*callback_routes(callbacks), api, *ops_routes()]
+    routes: list[BaseRoute] = [
+        *callback_routes(callbacks),
+        api,
+        *ops_routes(),
+        *web_routes(settings.admin_token),
+    ]
     app = Starlette(
         routes=routes,
         middleware=[

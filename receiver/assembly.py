@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 
@@ -23,30 +24,46 @@ from handlers.rules import load_rules
 from handlers.runner import JobRunner
 from handlers.trtc_client import TrtcClient
 from receiver.app import create_app
-from receiver.config import Settings
+from receiver.config import Settings, is_loopback_host
 from receiver.redaction import register_secrets
 from receiver.relays_api import relay_callback_url
 from receiver.runtime import BackgroundService, Runtime
 from receiver.store.postgres.store import PgStore
+from receiver.token_api import HIDDEN_TOKEN, callback_urls
 
-__all__ = ["build_app", "job_runner", "print_banner", "register_known_secrets"]
+__all__ = ["banner_text", "build_app", "job_runner", "print_banner", "register_known_secrets"]
+
+
+def banner_text(runtime: Runtime) -> str:
+    """What ``serve`` tells the operator at start: the CallbackUrl of every source.
+
+    The callback token appears only when this start made it (the one time it is shown
+    unasked); afterwards ``relaywarden token show`` prints it. A loopback public URL is
+    flagged, since no provider can reach it.
+    """
+    settings = runtime.settings
+    shown = runtime.token_created
+    lines = ["relaywarden is ready.", "  Register these callback URLs with the providers:"]
+    urls = callback_urls(runtime, with_token=shown)
+    lines += [f"    {source:<22} {url}" for source, url in urls.items()]
+    if shown:
+        lines.append("  The callback token was made now and is shown only this once here.")
+    else:
+        lines.append(f"  {HIDDEN_TOKEN} stands for the token: `relaywarden token show` prints it.")
+    if not settings.trtc_callback_key:
+        lines.append("  TRTC callbacks are refused until RELAYWARDEN_TRTC_CALLBACK_KEY is set.")
+    host = urlsplit(settings.base_url).hostname or ""
+    if is_loopback_host(host):
+        lines.append(
+            f"  WARNING: the callback URLs point at {host}, which providers cannot reach: "
+            "set RELAYWARDEN_PUBLIC_URL to the address they reach this service at."
+        )
+    return "\n".join(lines)
 
 
 def print_banner(runtime: Runtime) -> None:
-    """Tell the operator which CallbackUrl to register (the one place a token is shown)."""
-    trtc = (
-        "enabled"
-        if runtime.settings.trtc_callback_key
-        else "refused until RELAYWARDEN_TRTC_CALLBACK_KEY is set"
-    )
-    print(
-        "relaywarden is ready.\n"
-        "  Register this CallbackUrl for Alibaba pull-to-push tasks:\n"
-        f"    {runtime.callback_url()}\n"
-        f"  TRTC callbacks: {runtime.settings.base_url}/callbacks/trtc ({trtc})",
-        file=sys.stderr,
-        flush=True,
-    )
+    """Print ``banner_text`` to stderr (the one place a token may be printed)."""
+    print(banner_text(runtime), file=sys.stderr, flush=True)
 
 
 def _slot_hold_seconds(settings: Settings) -> float:

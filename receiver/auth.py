@@ -38,12 +38,18 @@ def relay_callback_token(callback_token: str, relay_id: str) -> str:
     return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 
 
-def callback_token_valid(given: str | None, callback_token: str, relay_id: str | None) -> bool:
-    """True for the main callback token, or for ``relay_id``'s own token."""
+def callback_token_valid(
+    given: str | None, callback_token: str, relay_id: str | None, relay_key: str | None = None
+) -> bool:
+    """True for the main callback token, or for ``relay_id``'s own token.
+
+    Per-relay tokens derive from ``relay_key`` (the callback token they were minted with,
+    which a rotation keeps), or from ``callback_token`` when no other key is given.
+    """
     if token_matches(given, callback_token):
         return True
     return relay_id is not None and token_matches(
-        given, relay_callback_token(callback_token, relay_id)
+        given, relay_callback_token(relay_key or callback_token, relay_id)
     )
 
 

@@ -5,9 +5,18 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["ConfigError", "Settings", "is_loopback_host", "is_postgres_url", "sqlite_path_from_url"]
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "data_dir",
+    "default_database_url",
+    "is_loopback_host",
+    "is_postgres_url",
+    "sqlite_path_from_url",
+]
 
 
 class ConfigError(ValueError):
@@ -50,6 +59,25 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
 def _opt(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name)
     return value if value else None
+
+
+def data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where relaywarden keeps its files, whatever the working directory.
+
+    ``RELAYWARDEN_DATA_DIR``, else ``$XDG_DATA_HOME/relaywarden``, else
+    ``~/.local/share/relaywarden``.
+    """
+    env = os.environ if env is None else env
+    if env.get("RELAYWARDEN_DATA_DIR"):
+        return Path(env["RELAYWARDEN_DATA_DIR"]).expanduser().absolute()
+    xdg = env.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return (base / "relaywarden").absolute()
+
+
+def default_database_url(env: Mapping[str, str] | None = None) -> str:
+    """``sqlite:///`` + the data directory's ``relaywarden.db`` (an absolute path)."""
+    return f"sqlite:///{data_dir(env) / 'relaywarden.db'}"
 
 
 def is_loopback_host(host: str) -> bool:
@@ -99,7 +127,7 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 8080
-    database_url: str = "sqlite:///relaywarden.db"
+    database_url: str = field(default_factory=default_database_url)
     public_url: str | None = None
     callback_token: str | None = None
     admin_token: str | None = None
@@ -131,6 +159,8 @@ class Settings:
     header_timeout_seconds: float = 10.0
     max_header_bytes: int = 32 * 1024
     provider_deadline_seconds: float = 30.0
+    #: ``serve --new-token``: make a callback token even though the store has history.
+    new_token: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -142,7 +172,7 @@ class Settings:
         settings = cls(
             host=env.get("RELAYWARDEN_HOST") or "127.0.0.1",
             port=_int(env, "RELAYWARDEN_PORT", 8080, minimum=0),
-            database_url=env.get("RELAYWARDEN_DATABASE_URL") or "sqlite:///relaywarden.db",
+            database_url=env.get("RELAYWARDEN_DATABASE_URL") or default_database_url(env),
             public_url=_opt(env, "RELAYWARDEN_PUBLIC_URL"),
             callback_token=_opt(env, "RELAYWARDEN_CALLBACK_TOKEN"),
             admin_token=_opt(env, "RELAYWARDEN_ADMIN_TOKEN"),

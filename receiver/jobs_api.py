@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from receiver.api import parse_id, parse_limit_cursor
-from receiver.domain.states import JobState
+from receiver.api import parse_id, parse_limit, parse_limit_cursor
+from receiver.domain.states import JobAction, JobState
 from receiver.http import enum_param, error_response, json_response
+from receiver.operator_views import RetriedJobs
 from receiver.runtime import runtime_of
 from receiver.views import JobView, Page
 
 __all__ = ["job_routes"]
+
+log = structlog.get_logger("relaywarden.api")
 
 
 async def list_all(request: Request) -> Response:
@@ -41,9 +45,32 @@ async def retry(request: Request) -> Response:
     return json_response(JobView.of(job))
 
 
+#: One bulk retry puts at most this many dead jobs back (a CLI loops until none are left).
+RETRY_DEAD_MAX = 500
+
+
+async def retry_dead(request: Request) -> Response:
+    """``POST /api/jobs/retry-dead?relay=&action=&limit=``: dead jobs back to pending.
+
+    Oldest first, at most ``limit`` (default and maximum 500) in one transaction; the
+    answer lists the jobs retried, so an empty list means no dead job was left.
+    """
+    action = enum_param(request, "action", JobAction)
+    limit = parse_limit(request, default=RETRY_DEAD_MAX)
+    retried = await runtime_of(request).store.retry_dead_jobs(
+        relay_id=request.query_params.get("relay") or None,
+        action=action.value if action else None,
+        limit=limit,
+    )
+    if retried:
+        log.info("dead_jobs_retried", count=len(retried))
+    return json_response(RetriedJobs([JobView.of(j) for j in retried]))
+
+
 def job_routes() -> list[Route]:
     """The job routes, relative to the ``/api`` mount."""
     return [
         Route("/jobs", list_all, methods=["GET"]),
+        Route("/jobs/retry-dead", retry_dead, methods=["POST"]),
         Route("/jobs/{job_id}/retry", retry, methods=["POST"]),
     ]

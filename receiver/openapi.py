@@ -10,7 +10,15 @@ from __future__ import annotations
 import msgspec
 
 from receiver.domain.relay import RelaySpec
+from receiver.domain.states import JobAction
 from receiver.follow_up_views import WhipRequest, WhipView
+from receiver.operator_views import (
+    EventReplayView,
+    FoundEventView,
+    RelayDeclared,
+    RetriedJobs,
+    TokenView,
+)
 from receiver.views import (
     ErrorBody,
     JobView,
@@ -41,6 +49,11 @@ _TYPES: tuple[object, ...] = (
     ReplayView,
     JobView,
     Page[JobView],
+    RelayDeclared,
+    Page[FoundEventView],
+    EventReplayView,
+    RetriedJobs,
+    TokenView,
     WhipRequest,
     WhipView,
 )
@@ -73,7 +86,7 @@ def build_openapi() -> Json:
     """The OpenAPI 3.1 document of the ``/api`` routes."""
     refs, components = msgspec.json.schema_components(_TYPES, ref_template=_REF)
     ref = dict(zip(_TYPES, refs, strict=True))
-    enum_of = {name: components[name] for name in ("Status", "RelayState", "JobState")}
+    enum_of = {name: components[name] for name in ("Status", "RelayState", "JobState", "Provider")}
     errors: dict[str, Json] = {
         "400": _json(ref[ErrorBody], "Bad query or body"),
         "401": _json(ref[ErrorBody], "Missing or wrong bearer token"),
@@ -86,6 +99,16 @@ def build_openapi() -> Json:
             "summary": summary,
             "parameters": params,
             "responses": _responses({"200": _json(ref[answer], summary)}, errors),
+        }
+
+    def post(summary: str, params: list[Json], answers: dict[str, tuple[object, str]]) -> Json:
+        """A POST whose answers are ``{status: (type, description)}``."""
+        return {
+            "summary": summary,
+            "parameters": params,
+            "responses": _responses(
+                {code: _json(ref[kind], text) for code, (kind, text) in answers.items()}, errors
+            ),
         }
 
     paths: Json = {
@@ -111,17 +134,11 @@ def build_openapi() -> Json:
             "get": get("Quarantined callbacks, newest first", _PAGE, Page[QuarantinedView])
         },
         "/api/unrecognized/{id}/replay": {
-            "post": {
-                "summary": "Decode a quarantined callback again and ingest it",
-                "parameters": [_path_param("id", "integer")],
-                "responses": _responses(
-                    {
-                        "200": _json(ref[ReplayView], "Ingested"),
-                        "422": _json(ref[ErrorBody], "Still not a known event"),
-                    },
-                    errors,
-                ),
-            }
+            "post": post(
+                "Decode a quarantined callback again and ingest it",
+                [_path_param("id", "integer")],
+                {"200": (ReplayView, "Ingested"), "422": (ErrorBody, "Still not a known event")},
+            )
         },
         "/api/relays": {
             "post": {
@@ -158,6 +175,69 @@ def build_openapi() -> Json:
                 "parameters": [_path_param("id")],
                 "responses": _responses({"202": _json(ref[RelayAccepted], "Deleting")}, errors),
             },
+            "put": {
+                "summary": "Declare the relay of this name: created, updated or unchanged",
+                "parameters": [_path_param("id")],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref[RelaySpec]}},
+                },
+                "responses": _responses(
+                    {
+                        "200": _json(ref[RelayDeclared], "Updated or unchanged"),
+                        "201": _json(ref[RelayDeclared], "Created; a job creates or adopts"),
+                        "409": _json(ref[ErrorBody], "Cannot describe the existing relay"),
+                    },
+                    errors,
+                ),
+            },
+        },
+        "/api/events": {
+            "get": get(
+                "Stored events of every task, newest first",
+                [
+                    _query("provider", enum_of["Provider"]),
+                    _query("task", {"type": "string"}),
+                    _query("relay", {"type": "string"}),
+                    _query("kind", {"type": "string"}),
+                    _query("since", {"type": "string", "description": "ISO 8601 or ms"}),
+                    _query("until", {"type": "string", "description": "ISO 8601 or ms"}),
+                    *_PAGE,
+                ],
+                Page[FoundEventView],
+            )
+        },
+        "/api/events/{id}/replay": {
+            "post": post(
+                "Ingest a stored event again as a new event (noted as a replay)",
+                [_path_param("id", "integer")],
+                {
+                    "200": (EventReplayView, "Ingested"),
+                    "422": (ErrorBody, "The body no longer decodes"),
+                },
+            )
+        },
+        "/api/jobs/retry-dead": {
+            "post": post(
+                "Put dead jobs back in the queue (oldest first, at most limit)",
+                [
+                    _query("relay", {"type": "string"}),
+                    _query("action", {"type": "string", "enum": [a.value for a in JobAction]}),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+                ],
+                {"200": (RetriedJobs, "Retried")},
+            )
+        },
+        "/api/token": {"get": get("The callback token and each source's URL", [], TokenView)},
+        "/api/token/rotate": {
+            "post": post(
+                "A new callback token; per-relay CallbackUrls keep working",
+                [],
+                {
+                    "200": (TokenView, "The new token"),
+                    "409": (ErrorBody, "Set by RELAYWARDEN_CALLBACK_TOKEN"),
+                },
+            )
         },
         "/api/relays/{id}/whip": {
             "post": {
@@ -186,17 +266,14 @@ def build_openapi() -> Json:
             )
         },
         "/api/jobs/{id}/retry": {
-            "post": {
-                "summary": "Put a dead job back in the queue",
-                "parameters": [_path_param("id", "integer")],
-                "responses": _responses(
-                    {
-                        "200": _json(ref[JobView], "The job, pending again"),
-                        "409": _json(ref[ErrorBody], "The job is not dead"),
-                    },
-                    errors,
-                ),
-            }
+            "post": post(
+                "Put a dead job back in the queue",
+                [_path_param("id", "integer")],
+                {
+                    "200": (JobView, "The job, pending again"),
+                    "409": (ErrorBody, "The job is not dead"),
+                },
+            )
         },
     }
     return {

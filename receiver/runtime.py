@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from receiver.config import Settings
 from receiver.relay_providers import RelayProviders
-from receiver.store.base import Store
+from receiver.store.base import CallbackTokens, Store
 
 __all__ = ["BackgroundService", "Runtime", "runtime_of"]
 
@@ -39,6 +39,16 @@ class Runtime:
     services: list[BackgroundService] = field(default_factory=list)
     callback_token: str = ""
     providers: RelayProviders | None = None
+    #: The key per-relay tokens derive from (the first callback token; survives rotation).
+    relay_token_key: str = ""
+    #: True when this start made the callback token (the banner shows it this once).
+    token_created: bool = False
+
+    def set_tokens(self, tokens: CallbackTokens) -> None:
+        """Take the store's callback token and per-relay key."""
+        self.callback_token = tokens.callback
+        self.relay_token_key = tokens.relay_key
+        self.token_created = tokens.created
 
     def callback_url(self, *, relay_id: str | None = None, token: str | None = None) -> str:
         """The Alibaba pull-to-push CallbackUrl to register (with the given token)."""

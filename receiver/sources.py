@@ -64,7 +64,8 @@ class TokenAuth:
 
     def refuse_request(self, request: CallbackRequest, runtime: Runtime) -> str | None:
         given, relay = request.query("token"), request.query("relay")
-        if not callback_token_valid(given, runtime.callback_token, relay):
+        token, relay_key = runtime.callback_token, runtime.relay_token_key
+        if not callback_token_valid(given, token, relay, relay_key):
             return _BAD_TOKEN
         return None
 

@@ -15,6 +15,7 @@ from receiver.domain.states import IngestState, JobState, Provider, Status
 
 __all__ = [
     "EventRecord",
+    "FoundEvent",
     "IngestLink",
     "JobPayload",
     "JobRecord",
@@ -59,6 +60,13 @@ class EventRecord(msgspec.Struct, frozen=True, kw_only=True):
     received_at_ms: int
     applied: bool
     raw: bytes
+
+
+class FoundEvent(EventRecord, frozen=True, kw_only=True):
+    """An event found by a search across tasks: the event and the task it is about."""
+
+    provider: Provider
+    task_id: str
 
 
 class JobRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,11 +10,14 @@ claim has happened since.
 from __future__ import annotations
 
 import asyncio
+import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from receiver.domain.plan import JobSpec, Plan, PlanInput, Planner, TaskChange
 from receiver.domain.records import (
+    FoundEvent,
     IngestLink,
     JobRecord,
     QuarantinedRecord,
@@ -37,8 +40,11 @@ from receiver.events import Event
 __all__ = [
     "AggregatesElsewhere",
     "BadCursor",
+    "CallbackTokens",
     "ClaimedJob",
     "Conflict",
+    "DeclareOutcome",
+    "EventQuery",
     "IngestResult",
     "JobSpec",
     "LeaseLost",
@@ -49,6 +55,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "TaskChange",
+    "TokenRefused",
 ]
 
 
@@ -70,6 +77,47 @@ class Conflict(Exception):
 
 class LeaseLost(Exception):
     """The job was claimed again by someone else; this run must stop writing."""
+
+
+class TokenRefused(Exception):
+    """No callback token is stored, but the store already holds relays or events.
+
+    A new token would silently break every CallbackUrl registered with the old one, so
+    the store makes one only when asked to explicitly (``serve --new-token``).
+    """
+
+
+class DeclareOutcome(enum.StrEnum):
+    """What ``put_relay`` did with a declaration."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackTokens:
+    """The callback token, the key per-relay tokens derive from, and whether it is new.
+
+    ``relay_key`` starts as the first callback token and survives rotation, so the
+    per-relay CallbackUrls already registered keep working when the main token changes.
+    """
+
+    callback: str
+    relay_key: str
+    created: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Filters of an event search; None leaves a filter out. Times are ms, ``until`` exclusive."""
+
+    provider: Provider | None = None
+    task_id: str | None = None
+    relay_id: str | None = None
+    kind: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +352,54 @@ class Store(Protocol):
         self, job: ClaimedJob, relay_id: str, state: TranscodeState, task_id: str | None
     ) -> None:
         """Record the relay's ARTC transcode: its state and TaskId (None keeps the known one)."""
+        ...
+
+    # operator: declarations, searches, bulk retries, the callback token -----------------
+    async def put_relay(self, relay_id: str, spec: RelaySpec) -> tuple[Relay, DeclareOutcome]:
+        """Declare the relay named ``spec.name`` idempotently.
+
+        No live relay of that name: declared under ``relay_id`` (``created``). One with the
+        same declaration: ``unchanged``. Otherwise its stored pull-to-push parameters,
+        ingest start parameters and recreate policy are replaced (``updated``); they take
+        effect at the next (re-)creation. Raises ``Conflict`` when the declaration cannot
+        describe that relay (create vs adopt, another adopted task, another linked ingest).
+        """
+        ...
+
+    async def jobs_of_relay(self, relay_id: str, *, limit: int) -> list[JobRecord]:
+        """A relay's jobs, newest first."""
+        ...
+
+    async def job_counts_by_relay(self, relay_ids: Sequence[str]) -> dict[str, dict[JobState, int]]:
+        """Job counts per state of each relay given (relays without jobs are left out)."""
+        ...
+
+    async def retry_dead_jobs(
+        self, *, relay_id: str | None, action: str | None, limit: int
+    ) -> list[JobRecord]:
+        """``retry_dead_job`` for up to ``limit`` dead jobs (oldest first), filtered."""
+        ...
+
+    async def search_events(
+        self, query: EventQuery, *, limit: int, cursor: int | None
+    ) -> list[FoundEvent]:
+        """Stored events matching ``query``, newest (highest id) first, ids below ``cursor``."""
+        ...
+
+    async def get_event(self, event_id: int) -> FoundEvent | None:
+        """One stored event, or None."""
+        ...
+
+    async def callback_tokens(self, configured: str | None, *, may_create: bool) -> CallbackTokens:
+        """The configured or stored callback token; creates one when none is stored.
+
+        Creating is refused (``TokenRefused``) when ``may_create`` is False and the store
+        already holds relays or events.
+        """
+        ...
+
+    async def rotate_callback_token(self) -> CallbackTokens:
+        """Store a new callback token; the per-relay key stays (it is kept on first rotation)."""
         ...
 
     # scrape-time aggregates (sync: the Prometheus collector runs in a thread) ------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import msgspec
 
@@ -33,9 +33,12 @@ __all__ = [
     "finish_job",
     "get_job",
     "has_due_job",
+    "job_counts_by_relay",
+    "jobs_of_relay",
     "list_jobs",
     "mark_payload",
     "retry_dead_job",
+    "retry_dead_jobs",
     "watch_enqueues",
 ]
 
@@ -236,6 +239,27 @@ def jobs_of_task(conn: Db, provider: str, task_id: str) -> list[JobRecord]:
     return [_job(row) for row in found]
 
 
+def jobs_of_relay(conn: Db, relay_id: str, *, limit: int) -> list[JobRecord]:
+    """A relay's jobs, newest first."""
+    sql = "SELECT * FROM jobs WHERE relay_id = ? ORDER BY id DESC LIMIT ?"
+    return [_job(row) for row in rows(conn.execute(sql, (relay_id, limit)))]
+
+
+def job_counts_by_relay(conn: Db, relay_ids: Sequence[str]) -> dict[str, dict[JobState, int]]:
+    """How many jobs each of ``relay_ids`` has in each state (relays without jobs left out)."""
+    counts: dict[str, dict[JobState, int]] = {}
+    for start in range(0, len(relay_ids), 500):  # SQLite's bound-parameter limit
+        chunk = relay_ids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        sql = (
+            f"SELECT relay_id, state, COUNT(*) FROM jobs WHERE relay_id IN ({marks}) "
+            "GROUP BY relay_id, state"
+        )
+        for relay_id, state, n in conn.execute(sql, tuple(chunk)):
+            counts.setdefault(str(relay_id), {})[JobState(state)] = int(n)
+    return counts
+
+
 def retry_dead_job(conn: Db, job_id: int) -> JobRecord | None:
     """Put a dead job back in the queue, due now, with a fresh attempt budget.
 
@@ -255,3 +279,17 @@ def retry_dead_job(conn: Db, job_id: int) -> JobRecord | None:
         if state is not None:
             update_relay(conn, relay.id, state=state.value, failure_reason=None)
     return job
+
+
+def retry_dead_jobs(
+    conn: Db, *, relay_id: str | None, action: str | None, limit: int
+) -> list[JobRecord]:
+    """Retry up to ``limit`` dead jobs (oldest first), optionally of one relay or action."""
+    condition, params = where(
+        ("state = ?", (JobState.DEAD.value,)),
+        ("relay_id = ?", None if relay_id is None else (relay_id,)),
+        ("action = ?", None if action is None else (action,)),
+    )
+    found = conn.execute(f"SELECT id FROM jobs {condition} ORDER BY id LIMIT ?", (*params, limit))
+    retried = [retry_dead_job(conn, int(job_id)) for (job_id,) in found.fetchall()]
+    return [job for job in retried if job is not None]

@@ -172,6 +172,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE relays ADD COLUMN transcode_task_id TEXT;
         """
     ),
+    # 5: operator queries: jobs by relay, event search, one live relay per name (older
+    # duplicates of a name get their id appended, so the unique index can be built).
+    Migration(
+        """
+        CREATE INDEX jobs_by_relay ON jobs (relay_id, state);
+        CREATE INDEX events_by_received ON events (received_at_ms, id);
+        CREATE INDEX events_by_kind ON events (kind, id);
+        UPDATE relays SET name = name || '-' || id
+            WHERE state != 'deleted' AND id NOT IN (
+                SELECT MIN(id) FROM relays WHERE state != 'deleted' GROUP BY name
+            );
+        CREATE UNIQUE INDEX relays_live_name ON relays (name) WHERE state != 'deleted';
+        """
+    ),
 )
 
 _PG_TYPES = (

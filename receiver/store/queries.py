@@ -9,12 +9,14 @@ import msgspec
 
 from receiver.domain.records import EventRecord, QuarantinedRecord, TaskDetail, TaskRecord
 from receiver.domain.states import Provider, Status
+from receiver.store.base import CallbackTokens, TokenRefused
 from receiver.store.dialect import Db
 from receiver.store.jobs import jobs_of_task
 from receiver.store.rows import Row, now_ms, rows, where
 
 __all__ = [
-    "get_or_create_token",
+    "TOKEN_KEY",
+    "callback_tokens",
     "get_task",
     "get_unrecognized",
     "insert_unrecognized",
@@ -23,8 +25,13 @@ __all__ = [
     "mark_replayed",
     "pending_jobs",
     "relay_counts",
+    "rotate_callback_token",
     "task_counts",
 ]
+
+TOKEN_KEY = "callback_token"
+#: Set on the first rotation to the token per-relay tokens were derived from until then.
+RELAY_KEY = "relay_token_key"
 
 _TASK_COLUMNS = (
     "t.seq, t.provider, t.task_id, t.status, t.reason, t.state_event_id, t.first_seen_ms, "
@@ -120,15 +127,54 @@ def mark_replayed(conn: Db, item_id: int, result: str) -> None:
     )
 
 
-def get_or_create_token(conn: Db) -> str:
-    """The generated callback token, made once and kept in ``meta``."""
-    # Replicas starting together each propose a token; the first insert wins for all.
+def _meta(conn: Db, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _set_meta(conn: Db, key: str, value: str) -> None:
     conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('callback_token', ?) ON CONFLICT (key) DO NOTHING",
-        (secrets.token_urlsafe(32),),
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
     )
-    row = conn.execute("SELECT value FROM meta WHERE key = 'callback_token'").fetchone()
-    return str(row[0])
+
+
+def callback_tokens(conn: Db, configured: str | None, *, may_create: bool) -> CallbackTokens:
+    """The configured or stored callback token; a new one only on an empty store or if allowed."""
+    if configured:
+        return CallbackTokens(configured, _meta(conn, RELAY_KEY) or configured)
+    stored = _meta(conn, TOKEN_KEY)
+    if stored is not None:
+        return CallbackTokens(stored, _meta(conn, RELAY_KEY) or stored)
+    if not may_create:
+        has_data = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM relays) OR EXISTS (SELECT 1 FROM events)"
+        ).fetchone()[0]
+        if has_data:
+            raise TokenRefused(
+                "the store holds relays or events but no callback token: a new token would "
+                "break every CallbackUrl registered with the old one. Set "
+                "RELAYWARDEN_CALLBACK_TOKEN to the old token, or pass --new-token."
+            )
+    # Replicas starting together each propose a token; the first insert wins for all.
+    won = conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        (TOKEN_KEY, secrets.token_urlsafe(32)),
+    ).rowcount
+    token = _meta(conn, TOKEN_KEY)
+    assert token is not None
+    return CallbackTokens(token, _meta(conn, RELAY_KEY) or token, created=won > 0)
+
+
+def rotate_callback_token(conn: Db) -> CallbackTokens:
+    """A new stored callback token; per-relay tokens keep the key they were derived from."""
+    old = _meta(conn, TOKEN_KEY)
+    if old is not None and _meta(conn, RELAY_KEY) is None:
+        _set_meta(conn, RELAY_KEY, old)
+    token = secrets.token_urlsafe(32)
+    _set_meta(conn, TOKEN_KEY, token)
+    return CallbackTokens(token, _meta(conn, RELAY_KEY) or token, created=True)
 
 
 def task_counts(conn: Db) -> list[tuple[str, str, int]]:

@@ -10,8 +10,14 @@ import msgspec
 
 from receiver.domain.destinations import ArtcSpec, ArtcTranscodeSpec, DestinationSpec
 from receiver.domain.records import IngestLink, RelayTaskLink
-from receiver.domain.relay import PullToPushSpec, RecreatePolicy, Relay, TrtcIngestSpec
-from receiver.domain.states import IngestState, Provider, RelayState
+from receiver.domain.relay import (
+    PullToPushSpec,
+    RecreatePolicy,
+    Relay,
+    TrtcIngestSpec,
+    new_relay_id,
+)
+from receiver.domain.states import IngestState, Provider, RelayOrigin, RelayState
 from receiver.store.dialect import Db
 from receiver.store.rows import Row, now_ms, one, rows, where
 
@@ -24,6 +30,7 @@ __all__ = [
     "ingests_of",
     "insert_relay",
     "list_relays",
+    "relay_by_name",
     "relay_task",
     "retire_task",
     "tasks_of",
@@ -56,6 +63,22 @@ def _encode(value: object) -> str | None:
     return None if value is None else _ENCODER.encode(value).decode()
 
 
+def relay_by_name(conn: Db, name: str) -> Relay | None:
+    """The live (not ``deleted``) relay called ``name``, or None."""
+    sql = "SELECT * FROM relays WHERE name = ? AND state != ?"
+    return _relay(one(conn.execute(sql, (name, RelayState.DELETED.value))))
+
+
+def _free_name(conn: Db, relay: Relay) -> str:
+    """The relay's name, or (for a relay adopted from a callback) a free variant of it."""
+    if relay.origin is not RelayOrigin.CALLBACK or relay_by_name(conn, relay.name) is None:
+        return relay.name  # a declared name that is taken fails on the unique index: 409
+    candidate = f"{relay.name}-{relay.id[:8]}"
+    while relay_by_name(conn, candidate) is not None:
+        candidate = f"{relay.name}-{new_relay_id()[:8]}"
+    return candidate
+
+
 def insert_relay(conn: Db, relay: Relay) -> Relay:
     """Insert a relay (and link its current task as generation 1, when it has one)."""
     now = now_ms()
@@ -65,7 +88,7 @@ def insert_relay(conn: Db, relay: Relay) -> Relay:
         "artc, artc_transcode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             relay.id,
-            relay.name,
+            _free_name(conn, relay),
             relay.state.value,
             relay.origin.value,
             relay.region,

@@ -14,14 +14,15 @@ from receiver.events import Event
 from receiver.store import queries
 from receiver.store.base import Conflict, IngestResult, StoreUnavailable
 from receiver.store.events import apply_event
+from receiver.store.operator_queries import OperatorQueries
 from receiver.store.rows import now_ms
 from receiver.store.sqlite_jobs import SqliteRelaysAndJobs
 
 __all__ = ["SqlStore"]
 
 
-class SqlStore(SqliteRelaysAndJobs):
-    """Callbacks, tasks and quarantine (plus relays and jobs from the mixin)."""
+class SqlStore(SqliteRelaysAndJobs, OperatorQueries):
+    """Callbacks, tasks and quarantine (plus relays, jobs and operator queries from mixins)."""
 
     planner: Planner | None
 
@@ -48,9 +49,7 @@ class SqlStore(SqliteRelaysAndJobs):
 
     async def callback_token(self, configured: str | None) -> str:
         """The callback token: the configured one, else one generated once and kept."""
-        if configured:
-            return configured
-        return await self.write(queries.get_or_create_token)
+        return (await self.callback_tokens(configured, may_create=True)).callback
 
     # tasks and quarantine ----------------------------------------------------------------
     async def list_tasks(

@@ -10,7 +10,7 @@ from receiver.domain.followups import wind_down_jobs
 from receiver.domain.plan import JobSpec
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, Relay, RelaySpec
 from receiver.domain.states import IngestState, JobAction, Provider, RelayOrigin, RelayState
-from receiver.store.base import ClaimedJob
+from receiver.store.base import ClaimedJob, Conflict
 from receiver.store.dialect import Db
 from receiver.store.jobs import enqueue_job, mark_payload
 from receiver.store.relays import (
@@ -18,6 +18,7 @@ from receiver.store.relays import (
     attach_task,
     get_relay,
     insert_relay,
+    relay_by_name,
     retire_task,
     update_relay,
 )
@@ -42,6 +43,9 @@ def _relay(conn: Db, relay_id: str) -> Relay:
 def declare_relay(conn: Db, relay_id: str, spec: RelaySpec) -> Relay:
     """Insert a declared relay, link a running ingest, enqueue its create or adopt job."""
     adopt, ingest = spec.adopt, spec.trtc_ingest
+    taken = relay_by_name(conn, spec.name.strip())
+    if taken is not None:
+        raise Conflict(f"a relay named {taken.name!r} exists (id {taken.id})")
     config = spec.pull_to_push or PullToPushSpec(Region=adopt.Region if adopt else None)
     region = adopt.Region if adopt is not None else str(config.Region)
     linked = ingest is not None and ingest.TaskId is not None

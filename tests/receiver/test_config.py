@@ -8,15 +8,22 @@ from pathlib import Path
 import pytest
 
 from receiver.cli import main
-from receiver.config import ConfigError, Settings, is_loopback_host, sqlite_path_from_url
+from receiver.config import (
+    ConfigError,
+    Settings,
+    data_dir,
+    default_database_url,
+    is_loopback_host,
+    sqlite_path_from_url,
+)
 from tests.receiver.helpers import RELAYWARDEN, serve_env
 from tests.support.servers import free_port
 
 
 def test_defaults() -> None:
-    settings = Settings.from_env({})
+    settings = Settings.from_env({"RELAYWARDEN_DATA_DIR": "/srv/rw"})
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
-    assert settings.database_url == "sqlite:///relaywarden.db"
+    assert settings.database_url == "sqlite:////srv/rw/relaywarden.db"
     assert settings.callback_token is None and settings.admin_token is None
     assert settings.trtc_callback_key is None
     assert settings.aliyun_region == "cn-shanghai" and settings.aliyun_qps == 10
@@ -24,6 +31,25 @@ def test_defaults() -> None:
     assert settings.log_format == "json"
     assert settings.max_body_bytes == 1024 * 1024
     assert settings.base_url == "http://127.0.0.1:8080"
+
+
+def test_data_dir_default_is_independent_of_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert data_dir({"XDG_DATA_HOME": "/xdg"}) == Path("/xdg/relaywarden")
+    home = Path.home() / ".local" / "share" / "relaywarden"
+    assert data_dir({}) == home
+    assert default_database_url({}) == f"sqlite:///{home}/relaywarden.db"
+    # a relative RELAYWARDEN_DATA_DIR is made absolute once, where the process starts
+    assert data_dir({"RELAYWARDEN_DATA_DIR": "rel"}) == tmp_path / "rel"
+    explicit = {"RELAYWARDEN_DATA_DIR": "/a", "RELAYWARDEN_DATABASE_URL": "sqlite:////b/x.db"}
+    assert Settings.from_env(explicit).database_url == "sqlite:////b/x.db"
+
+
+def test_tests_never_use_the_real_home(isolated_data_dir: Path) -> None:
+    assert data_dir() == isolated_data_dir
+    assert not str(Settings().database_url).startswith(f"sqlite:///{Path.home()}/.local")
 
 
 def test_values_from_env() -> None:

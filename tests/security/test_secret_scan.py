@@ -148,7 +148,7 @@ def test_no_secret_in_any_log_line_or_response(run: Run) -> None:
     assert any(json.loads(line).get("event") == "job_retry" for line in lines)
     leaks = {f"log line {n}": _leaks(line, secrets) for n, line in enumerate(lines)}
     stderr = run.process.stderr.read_text().splitlines()
-    banner = [line for line in stderr if "Register this CallbackUrl" in line]
+    banner = [line for line in stderr if "Register these callback URLs" in line]
     assert banner, "the start-up banner is missing"
     for n, line in enumerate(stderr):
         if line.strip().startswith(f"{run.process.base}/callbacks/aliyun/pull-to-push?token="):
