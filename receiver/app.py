@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 
 from receiver.api import api_routes
-from receiver.callbacks import callback_routes
+from receiver.callbacks import CallbackRoutes, callback_endpoints, callback_routes
 from receiver.collector import STORE_COLLECTOR
 from receiver.config import Settings
 from receiver.domain.plan import Planner
@@ -104,8 +104,9 @@ def create_app(
         ],
         middleware=[Middleware(AdminAuthMiddleware, admin_token=settings.admin_token)],
     )
+    callbacks = callback_endpoints(runtime)
     routes: list[BaseRoute] = [
-        *callback_routes(),
+        *callback_routes(callbacks),
         api,
         *ops_routes(),
         *web_routes(settings.admin_token),
@@ -113,6 +114,9 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
+            # Outermost: callbacks are answered before the generic middleware (they guard
+            # and log themselves).
+            Middleware(CallbackRoutes, endpoints=callbacks),
             Middleware(ErrorGuardMiddleware),
             Middleware(AccessLogMiddleware),
         ],

@@ -131,13 +131,11 @@ def job_runner(
     store = runtime.store
     aliyun, trtc = _clients(settings, *(limiters or account_limiters(runtime)))
     shared: dict[str, RateLimiter | None] = dict.fromkeys(("oss", "artc", "whip"))
-    wakeup = None
     if isinstance(store, PgStore):
         account = settings.aliyun_access_key_id
         shared["oss"] = _shared(runtime, "oss", account, settings.oss_qps)
         shared["artc"] = _shared(runtime, "artc", account, settings.artc_qps)
         shared["whip"] = _shared(runtime, "whip", account, settings.whip_qps)
-        wakeup = store.listener.enqueued
     oss = OssClient(
         settings.aliyun_access_key_id,
         settings.aliyun_access_key_secret,
@@ -172,7 +170,7 @@ def job_runner(
         max_attempts=settings.job_max_attempts,
         regions=settings.regions,
         ingest_id_wait_seconds=settings.ingest_id_wait_seconds,
-        wakeup=wakeup,
+        wakeup=store.jobs_enqueued,
     )
 
 

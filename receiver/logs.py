@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import datetime
 import logging
 import sys
+import threading
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
 import msgspec
 import structlog
 
-from receiver.redaction import mask_text
+from receiver.redaction import mask_text, registered_secrets
 
-__all__ = ["QUIET_LOGGERS", "RedactingFilter", "configure_logging", "redact_url"]
+__all__ = ["QUIET_LOGGERS", "LineWriter", "RedactingFilter", "configure_logging", "redact_url"]
 
 #: Third-party loggers that print request URLs (httpx logs every request line at INFO,
 #: query string included): only their warnings get through.
@@ -24,9 +29,32 @@ def redact_url(url: str) -> str:
     return mask_text(url)
 
 
+#: Masked forms of short strings already seen (task ids, sources, outcomes recur in every
+#: callback line), valid while the registered secrets stay the same.
+_MEMO: dict[str, str] = {}
+_MEMO_FOR: list[tuple[str, ...] | None] = [None]
+_MEMO_ENTRIES = 4096
+_MEMO_LENGTH = 256
+
+
+def _mask(text: str) -> str:
+    if len(text) > _MEMO_LENGTH:
+        return mask_text(text)
+    forms = registered_secrets().forms
+    if forms is not _MEMO_FOR[0]:
+        _MEMO.clear()
+        _MEMO_FOR[0] = forms
+    found = _MEMO.get(text)
+    if found is None:
+        if len(_MEMO) >= _MEMO_ENTRIES:
+            _MEMO.clear()
+        found = _MEMO[text] = mask_text(text)
+    return found
+
+
 def _masked(value: Any) -> Any:
     if isinstance(value, str):
-        return mask_text(value)
+        return _mask(value)
     if isinstance(value, dict):
         return {key: _masked(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -67,6 +95,59 @@ class RedactingFilter(logging.Filter):
 
 
 _JSON = msgspec.json.Encoder(enc_hook=repr)
+_second: list[Any] = [None, ""]  # the last whole second stamped, and its ISO text
+
+
+def _timestamp(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """``timestamp``: ISO 8601 UTC with microseconds; the date part is formatted once a second."""
+    now = time.time()
+    second = int(now)
+    if second != _second[0]:
+        moment = datetime.datetime.fromtimestamp(second, datetime.UTC)
+        _second[:] = [second, moment.strftime("%Y-%m-%dT%H:%M:%S")]
+    event_dict["timestamp"] = f"{_second[1]}.{int((now - second) * 1e6):06d}Z"
+    return event_dict
+
+
+class LineWriter:
+    """structlog's logger for JSON lines: one write per event-loop pass, not one per line.
+
+    Under load a loop pass answers many callbacks; writing (a system call that releases the
+    GIL to the store's writer thread) once per pass instead of once per line saves both.
+    Lines logged off the loop, or with no loop running, are written at once, in order.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._lines: list[bytes] = []
+        self._lock = threading.Lock()
+
+    def msg(self, message: bytes) -> None:
+        """Queue one line (written at the end of this loop pass)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._lock:
+            self._lines.append(message)
+            if loop is None:
+                self._write()
+            elif len(self._lines) == 1:
+                loop.call_soon(self.flush)
+
+    info = warning = error = critical = exception = debug = msg
+
+    def flush(self) -> None:
+        """Write every queued line."""
+        with self._lock:
+            self._write()
+
+    def _write(self) -> None:
+        if self._lines:
+            self._lines.append(b"")
+            self._stream.write(b"\n".join(self._lines))
+            self._lines.clear()
+            self._stream.flush()
 
 
 def _encode_json(event_dict: Any, **_: Any) -> bytes:
@@ -87,16 +168,17 @@ def configure_logging(log_format: str = "json", level: int = logging.INFO) -> No
         if log_format == "json"
         else text_renderer
     )
+    lines = LineWriter(sys.stdout.buffer)
+    atexit.register(lines.flush)
     factory: Any = (
-        structlog.BytesLoggerFactory(sys.stdout.buffer)
-        if log_format == "json"
-        else structlog.PrintLoggerFactory(sys.stdout)
+        (lambda *_: lines) if log_format == "json" else structlog.PrintLoggerFactory(sys.stdout)
     )
+    # Level and timestamp are ours, added after masking (which they never need).
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact_event,
+        structlog.processors.add_log_level,
+        _timestamp,
     ]
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, _redact_rendered, renderer],

@@ -8,6 +8,7 @@ dashboards and alerts see zeros instead of absent series.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -28,10 +29,12 @@ __all__ = [
     "KNOWN_REASONS",
     "PROVIDER_RESULTS",
     "REGISTRY",
+    "CallbackSeries",
     "JobOutcome",
     "callback_duration_seconds",
     "callbacks_total",
     "connections_refused_total",
+    "count_transition",
     "ingests_unknown_total",
     "job_duration_seconds",
     "jobs_total",
@@ -193,6 +196,39 @@ def reason_label(reason: str | None) -> str:
     """Map a provider reason onto the bounded label set (unknown reasons become ``other``)."""
     value = reason or ""
     return value if value in KNOWN_REASONS else "other"
+
+
+class CallbackSeries:
+    """The callback series of one source, resolved once.
+
+    ``labels()`` takes a lock and builds a key on every call; a callback only adds to
+    series resolved here.
+    """
+
+    __slots__ = ("duration", "outcomes")
+
+    def __init__(self, source: str) -> None:
+        self.outcomes = {
+            outcome: callbacks_total.labels(source, outcome) for outcome in CALLBACK_OUTCOMES
+        }
+        self.duration = callback_duration_seconds.labels(source)
+
+    def done(self, outcome: str, seconds: float) -> None:
+        """Count one callback with ``outcome`` that took ``seconds``."""
+        self.outcomes[outcome].inc()
+        self.duration.observe(seconds)
+
+
+_TRANSITIONS: dict[tuple[str, str, str], Any] = {}
+
+
+def count_transition(provider: str, status: str, reason: str | None) -> None:
+    """Count one task status change (the series is resolved once per label set)."""
+    key = (provider, status, reason_label(reason))
+    series = _TRANSITIONS.get(key)
+    if series is None:  # bounded: providers x statuses x known reasons
+        series = _TRANSITIONS[key] = task_transitions_total.labels(*key)
+    series.inc()
 
 
 def _preinitialise() -> None:

@@ -11,14 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from starlette.requests import Request
-
 from receiver.auth import callback_token_valid, css_callback_signed, trtc_sign_matches
 from receiver.decoders.aliyun import decode_aliyun_pull_to_push
 from receiver.decoders.tencent import decode_tencent_pull_to_push
 from receiver.decoders.trtc import decode_trtc
 from receiver.domain.states import Provider, Source
 from receiver.events import Event
+from receiver.http import CallbackRequest
 from receiver.runtime import Runtime
 
 __all__ = [
@@ -40,15 +39,15 @@ _BAD_CSS_SIGN = "missing, wrong or expired body sign/t: check RELAYWARDEN_CSS_CA
 class AuthScheme(Protocol):
     """How a source's callbacks prove who sent them. Each check answers a refusal or None."""
 
-    def refuse_request(self, request: Request, runtime: Runtime) -> str | None:
+    def refuse_request(self, request: CallbackRequest, runtime: Runtime) -> str | None:
         """Why the request is refused before its body is read (None: go on)."""
         ...
 
-    def refuse_body(self, request: Request, runtime: Runtime, body: bytes) -> str | None:
+    def refuse_body(self, request: CallbackRequest, runtime: Runtime, body: bytes) -> str | None:
         """Why the request is refused once its body is read (None: authenticated)."""
         ...
 
-    def context(self, request: Request) -> dict[str, str]:
+    def context(self, request: CallbackRequest) -> dict[str, str]:
         """Routing facts the decoder gets along with the body."""
         ...
 
@@ -63,41 +62,40 @@ class TokenAuth:
 
     css_sign: bool = False
 
-    def refuse_request(self, request: Request, runtime: Runtime) -> str | None:
-        query, token = request.query_params, runtime.callback_token
-        relay_key = runtime.relay_token_key
-        if not callback_token_valid(query.get("token"), token, query.get("relay"), relay_key):
+    def refuse_request(self, request: CallbackRequest, runtime: Runtime) -> str | None:
+        given, relay = request.query("token"), request.query("relay")
+        token, relay_key = runtime.callback_token, runtime.relay_token_key
+        if not callback_token_valid(given, token, relay, relay_key):
             return _BAD_TOKEN
         return None
 
-    def refuse_body(self, request: Request, runtime: Runtime, body: bytes) -> str | None:
+    def refuse_body(self, request: CallbackRequest, runtime: Runtime, body: bytes) -> str | None:
         key = runtime.settings.css_callback_key
         if self.css_sign and key and not css_callback_signed(key, body):
             return _BAD_CSS_SIGN
         return None
 
-    def context(self, request: Request) -> dict[str, str]:
-        query = request.query_params
-        return {key: query[key] for key in ("relay", "region") if query.get(key)}
+    def context(self, request: CallbackRequest) -> dict[str, str]:
+        return {key: value for key in ("relay", "region") if (value := request.query(key))}
 
 
 @dataclass(frozen=True)
 class TrtcSignAuth:
     """The ``Sign`` header: HMAC-SHA256 of the raw body with the configured TRTC key."""
 
-    def refuse_request(self, request: Request, runtime: Runtime) -> str | None:
+    def refuse_request(self, request: CallbackRequest, runtime: Runtime) -> str | None:
         if runtime.settings.trtc_callback_key is None:
             return "TRTC callbacks are refused: RELAYWARDEN_TRTC_CALLBACK_KEY is not set"
         return None
 
-    def refuse_body(self, request: Request, runtime: Runtime, body: bytes) -> str | None:
+    def refuse_body(self, request: CallbackRequest, runtime: Runtime, body: bytes) -> str | None:
         key = runtime.settings.trtc_callback_key
-        if key is None or not trtc_sign_matches(key, body, request.headers.get("sign")):
+        if key is None or not trtc_sign_matches(key, body, request.header(b"sign")):
             return "missing or wrong Sign header for this body"
         return None
 
-    def context(self, request: Request) -> dict[str, str]:
-        sdk_app_id = request.headers.get("sdkappid")
+    def context(self, request: CallbackRequest) -> dict[str, str]:
+        sdk_app_id = request.header(b"sdkappid")
         return {"sdk_app_id": sdk_app_id} if sdk_app_id else {}
 
 

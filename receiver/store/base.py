@@ -9,6 +9,7 @@ claim has happened since.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -160,6 +161,15 @@ class Store(HealingStore, Protocol):
     @property
     def alive(self) -> bool:
         """True while the store can take writes (its writer runs, its pool is open)."""
+        ...
+
+    @property
+    def jobs_enqueued(self) -> asyncio.Event:
+        """Set once a committed write made a job pending (when it is due, if later).
+
+        The job runner waits on it next to its poll timer and clears it before each claim,
+        so a job is claimed as soon as it can run rather than at the next poll.
+        """
         ...
 
     async def start(self) -> None:

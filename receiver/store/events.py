@@ -7,6 +7,8 @@ task) is ``receiver.domain.lifecycle``, applied after the rules so they see the 
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 
 from receiver.domain.lifecycle import state_after_task_status
@@ -28,9 +30,28 @@ from receiver.store.relays import (
     update_relay,
 )
 
-__all__ = ["apply_event"]
+__all__ = ["apply_event", "apply_healing_plan", "event_row", "ingest_input"]
 
 log = structlog.get_logger("relaywarden.store")
+
+
+def event_row(event: Event, order_time: int, applied: bool, now: int) -> tuple[Any, ...]:
+    """The ``events`` columns from ``dedupe_key`` to ``raw``, in table order, for ``event``."""
+    return (
+        event.dedupe_key,
+        event.source.value,
+        event.provider.value,
+        event.task_id,
+        event.kind.value,
+        event.status.value,
+        event.reason,
+        event.provider_status,
+        event.event_time_ms,
+        order_time,
+        now,
+        int(applied),
+        event.raw,
+    )
 
 
 def _record(conn: Db, event: Event, order_time: int, applied: bool, now: int) -> int | None:
@@ -44,21 +65,7 @@ def _record(conn: Db, event: Event, order_time: int, applied: bool, now: int) ->
         "provider_status, event_time_ms, order_time_ms, received_at_ms, applied, raw) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-        (
-            event.dedupe_key,
-            event.source.value,
-            event.provider.value,
-            event.task_id,
-            event.kind.value,
-            event.status.value,
-            event.reason,
-            event.provider_status,
-            event.event_time_ms,
-            order_time,
-            now,
-            int(applied),
-            event.raw,
-        ),
+        event_row(event, order_time, applied, now),
     ).fetchone()
     return None if row is None else int(row[0])
 
@@ -122,7 +129,7 @@ def apply_event(conn: Db, event: Event, planner: Planner | None, now: int) -> In
 def _plan_and_apply(conn: Db, planner: Planner, change: TaskChange, now: int) -> tuple[int, ...]:
     event = change.event
     if event.provider is Provider.TRTC:
-        given = _ingest_input(conn, change, now)
+        given = ingest_input(conn, change, now)
     else:
         link = relay_task(conn, event.provider.value, event.task_id)
         relay = get_relay(conn, link.relay_id) if link is not None else None
@@ -142,19 +149,24 @@ def _plan_and_apply(conn: Db, planner: Planner, change: TaskChange, now: int) ->
         insert_relay(conn, plan.new_relay)
     if plan.claimed is not None:
         claim_task(conn, plan.claimed)
-    if plan.task_region is not None:
-        set_task_region(conn, event.task_id, plan.task_region)
-    for update in plan.ingests:
-        apply_ingest_update(conn, update)
-    if plan.ingest_restart and given.relay is not None:
-        restarts = given.relay.recreate.recent_attempts(given.relay.ingest_restarts, now)
-        update_relay(conn, given.relay.id, ingest_restarts=[*restarts, now])
+    apply_healing_plan(conn, plan, given, now)
     return tuple(
         enqueue_job(conn, spec, now=now, cause_event_id=change.event_id) for spec in plan.jobs
     )
 
 
-def _ingest_input(conn: Db, change: TaskChange, now: int) -> PlanInput:
+def apply_healing_plan(conn: Db, plan: Plan, given: PlanInput, now: int) -> None:
+    """Write the self-healing part of a plan: a task's region, ingest changes, a restart."""
+    if plan.task_region is not None:
+        set_task_region(conn, given.change.event.task_id, plan.task_region)
+    for update in plan.ingests:
+        apply_ingest_update(conn, update)
+    if plan.ingest_restart and given.relay is not None:
+        restarts = given.relay.recreate.recent_attempts(given.relay.ingest_restarts, now)
+        update_relay(conn, given.relay.id, ingest_restarts=[*restarts, now])
+
+
+def ingest_input(conn: Db, change: TaskChange, now: int) -> PlanInput:
     """What the planner reads about a TRTC event: the ingest link and its relay."""
     event = change.event
     sdk_app_id = _int_or_none(event.context.get("sdk_app_id"))

@@ -9,7 +9,8 @@ outcome of the run that replaced it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 
 import msgspec
 
@@ -38,6 +39,7 @@ __all__ = [
     "mark_payload",
     "retry_dead_job",
     "retry_dead_jobs",
+    "watch_enqueues",
 ]
 
 #: Channel a PostgreSQL enqueue notifies, so runners waiting in any replica wake at once.
@@ -78,6 +80,27 @@ def enqueue_job(conn: Db, spec: JobSpec, *, now: int, cause_event_id: int | None
         # Wakes idle runners of every replica when this transaction commits.
         conn.execute(f"NOTIFY {JOBS_CHANNEL}")
     return int(row[0])
+
+
+def watch_enqueues(conn: sqlite3.Connection, enqueued: Callable[[int], None]) -> None:
+    """Call ``enqueued(due_at_ms)`` whenever a write on ``conn`` makes a job pending (SQLite).
+
+    Temporary triggers, so they exist for this connection only (the writer's) and catch
+    every way a job becomes pending: enqueued, retried by the operator, or backed off.
+    PostgreSQL's counterpart is the ``NOTIFY`` of :func:`enqueue_job`.
+    """
+    conn.create_function("relaywarden_job_pending", 1, enqueued)
+    for name, when in (
+        ("jobs_pending_insert", "AFTER INSERT ON jobs WHEN NEW.state = 'pending'"),
+        (
+            "jobs_pending_update",
+            "AFTER UPDATE OF state, due_at_ms ON jobs WHEN NEW.state = 'pending'",
+        ),
+    ):
+        conn.execute(
+            f"CREATE TEMP TRIGGER IF NOT EXISTS {name} {when} "
+            "BEGIN SELECT relaywarden_job_pending(NEW.due_at_ms); END"
+        )
 
 
 def has_due_job(conn: Db, now: int) -> bool:

@@ -1,11 +1,15 @@
 """The SQLite store: WAL, one writer thread with group commit, pooled readers.
 
 Implements ``receiver.store.base.Store``; what it shares with PostgreSQL lives in
-``receiver.store.sql_store`` and its mixins.
+``receiver.store.sql_store`` and its mixins. Callbacks are applied as a
+group per commit (``receiver.store.event_batch``) with the writer's cache
+(``receiver.store.cache``); a commit that makes a job due sets ``jobs_enqueued``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -13,9 +17,15 @@ from typing import TypeVar
 
 import anyio.to_thread
 
+from receiver.domain.plan import Planner
+from receiver.events import Event
 from receiver.store import queries
-from receiver.store.base import Conflict, Planner, StoreUnavailable
+from receiver.store.base import Conflict, IngestResult, StoreUnavailable
+from receiver.store.cache import WriterCache
+from receiver.store.event_batch import EventBatch
+from receiver.store.jobs import watch_enqueues
 from receiver.store.migrations import migrate
+from receiver.store.rows import now_ms
 from receiver.store.sql_store import SqlStore
 from receiver.store.writer import SqliteWriter, connect
 
@@ -57,14 +67,59 @@ class SqliteStore(SqlStore):
 
     def __init__(self, path: str, *, planner: Planner | None = None, max_batch: int = 256) -> None:
         self.path = path
-        self.planner = planner
-        self.writer = SqliteWriter(path, max_batch=max_batch)
+        self._cache = cache = WriterCache()
+        self._events = EventBatch(planner, cache)
+        self.writer = SqliteWriter(
+            path, max_batch=max_batch, after_commit=self._committed, after_rollback=cache.clear
+        )
         self._readers = _Readers(path)
+        self._jobs_enqueued = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._due_ms: int | None = None  # earliest due time a pending commit enqueued
+
+    @property
+    def planner(self) -> Planner | None:
+        """The rules applied to task changes inside the callback transaction."""
+        return self._events.planner
+
+    @planner.setter
+    def planner(self, planner: Planner | None) -> None:
+        self._events.planner = planner
+
+    @property
+    def jobs_enqueued(self) -> asyncio.Event:
+        """Set when a committed write made a job pending (at the time it becomes due)."""
+        return self._jobs_enqueued
 
     # lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
         """Create or migrate the schema and start the writer thread."""
-        self.writer.start(init=migrate)
+        with contextlib.suppress(RuntimeError):  # opened outside a loop: nobody to wake
+            self._loop = asyncio.get_running_loop()
+
+        def init(conn: sqlite3.Connection) -> None:
+            migrate(conn)
+            watch_enqueues(conn, self._enqueued)
+            self._cache.watch(conn)
+
+        self.writer.start(init=init)
+
+    def _enqueued(self, due_ms: int) -> None:
+        # On the writer thread, inside the transaction: remembered until it commits.
+        self._due_ms = due_ms if self._due_ms is None else min(self._due_ms, due_ms)
+
+    def _committed(self) -> None:
+        due, self._due_ms = self._due_ms, None
+        if due is not None and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to wake
+                self._loop.call_soon_threadsafe(self._wake_at, due)
+
+    def _wake_at(self, due_ms: int) -> None:
+        delay = (due_ms - now_ms()) / 1000
+        if delay <= 0:
+            self._jobs_enqueued.set()
+        else:
+            asyncio.get_running_loop().call_later(delay, self._jobs_enqueued.set)
 
     def close(self) -> None:
         """Drain pending writes and close every connection."""
@@ -105,6 +160,19 @@ class SqliteStore(SqlStore):
     def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on this thread's read connection (for scrape-time collectors)."""
         return fn(self._readers.connection())
+
+    # callbacks ---------------------------------------------------------------------------
+    async def ingest(self, event: Event) -> IngestResult:
+        """Append, apply and plan one event in one durable transaction.
+
+        SQLite's writer applies the callbacks of one group commit together
+        (``EventBatch``); PostgreSQL keeps the shared one-event transaction.
+        """
+        try:
+            result: IngestResult = await self.writer.run_in_group(self._events, (event, now_ms()))
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the store could not record the event: {exc}") from exc
+        return result
 
     # scrape-time aggregates --------------------------------------------------------------
     def task_counts(self) -> list[tuple[str, str, int]]:

@@ -26,6 +26,7 @@ from receiver.store.dialect import Db
 from receiver.store.jobs import enqueue_job
 from receiver.store.rows import now_ms, one
 from receiver.store.select import AnyStore, build_store
+from receiver.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -286,3 +287,61 @@ async def test_a_stuck_run_loses_its_job_to_a_new_claim_after_the_lease(
         assert after == row
     finally:
         await runner.stop()
+
+
+# ----- wake-ups: a commit that makes a job pending wakes the runner ------------------------
+
+
+async def test_an_enqueued_job_runs_without_waiting_for_the_poll(
+    store: AnyStore, make_runner: Callable[..., JobRunner]
+) -> None:
+    scripted = Scripted({"prompt": [], "retried": [retryable()]})
+    # An hour between polls: only the store's wake-up can get these jobs claimed in time.
+    runner = make_runner(scripted, poll_interval=3600.0, wakeup=store.jobs_enqueued)
+    await runner.start()
+    try:
+        await asyncio.sleep(0.05)  # the runner has polled once (nothing) and now idles
+        job_id = await _enqueue_now(store, "prompt")
+        await asyncio.wait_for(_wait_state(store, job_id, "succeeded"), timeout=5)
+        if not isinstance(store, SqliteStore):
+            return  # PostgreSQL wakes on enqueues (NOTIFY); a backed-off retry waits a poll
+        # A retry backs off 0.005-0.01 s: its wake-up comes when it is due, not at a poll.
+        retried = await _enqueue_now(store, "retried", relay_id="r2")
+        row = await asyncio.wait_for(_wait_state(store, retried, "succeeded"), timeout=5)
+    finally:
+        await runner.stop()
+    assert row["attempts"] == 2
+
+
+async def test_without_the_wake_up_the_job_waits_for_the_poll(
+    store: AnyStore, make_runner: Callable[..., JobRunner]
+) -> None:
+    scripted = Scripted({"prompt": []})
+    runner = make_runner(scripted, poll_interval=3600.0)  # no wakeup given
+    await runner.start()
+    try:
+        await asyncio.sleep(0.05)
+        job_id = await _enqueue_now(store, "prompt")
+        await asyncio.sleep(0.5)
+        row = await _row(store, job_id)
+    finally:
+        await runner.stop()
+    assert row is not None and row["state"] == "pending"
+
+
+async def test_jobs_enqueued_is_set_only_after_the_commit_and_at_the_due_time(
+    store: AnyStore,
+) -> None:
+    if not isinstance(store, SqliteStore):
+        pytest.skip("SQLite's writer schedules the wake-up; PostgreSQL's NOTIFY has no due time")
+    event = store.jobs_enqueued
+    event.clear()
+    await store.write(lambda conn: conn.execute("INSERT INTO meta VALUES ('k', 'v')"))
+    await asyncio.sleep(0.05)
+    assert not event.is_set()  # a write that enqueues nothing wakes nobody
+    later = now_ms() + 300
+    await store.write(_enqueue(JobSpec("x", relay_id="r", delay_seconds=0.3), later - 300))
+    await asyncio.sleep(0.1)
+    assert not event.is_set()  # not due yet
+    await asyncio.wait_for(event.wait(), timeout=2)
+    assert now_ms() >= later - 5

@@ -205,3 +205,57 @@ async def test_an_operation_queued_while_the_writer_stops_fails_instead_of_hangi
     store.close()
     with pytest.raises(StoreUnavailable):
         await asyncio.wait_for(future, timeout=5)
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A SQLite store only: its writer cache and grouped ingest have no PostgreSQL twin."""
+    opened = SqliteStore(str(tmp_path / "cache.db"))
+    await opened.start()
+    try:
+        yield opened
+    finally:
+        await opened.stop()
+
+
+async def test_the_writer_cache_follows_writes_it_did_not_make(
+    sqlite_store: SqliteStore,
+) -> None:
+    store = sqlite_store
+    first = await store.ingest(event("c", Status.RUNNING, 10))
+    assert first.change is not None and first.change.applied
+    # Another operation of the writer ends the task behind the callback transaction's back.
+    await store.write(
+        lambda conn: conn.execute("UPDATE tasks SET status = 'exited' WHERE task_id = 'c'")
+    )
+    later = await store.ingest(event("c", Status.RECOVERING, 20))
+    assert later.change is not None and not later.change.applied  # a terminal state holds
+    assert later.change.previous_status is Status.EXITED
+    # Event ids continue after rows another operation added, never reusing one.
+    await store.write(
+        lambda conn: conn.execute(
+            "INSERT INTO events (id, dedupe_key, source, provider, task_id, kind, status, "
+            "reason, provider_status, order_time_ms, received_at_ms, applied, raw) VALUES "
+            "(1000, 'k', 's', 'aliyun', 'x', 'status', 'running', '', '1', 0, 0, 0, x'00')"
+        )
+    )
+    after = await store.ingest(event("d", Status.RUNNING, 30))
+    assert after.event_id == 1001
+
+
+async def test_the_writer_cache_is_dropped_with_a_failed_batch(store: AnyStore) -> None:
+    def half_then_fail(conn: Db) -> None:
+        conn.execute("DELETE FROM tasks WHERE task_id = 'e'")
+        raise ValueError("boom")
+
+    await store.ingest(event("e", Status.RUNNING, 10))
+    outcomes = await asyncio.gather(
+        store.ingest(event("e", Status.OFFLINE, 20)),
+        store.write(half_then_fail),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[1], ValueError)
+    task = await store.get_task("aliyun", "e")
+    assert task is not None and task.task.status is Status.OFFLINE
+    third = await store.ingest(event("e", Status.RUNNING, 30))
+    assert third.change is not None and third.change.previous_status is Status.OFFLINE

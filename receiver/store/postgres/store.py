@@ -10,6 +10,7 @@ log (an async pool, used by the provider clients' shared limiters).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -74,6 +75,11 @@ class PgStore(SqlStore):
     def alive(self) -> bool:
         """True while the writer thread runs."""
         return self.writer.alive
+
+    @property
+    def jobs_enqueued(self) -> asyncio.Event:
+        """Set when any replica commits an enqueue (its ``NOTIFY``, heard by the listener)."""
+        return self.listener.enqueued
 
     async def start(self) -> None:
         """Migrate (when behind), open the pools and start writer, listener and metrics."""
