@@ -36,6 +36,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from receiver import metrics
 from receiver.config import Settings
+from receiver.one_write import use_one_write
 
 __all__ = [
     "ConnectionLimits",
@@ -200,6 +201,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._cancel_timer()
         super().on_headers_complete()
+        use_one_write(self.cycle)
         self._head_timer = self.loop.call_later(self.limits.header_timeout, self._body_timeout)
 
     def on_message_complete(self) -> None:

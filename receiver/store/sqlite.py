@@ -1,4 +1,5 @@
-"""The SQLite store: WAL, one writer thread with group commit, pooled readers.
+"""The SQLite store: WAL, one writer thread with group commit, pooled readers, and
+checkpoints in the background (``receiver.store.checkpoint``).
 
 Implements ``receiver.store.base.Store``; what it shares with PostgreSQL lives in
 ``receiver.store.sql_store`` and its mixins. Callbacks are applied as a
@@ -22,6 +23,7 @@ from receiver.events import Event
 from receiver.store import queries
 from receiver.store.base import Conflict, IngestResult, StoreUnavailable
 from receiver.store.cache import WriterCache
+from receiver.store.checkpoint import SAFETY_PAGES, Checkpointer
 from receiver.store.event_batch import EventBatch
 from receiver.store.jobs import watch_enqueues
 from receiver.store.migrations import migrate
@@ -72,6 +74,7 @@ class SqliteStore(SqlStore):
         self.writer = SqliteWriter(
             path, max_batch=max_batch, after_commit=self._committed, after_rollback=cache.clear
         )
+        self.checkpointer = Checkpointer(lambda: connect(path), lambda: self.writer.batches)
         self._readers = _Readers(path)
         self._jobs_enqueued = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -101,8 +104,11 @@ class SqliteStore(SqlStore):
             migrate(conn)
             watch_enqueues(conn, self._enqueued)
             self._cache.watch(conn)
+            # Commits leave checkpoints to the checkpointer, up to the safety net.
+            conn.execute(f"PRAGMA wal_autocheckpoint = {SAFETY_PAGES}")
 
         self.writer.start(init=init)
+        self.checkpointer.start()
 
     def _enqueued(self, due_ms: int) -> None:
         # On the writer thread, inside the transaction: remembered until it commits.
@@ -123,6 +129,7 @@ class SqliteStore(SqlStore):
 
     def close(self) -> None:
         """Drain pending writes and close every connection."""
+        self.checkpointer.stop()
         self.writer.stop()
         self._readers.close()
 
