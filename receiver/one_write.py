@@ -22,15 +22,23 @@ __all__ = ["OneWriteCycle", "use_one_write"]
 
 
 class _Capture:
-    """Stands in for the transport while uvicorn formats a head: keeps what it writes."""
+    """Stands in for the transport while uvicorn formats a head: keeps what it writes.
 
-    __slots__ = ("data",)
+    uvicorn may wait for a slow client's buffer to drain before it formats the head; other
+    tasks of the request that look at the transport meanwhile see the real one's state.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("data", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
         self.data = b""
 
     def write(self, data: bytes) -> None:
         self.data += data
+
+    def __getattr__(self, name: str) -> Any:  # is_closing() and the like
+        return getattr(self.transport, name)
 
 
 class _Prefixed:
@@ -69,7 +77,7 @@ class OneWriteCycle(RequestResponseCycle):
         transport = self.transport
         held = self._held
         if held is None and not self.response_started:
-            capture = _Capture()
+            capture = _Capture(transport)
             self.transport = cast(asyncio.Transport, capture)
             try:
                 await super().send(message)
