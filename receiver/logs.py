@@ -37,18 +37,25 @@ _MEMO_ENTRIES = 4096
 _MEMO_LENGTH = 256
 
 
-def _mask(text: str) -> str:
-    if len(text) > _MEMO_LENGTH:
-        return mask_text(text)
+def _memo() -> dict[str, str]:
+    """The memo of masked forms, emptied when the registered secrets changed."""
     forms = registered_secrets().forms
     if forms is not _MEMO_FOR[0]:
         _MEMO.clear()
         _MEMO_FOR[0] = forms
-    found = _MEMO.get(text)
+    return _MEMO
+
+
+def _mask(text: str, memo: dict[str, str] | None = None) -> str:
+    if len(text) > _MEMO_LENGTH:
+        return mask_text(text)
+    if memo is None:
+        memo = _memo()
+    found = memo.get(text)
     if found is None:
-        if len(_MEMO) >= _MEMO_ENTRIES:
-            _MEMO.clear()
-        found = _MEMO[text] = mask_text(text)
+        if len(memo) >= _MEMO_ENTRIES:
+            memo.clear()
+        found = memo[text] = mask_text(text)
     return found
 
 
@@ -64,11 +71,21 @@ def _masked(value: Any) -> Any:
     return value
 
 
+#: Values that cannot hold a secret (exact types: a subclass may format itself otherwise).
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
 def _redact_event(
     _: Any, __: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
+    # Every line passes here (one per callback): plain strings and numbers, the common
+    # values, are handled inline with the memo looked up once per line.
+    memo = _memo()
     for key, value in event_dict.items():
-        if key != "exc_info":
+        kind = type(value)
+        if kind is str:
+            event_dict[key] = _mask(value, memo)
+        elif kind not in _PLAIN and key != "exc_info":
             event_dict[key] = _masked(value)
     return event_dict
 

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
-from receiver.logs import RedactingFilter
+from receiver.logs import RedactingFilter, _redact_event
 from receiver.redaction import (
     MASK,
     bounded,
@@ -106,3 +106,30 @@ def test_stdlib_records_are_masked_by_the_filter() -> None:
     output = stream.getvalue()
     assert "S3cret-11" not in output and "S3cret-12" not in output
     assert output.count(MASK) == 2
+
+
+def test_log_lines_mask_strings_at_any_depth_and_leave_plain_values(registry: None) -> None:
+    register_secrets(TOKEN)
+    error = ValueError(f"bad {TOKEN}")
+    line: dict[str, object] = {
+        "event": "callback",
+        "task_id": f"task-{TOKEN}",
+        "count": 3,
+        "ratio": 0.5,
+        "applied": True,
+        "missing": None,
+        "nested": {"url": f"https://x/?token={TOKEN}", "ids": [1, TOKEN]},
+        "error": error,
+    }
+    masked = _redact_event(None, "info", dict(line))
+    assert TOKEN not in json.dumps({k: v for k, v in masked.items() if k != "error"})
+    assert TOKEN not in str(masked["error"]) and str(masked["error"]).startswith("ValueError")
+    assert masked["event"] == "callback" and str(masked["task_id"]).startswith("task-")
+    for key in ("count", "ratio", "applied", "missing"):
+        assert masked[key] is line[key]
+    # A secret registered later is masked too: the memo of masked forms starts over.
+    before = _redact_event(None, "info", {"task_id": "later-secret-value-0123"})
+    assert before["task_id"] == "later-secret-value-0123"  # not a secret yet: memoised as is
+    register_secrets("later-secret-value-0123")
+    again = _redact_event(None, "info", {"task_id": "later-secret-value-0123"})
+    assert again["task_id"] != "later-secret-value-0123"
