@@ -43,7 +43,7 @@ class Checkpointer:
         connect: Callable[[], sqlite3.Connection],
         commits: Callable[[], int],
         *,
-        interval: float = 0.05,
+        interval: float = 0.1,
     ) -> None:
         self._connect = connect
         self._commits = commits
