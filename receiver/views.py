@@ -14,7 +14,7 @@ from receiver.domain.destinations import ArtcSpec, ArtcTranscodeSpec, Destinatio
 from receiver.domain.records import (
     EventRecord,
     IngestLink,
-    JobPayload,
+    JobFields,
     JobRecord,
     QuarantinedRecord,
     RelayRecord,
@@ -23,7 +23,7 @@ from receiver.domain.records import (
     TaskRecord,
 )
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, TrtcIngestSpec
-from receiver.domain.states import IngestState, JobState, Provider, RelayOrigin, RelayState, Status
+from receiver.domain.states import IngestState, Provider, RelayOrigin, RelayState, Status
 from receiver.follow_up_views import ChannelView, TranscodeView, failed_hint
 from receiver.redaction import mask_text
 from receiver.relay_providers import ChannelReading
@@ -122,20 +122,10 @@ class EventView(msgspec.Struct, frozen=True):
         )
 
 
-class JobView(msgspec.Struct, frozen=True):
-    """A follow-up job."""
+class JobView(JobFields, frozen=True, kw_only=True):
+    """A follow-up job: the record's fields, its times as ISO text, its error masked."""
 
-    id: int
-    action: str
-    relay_id: str | None
-    provider: str | None
-    task_id: str | None
-    payload: JobPayload
-    state: JobState
-    attempts: int
-    throttled: int
     due_at: str | None
-    last_error: str | None
     created_at: str | None
     updated_at: str | None
 
@@ -143,19 +133,19 @@ class JobView(msgspec.Struct, frozen=True):
     def of(cls, job: JobRecord) -> JobView:
         """The view of a job record."""
         return cls(
-            job.id,
-            job.action,
-            job.relay_id,
-            job.provider,
-            job.task_id,
-            job.payload,
-            job.state,
-            job.attempts,
-            job.throttled,
-            iso_time(job.due_at_ms),
-            None if job.last_error is None else mask_text(job.last_error),
-            iso_time(job.created_at_ms),
-            iso_time(job.updated_at_ms),
+            id=job.id,
+            action=job.action,
+            relay_id=job.relay_id,
+            provider=job.provider,
+            task_id=job.task_id,
+            payload=job.payload,
+            state=job.state,
+            attempts=job.attempts,
+            throttled=job.throttled,
+            last_error=None if job.last_error is None else mask_text(job.last_error),
+            due_at=iso_time(job.due_at_ms),
+            created_at=iso_time(job.created_at_ms),
+            updated_at=iso_time(job.updated_at_ms),
         )
 
 

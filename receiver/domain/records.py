@@ -17,6 +17,7 @@ __all__ = [
     "EventRecord",
     "FoundEvent",
     "IngestLink",
+    "JobFields",
     "JobPayload",
     "JobRecord",
     "QuarantinedRecord",
@@ -70,8 +71,11 @@ class FoundEvent(EventRecord, frozen=True, kw_only=True):
     task_id: str
 
 
-class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One job of the outbox. ``action`` stays text: a job may name an action we lack."""
+class JobFields(msgspec.Struct, frozen=True, kw_only=True):
+    """What a job is, apart from its times: shared by the record and its API view.
+
+    ``action`` stays text: a job may name an action we lack.
+    """
 
     id: int
     action: str
@@ -82,8 +86,13 @@ class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
     state: JobState
     attempts: int
     throttled: int
-    due_at_ms: int
     last_error: str | None
+
+
+class JobRecord(JobFields, frozen=True, kw_only=True):
+    """One job of the outbox, its times in milliseconds since the epoch."""
+
+    due_at_ms: int
     created_at_ms: int
     updated_at_ms: int
 

@@ -32,13 +32,7 @@ class ActionStore(Protocol):
         ...
 
     async def record_adopted_config(
-        self,
-        job: ClaimedJob,
-        relay_id: str,
-        task_id: str,
-        config: PullToPushSpec,
-        *,
-        exited: bool,
+        self, job: ClaimedJob, relay_id: str, task_id: str, config: PullToPushSpec, *, exited: bool
     ) -> None:
         """Keep a described configuration; a pending relay takes the task (ended if exited)."""
         ...

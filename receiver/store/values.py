@@ -13,20 +13,9 @@ from receiver.domain.plan import TaskChange
 from receiver.domain.records import JobRecord
 from receiver.domain.states import JobState, Provider
 
-__all__ = [
-    "AggregatesElsewhere",
-    "BadCursor",
-    "CallbackTokens",
-    "ClaimedJob",
-    "Conflict",
-    "DeclareOutcome",
-    "EventQuery",
-    "IngestResult",
-    "LeaseLost",
-    "RunResult",
-    "StoreUnavailable",
-    "TokenRefused",
-]
+__all__ = ["AggregatesElsewhere", "BadCursor", "CallbackTokens", "ClaimedJob"]
+__all__ += ["Conflict", "DeclareOutcome", "EventQuery", "IngestResult"]
+__all__ += ["LeaseLost", "RunResult", "StoreUnavailable", "TokenRefused"]
 
 
 class StoreUnavailable(Exception):
