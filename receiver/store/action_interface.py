@@ -42,12 +42,7 @@ class ActionStore(Protocol):
         ...
 
     async def start_recreate_attempt(
-        self,
-        job: ClaimedJob,
-        relay_id: str,
-        old_task_id: str,
-        policy: RecreatePolicy,
-        now_ms: int,
+        self, job: ClaimedJob, relay_id: str, old_task_id: str, policy: RecreatePolicy, now_ms: int
     ) -> bool:
         """Count one re-creation attempt and retire the old task; False when over budget.
 
