@@ -13,17 +13,19 @@ import msgspec
 from receiver.domain.destinations import ArtcSpec, ArtcTranscodeSpec, DestinationSpec
 from receiver.domain.records import (
     EventRecord,
+    IngestFields,
     IngestLink,
     JobFields,
     JobRecord,
     QuarantinedRecord,
     RelayRecord,
+    RelayTaskFields,
     RelayTaskLink,
     TaskDetail,
     TaskRecord,
 )
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, TrtcIngestSpec
-from receiver.domain.states import IngestState, Provider, RelayOrigin, RelayState, Status
+from receiver.domain.states import Provider, RelayOrigin, RelayState, Status
 from receiver.follow_up_views import ChannelView, TranscodeView, failed_hint
 from receiver.redaction import mask_text
 from receiver.relay_providers import ChannelReading
@@ -207,36 +209,25 @@ class ReplayView(msgspec.Struct, frozen=True):
     task_id: str
 
 
-class IngestView(msgspec.Struct, frozen=True, omit_defaults=True):
-    """A TRTC ingest linked to a relay."""
-
-    sdk_app_id: int
-    task_id: str | None
-    state: IngestState
-    owned: bool
-    reason: str | None = None
-    """Why the ingest is in its state (an awaited id, a gave-up restart …)."""
+class IngestView(IngestFields, frozen=True, kw_only=True, omit_defaults=True):
+    """A TRTC ingest linked to a relay: the link's shown fields."""
 
     @classmethod
     def of(cls, link: IngestLink) -> IngestView:
         """The view of an ingest link."""
-        return cls(link.sdk_app_id, link.task_id, link.state, link.owned, link.reason)
+        return msgspec.convert(link, cls, from_attributes=True)
 
 
-class RelayTaskView(msgspec.Struct, frozen=True, omit_defaults=True):
-    """A task a relay had, by generation."""
+class RelayTaskView(RelayTaskFields, frozen=True, kw_only=True, omit_defaults=True):
+    """A task a relay had, by generation: the link's shown fields."""
 
-    task_id: str
-    generation: int
-    retired_by_us: bool
     status: Status | None
-    region: str | None = None
-    """Where the task is known to live; None until it has been found."""
+    """Always shown: null while the task has reported no status."""
 
     @classmethod
     def of(cls, link: RelayTaskLink) -> RelayTaskView:
         """The view of a relay's task link."""
-        return cls(link.task_id, link.generation, link.retired_by_us, link.status, link.region)
+        return msgspec.convert(link, cls, from_attributes=True)
 
 
 class RelayView(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -16,6 +16,7 @@ from receiver.domain.states import IngestState, JobState, Provider, Status
 __all__ = [
     "EventRecord",
     "FoundEvent",
+    "IngestFields",
     "IngestLink",
     "JobFields",
     "JobPayload",
@@ -23,6 +24,7 @@ __all__ = [
     "QuarantinedRecord",
     "ReconcileTarget",
     "RelayRecord",
+    "RelayTaskFields",
     "RelayTaskLink",
     "TaskDetail",
     "TaskRecord",
@@ -118,10 +120,12 @@ class QuarantinedRecord(msgspec.Struct, frozen=True, kw_only=True):
     replay_result: str | None
 
 
-class RelayTaskLink(msgspec.Struct, frozen=True, kw_only=True):
-    """How a provider task belongs to a relay; ``retired_by_us`` when relaywarden deleted it."""
+class RelayTaskFields(msgspec.Struct, frozen=True, kw_only=True):
+    """A task a relay had, by generation (the API shows these fields as they are).
 
-    relay_id: str
+    ``retired_by_us`` when relaywarden deleted it.
+    """
+
     task_id: str
     generation: int
     retired_by_us: bool
@@ -130,19 +134,31 @@ class RelayTaskLink(msgspec.Struct, frozen=True, kw_only=True):
     """The region the task is known to live in; None until it has been found."""
 
 
-class IngestLink(msgspec.Struct, frozen=True, kw_only=True):
-    """A TRTC ingest linked to a relay; ``owned`` when relaywarden started it.
+class RelayTaskLink(RelayTaskFields, frozen=True, kw_only=True):
+    """How a provider task belongs to a relay."""
 
-    ``task_id`` is None while a start whose answer was lost awaits its id from a 701.
+    relay_id: str
+
+
+class IngestFields(msgspec.Struct, frozen=True, kw_only=True):
+    """A TRTC ingest linked to a relay (the API shows these fields as they are).
+
+    ``owned`` when relaywarden started it; ``task_id`` is None while a start whose answer
+    was lost awaits its id from a 701; ``reason`` says why it is in its state.
     """
 
-    id: int
-    relay_id: str
     sdk_app_id: int
     task_id: str | None
     state: IngestState
     owned: bool
     reason: str | None = None
+
+
+class IngestLink(IngestFields, frozen=True, kw_only=True):
+    """An ingest link as the store keeps it."""
+
+    id: int
+    relay_id: str
     failures: int = 0
     """Start failures (701 with Status 1) in a row."""
     awaiting_since_ms: int | None = None
