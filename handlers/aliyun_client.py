@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
@@ -30,13 +30,11 @@ from handlers.provider_answers import (
     TaskCreated,
 )
 from handlers.provider_http import (
-    DEFAULT_DEADLINE,
-    DEFAULT_TIMEOUT,
+    HttpOptions,
     ProviderHttpClient,
     parse_retry_after,
     read_json,
 )
-from handlers.ratelimit import RateLimiter, WindowRateLimiter
 
 __all__ = [
     "ALIYUN_LIVE_VERSION",
@@ -108,6 +106,7 @@ class AliyunLiveClient(ProviderHttpClient):
 
     provider = "aliyun"
     resign_codes = ALIYUN_RESIGN_CODES
+    missing_credentials = _MISSING_CREDENTIALS
 
     def __init__(
         self,
@@ -115,29 +114,17 @@ class AliyunLiveClient(ProviderHttpClient):
         access_key_id: str | None = None,
         access_key_secret: str | None = None,
         *,
-        limiter: RateLimiter | None = None,
         qps: int = 10,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-        deadline: float = DEFAULT_DEADLINE,
         clock: Callable[[], float] = time.time,
         nonce_factory: Callable[[], str] | None = None,
+        **options: Unpack[HttpOptions],
     ) -> None:
         auth: AcsV3Auth | None = None
         if access_key_id and access_key_secret:
             auth = AcsV3Auth(
                 access_key_id, access_key_secret, clock=clock, nonce_factory=nonce_factory
             )
-        super().__init__(
-            endpoint,
-            auth,
-            limiter=limiter or WindowRateLimiter(qps),
-            timeout=timeout,
-            transport=transport,
-            missing_credentials=_MISSING_CREDENTIALS,
-            deadline=deadline,
-            secrets=(access_key_secret,),
-        )
+        super().__init__(endpoint, auth, qps=qps, secrets=(access_key_secret,), **options)
 
     async def call(
         self, action: str, params: Mapping[str, Any], answer: type[T], *, method: str = "GET"

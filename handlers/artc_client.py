@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import httpx
 import msgspec
@@ -39,7 +39,7 @@ from handlers.provider_answers import (
     TranscodeInfo,
     WhipAnswer,
 )
-from handlers.provider_http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
+from handlers.provider_http import HttpOptions
 from handlers.ratelimit import RateLimiter, WindowRateLimiter
 
 __all__ = [
@@ -190,27 +190,21 @@ class ArtcClient(AliyunLiveClient):
         access_key_id: str | None = None,
         access_key_secret: str | None = None,
         *,
-        limiter: RateLimiter | None = None,
         qps: int = 10,
         whip_limiter: RateLimiter | None = None,
         whip_qps: int = WHIP_QPS,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         nonce_factory: Callable[[], str] | None = None,
-        deadline: float = DEFAULT_DEADLINE,
+        **options: Unpack[HttpOptions],
     ) -> None:
         super().__init__(
             endpoint,
             access_key_id,
             access_key_secret,
-            limiter=limiter,
             qps=qps,
-            timeout=timeout,
-            transport=transport,
             clock=clock,
             nonce_factory=nonce_factory,
-            deadline=deadline,
+            **options,
         )
         self.whip_limiter = whip_limiter or WindowRateLimiter(whip_qps)
         self._clock = clock

@@ -13,7 +13,7 @@ import ipaddress
 import time
 from collections.abc import Callable
 from types import NoneType
-from typing import TypeVar
+from typing import TypeVar, Unpack
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -31,8 +31,7 @@ from handlers.oss_livechannel import (
 )
 from handlers.oss_signing import OssResource, OssV4Auth, sign_rtmp_url
 from handlers.outcome import Outcome, ProviderError, sanitize
-from handlers.provider_http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, ProviderHttpClient
-from handlers.ratelimit import RateLimiter, WindowRateLimiter
+from handlers.provider_http import HttpOptions, ProviderHttpClient
 
 __all__ = ["OSS_RESIGN_CODES", "OssClient", "classify_oss"]
 
@@ -122,6 +121,7 @@ class OssClient(ProviderHttpClient):
 
     provider = "oss"
     resign_codes = OSS_RESIGN_CODES
+    missing_credentials = _MISSING_CREDENTIALS
 
     def __init__(
         self,
@@ -130,26 +130,15 @@ class OssClient(ProviderHttpClient):
         *,
         region: str = "cn-shanghai",
         endpoint: str | None = None,
-        limiter: RateLimiter | None = None,
         qps: int = 10,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
-        deadline: float = DEFAULT_DEADLINE,
+        **options: Unpack[HttpOptions],
     ) -> None:
         auth = None
         if access_key_id and access_key_secret:
             auth = OssV4Auth(access_key_id, access_key_secret, clock=clock)
-        super().__init__(
-            endpoint or f"https://oss-{region}.aliyuncs.com",
-            auth,
-            limiter=limiter or WindowRateLimiter(qps),
-            timeout=timeout,
-            transport=transport,
-            missing_credentials=_MISSING_CREDENTIALS,
-            secrets=(access_key_secret,),
-            deadline=deadline,
-        )
+        endpoint = endpoint or f"https://oss-{region}.aliyuncs.com"
+        super().__init__(endpoint, auth, qps=qps, secrets=(access_key_secret,), **options)
         self.region = region
         self._configured = endpoint is not None
         self._access_key_id = access_key_id

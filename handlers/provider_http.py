@@ -13,14 +13,14 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Self, TypedDict, TypeVar, Unpack
 
 import httpx
 import msgspec
 import structlog
 
 from handlers.outcome import Outcome, ProviderError, sanitize
-from handlers.ratelimit import RateLimiter
+from handlers.ratelimit import RateLimiter, WindowRateLimiter
 from receiver.http import BodyTooLarge, collect_limited
 from receiver.metrics import provider_request_duration_seconds, provider_requests_total
 
@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_DEADLINE",
     "DEFAULT_TIMEOUT",
     "MAX_ANSWER_BYTES",
+    "HttpOptions",
     "ProviderHttpClient",
     "parse_retry_after",
     "read_json",
@@ -45,6 +46,19 @@ _USER_AGENT = "relaywarden/0.1"
 log = structlog.get_logger("relaywarden.provider")
 
 T = TypeVar("T")
+
+
+class HttpOptions(TypedDict, total=False):
+    """How a client talks HTTP, the same for every provider client (keyword arguments).
+
+    ``limiter`` replaces the client's own ``qps`` window (to share one account's budget);
+    ``timeout`` bounds each phase, ``deadline`` a whole exchange; ``transport`` is httpx's.
+    """
+
+    limiter: RateLimiter | None
+    timeout: httpx.Timeout | float
+    transport: httpx.AsyncBaseTransport | None
+    deadline: float
 
 
 def read_json(content: bytes, shape: type[T]) -> T | None:
@@ -76,33 +90,33 @@ class ProviderHttpClient(abc.ABC):
     provider: ClassVar[str]
     #: Error codes after which the request is signed again and re-sent once, immediately.
     resign_codes: ClassVar[frozenset[str]] = frozenset()
+    #: What a call without credentials says to configure.
+    missing_credentials: ClassVar[str]
 
     def __init__(
         self,
         endpoint: str,
         auth: httpx.Auth | None,
         *,
-        limiter: RateLimiter,
-        timeout: httpx.Timeout | float,
-        transport: httpx.AsyncBaseTransport | None,
-        missing_credentials: str,
+        qps: int,
         secrets: Iterable[str | None] = (),
-        deadline: float = DEFAULT_DEADLINE,
+        **options: Unpack[HttpOptions],
     ) -> None:
+        deadline = options.get("deadline", DEFAULT_DEADLINE)
         if not deadline > 0:
             raise ValueError(f"deadline must be positive, got {deadline}")
+        timeout = options.get("timeout", DEFAULT_TIMEOUT)
         self.endpoint = endpoint.rstrip("/")
         #: Seconds one HTTP exchange may take in total (sending to the last byte read).
         self.deadline = float(deadline)
-        self.limiter = limiter
+        self.limiter = options.get("limiter") or WindowRateLimiter(qps)
         self._auth = auth
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self._missing_credentials = missing_credentials
         self._secrets = tuple(s for s in secrets if s)
         self._http = httpx.AsyncClient(
             base_url=self.endpoint,
             timeout=self._timeout,
-            transport=transport,
+            transport=options.get("transport"),
             follow_redirects=False,
             headers={"User-Agent": _USER_AGENT},
         )
@@ -183,9 +197,7 @@ class ProviderHttpClient(abc.ABC):
         """
         if self._auth is None:
             self._record(api, Outcome.REJECTED, None)
-            raise self._error(
-                api, Outcome.REJECTED, "MissingCredentials", self._missing_credentials
-            )
+            raise self._error(api, Outcome.REJECTED, "MissingCredentials", self.missing_credentials)
         hidden = self._secrets + tuple(s for s in secrets if s)
         for attempt in (1, 2):
             outcome, elapsed = await self._attempt(

@@ -10,19 +10,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
 from handlers.outcome import TRTC_RESIGN_CODES, Outcome, classify_trtc, sanitize
 from handlers.provider_answers import Answer, IngestStatus, TaskCreated, TrtcEnvelope, TrtcHead
 from handlers.provider_http import (
-    DEFAULT_DEADLINE,
-    DEFAULT_TIMEOUT,
+    HttpOptions,
     ProviderHttpClient,
     read_json,
 )
-from handlers.ratelimit import RateLimiter, WindowRateLimiter
 from handlers.tc3_signing import Tc3Auth
 
 __all__ = [
@@ -58,6 +56,7 @@ class TrtcClient(ProviderHttpClient):
 
     provider = "trtc"
     resign_codes = TRTC_RESIGN_CODES
+    missing_credentials = _MISSING_CREDENTIALS
 
     def __init__(
         self,
@@ -66,26 +65,14 @@ class TrtcClient(ProviderHttpClient):
         secret_key: str | None = None,
         *,
         region: str = DEFAULT_TRTC_REGION,
-        limiter: RateLimiter | None = None,
         qps: int = 20,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-        deadline: float = DEFAULT_DEADLINE,
         clock: Callable[[], float] = time.time,
+        **options: Unpack[HttpOptions],
     ) -> None:
         auth = None
         if secret_id and secret_key:
             auth = Tc3Auth(secret_id, secret_key, TRTC_SERVICE, clock=clock)
-        super().__init__(
-            endpoint,
-            auth,
-            limiter=limiter or WindowRateLimiter(qps),
-            timeout=timeout,
-            transport=transport,
-            missing_credentials=_MISSING_CREDENTIALS,
-            deadline=deadline,
-            secrets=(secret_key,),
-        )
+        super().__init__(endpoint, auth, qps=qps, secrets=(secret_key,), **options)
         self.region = region
 
     async def call(self, action: str, params: Mapping[str, Any], answer: type[T]) -> T:
