@@ -71,7 +71,11 @@ class Checkpointer:
         self._thread = None
 
     def _run(self) -> None:
-        conn = self._connect()
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:  # the writer's safety net still checkpoints
+            log.warning("store_checkpoint_failed", error=str(exc), stopped=True)
+            return
         seen = -1
         try:
             while not self._stop.wait(self.interval):

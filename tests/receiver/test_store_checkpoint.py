@@ -98,3 +98,20 @@ def test_a_failing_checkpoint_is_logged_and_the_thread_goes_on(tmp_path: Path) -
         checkpointer.stop()
     assert checkpointer.checkpoints == 0
     assert {line["event"] for line in logs} == {"store_checkpoint_failed"}
+
+
+def test_a_connection_that_cannot_open_is_logged_and_the_thread_ends() -> None:
+    def connect() -> sqlite3.Connection:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    checkpointer = Checkpointer(connect, lambda: 1, interval=0.01)
+    with capture_logs() as logs:
+        checkpointer.start()
+        thread = checkpointer._thread
+        assert thread is not None
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+    checkpointer.stop()
+    assert [(line["event"], line.get("stopped")) for line in logs] == [
+        ("store_checkpoint_failed", True)
+    ]
