@@ -13,6 +13,7 @@ from starlette.routing import Route
 from receiver import metrics
 from receiver.callbacks import decode_for_source
 from receiver.decoders.base import Malformed, Unrecognized
+from receiver.domain.numbers import row_int
 from receiver.domain.states import Provider, Status
 from receiver.events import Event
 from receiver.http import BadQuery, enum_param, error_response, json_response
@@ -31,18 +32,13 @@ __all__ = [
 ]
 
 MAX_LIMIT = 500
-#: Ids and cursors are SQLite integers; anything beyond them cannot name a row.
-_MAX_ID = 2**63 - 1
 
 
 def parse_limit(request: Request, default: int = 100) -> int:
     """``limit`` (1..500) from the query string."""
     raw_limit = request.query_params.get("limit")
-    try:
-        limit = default if raw_limit in (None, "") else int(raw_limit)
-    except ValueError:
-        raise BadQuery(f"limit must be an integer from 1 to {MAX_LIMIT}") from None
-    if not 1 <= limit <= MAX_LIMIT:
+    limit = default if raw_limit in (None, "") else row_int(raw_limit, minimum=1)
+    if limit is None or limit > MAX_LIMIT:
         raise BadQuery(f"limit must be an integer from 1 to {MAX_LIMIT}")
     return limit
 
@@ -51,22 +47,17 @@ def parse_limit_cursor(request: Request, default: int = 100) -> tuple[int, int |
     """``limit`` (1..500) and an opaque integer ``cursor`` from the query string."""
     limit = parse_limit(request, default)
     raw_cursor = request.query_params.get("cursor")
-    try:
-        cursor = None if raw_cursor in (None, "") else int(raw_cursor)
-    except ValueError:
-        raise BadQuery("cursor must be a value returned as next_cursor") from None
-    if cursor is not None and not 0 <= cursor <= _MAX_ID:
+    if raw_cursor in (None, ""):
+        return limit, None
+    cursor = row_int(raw_cursor)
+    if cursor is None:
         raise BadQuery("cursor must be a value returned as next_cursor")
     return limit, cursor
 
 
 def parse_id(request: Request, name: str) -> int | None:
     """A positive integer path parameter, or None when it cannot name a row."""
-    try:
-        value = int(request.path_params[name])
-    except ValueError:
-        return None
-    return value if 0 < value <= _MAX_ID else None
+    return row_int(request.path_params[name], minimum=1)
 
 
 async def ingest_counted(store: Store, event: Event) -> IngestResult:

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 
 from receiver.domain.lifecycle import state_after_task_status
+from receiver.domain.numbers import row_int
 from receiver.domain.ordering import TaskState, apply_order
 from receiver.domain.plan import Plan, PlanInput, Planner, TaskChange
 from receiver.domain.states import EventKind, Provider, Status
@@ -189,7 +190,7 @@ def ingest_input(conn: Db, change: TaskChange, now: int) -> PlanInput:
 
 
 def _int_or_none(text: str | None) -> int | None:
-    return int(text) if text is not None and text.strip().isdigit() else None
+    return row_int(text.strip()) if text is not None else None
 
 
 def _follow_task(conn: Db, event: Event) -> None:
