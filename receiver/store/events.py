@@ -30,6 +30,7 @@ from receiver.store.relays import (
     set_task_region,
     update_relay,
 )
+from receiver.store.scope_queries import check_scope
 
 __all__ = ["apply_event", "apply_healing_plan", "event_row", "ingest_input"]
 
@@ -87,6 +88,8 @@ def apply_event(conn: Db, event: Event, planner: Planner | None, now: int) -> In
         + (" FOR UPDATE" if is_postgres(conn) else ""),
         key,
     ).fetchone()
+    if event.scope_relay is not None:
+        check_scope(conn, event, relay_task(conn, *key))  # before anything is written
     current = None if row is None else TaskState(Status(row[0]), int(row[2]))
     moved = apply_order(current, event.status, order_time)
     event_id = _record(conn, event, order_time, moved is not None, now)

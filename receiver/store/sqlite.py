@@ -18,6 +18,7 @@ from typing import TypeVar
 import anyio.to_thread
 
 from receiver.domain.plan import Planner
+from receiver.domain.scope import OutOfScope
 from receiver.events import Event
 from receiver.store import queries
 from receiver.store.base import Conflict, IngestResult, StoreUnavailable
@@ -169,9 +170,13 @@ class SqliteStore(SqlStore):
         (``EventBatch``); PostgreSQL keeps the shared one-event transaction.
         """
         try:
-            result: IngestResult = await self.writer.run_in_group(self._events, (event, now_ms()))
+            result: IngestResult | OutOfScope = await self.writer.run_in_group(
+                self._events, (event, now_ms())
+            )
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"the store could not record the event: {exc}") from exc
+        if isinstance(result, OutOfScope):
+            raise result
         return result
 
     # scrape-time aggregates --------------------------------------------------------------
