@@ -140,6 +140,11 @@ class SqliteStore(SqlStore):
         """True while the writer thread runs."""
         return self.writer.alive
 
+    @property
+    def commit_failure(self) -> str | None:
+        """Why writes fail now (disk full, read-only); None while they commit."""
+        return self.writer.failing
+
     # access ------------------------------------------------------------------------------
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in the next group transaction; return after the commit.

@@ -123,6 +123,9 @@ class GroupWriter(abc.ABC):
     errors: tuple[type[Exception], ...] = ()
     #: Attempts for a batch that keeps losing races (deadlock, serialization failure).
     max_attempts = 5
+    #: Database errors that are about one operation's data (a broken constraint, a value
+    #: out of range), not about the store: they do not make the store "failing".
+    operation_errors: tuple[type[Exception], ...] = ()
 
     def __init__(
         self,
@@ -142,6 +145,9 @@ class GroupWriter(abc.ABC):
         self.batches = 0
         self.operations = 0
         self.retries = 0
+        self.failing: str | None = None
+        """Why the last batch could not write (disk full, read-only file, lost database);
+        None once a batch commits a write again. ``/readyz`` reports it."""
 
     @abc.abstractmethod
     def connection(self) -> AbstractContextManager[Any]:
@@ -254,6 +260,7 @@ class GroupWriter(abc.ABC):
             if self._after_commit is not None:
                 self._after_commit()
             break
+        self._note_health(outcomes)
         self.batches += 1
         self.operations += len(batch)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
@@ -267,6 +274,23 @@ class GroupWriter(abc.ABC):
         elapsed = time.perf_counter() - started
         if elapsed > 1.0:
             log.warning("store_slow_commit", seconds=round(elapsed, 3), batch=len(batch))
+
+    def _note_health(self, outcomes: list[tuple[_Op, bool, Any]]) -> None:
+        """Set or clear ``failing`` from a batch's outcomes (a commit that wrote clears it)."""
+        faults = [
+            value
+            for _, ok, value in outcomes
+            if not ok
+            and isinstance(value, (*self.errors, StoreUnavailable))
+            and not isinstance(value, self.operation_errors)
+        ]
+        if faults:
+            if self.failing is None:
+                log.error("store_writes_failing", error=str(faults[0]))
+            self.failing = str(faults[0])
+        elif self.failing is not None and any(ok for _, ok, _ in outcomes):
+            log.info("store_writes_recovered", previous=self.failing)
+            self.failing = None
 
     def _attempt(self, batch: list[_Op], *, grouped: bool) -> list[tuple[_Op, bool, Any]]:
         """One try at the batch, one commit: groups together (when ``grouped``), every
@@ -335,6 +359,12 @@ class SqliteWriter(GroupWriter):
 
     begin_sql = "BEGIN IMMEDIATE"
     errors = (sqlite3.Error,)
+    operation_errors = (
+        sqlite3.IntegrityError,
+        sqlite3.DataError,
+        sqlite3.ProgrammingError,
+        sqlite3.InterfaceError,
+    )
 
     def __init__(
         self,

@@ -77,6 +77,11 @@ class PgStore(SqlStore):
         return self.writer.alive
 
     @property
+    def commit_failure(self) -> str | None:
+        """Why writes fail now (disk full, read-only); None while they commit."""
+        return self.writer.failing
+
+    @property
     def jobs_enqueued(self) -> asyncio.Event:
         """Set when any replica commits an enqueue (its ``NOTIFY``, heard by the listener)."""
         return self.listener.enqueued
