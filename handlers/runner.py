@@ -19,6 +19,7 @@ from handlers.actions import Action, Defer, Skip
 from handlers.aliyun_client import AliyunLiveClient
 from handlers.artc_client import ArtcClient
 from handlers.context import ActionContext, CallbackUrlFactory
+from handlers.lease import renewing_lease
 from handlers.oss_client import OssClient
 from handlers.outcome import Outcome, ProviderError
 from handlers.trtc_client import TrtcClient
@@ -166,7 +167,8 @@ class JobRunner:
                 artc=self.artc,
             )
             try:
-                await action(context)
+                async with renewing_lease(self.store, job):
+                    await action(context)
             except Defer as defer:
                 # Waiting its turn is not a failure: no attempt is used up.
                 await self._finish(
