@@ -4,7 +4,9 @@ A job is claimed with a lease (``RELAYWARDEN_JOB_LEASE_SECONDS``); a worker that
 leaves the job to be claimed again when the lease runs out. An action that is alive but
 slow (a provider answering inside its deadline, a throttled queue of calls) must not look
 dead: ``renewing_lease`` extends the lease every third of its length while the action runs,
-so the same job is never claimed, and a provider never called, twice at once.
+so the same job is never claimed, and a provider never called, twice at once. Renewal stops
+after ``max_run_seconds``: a run still going then is presumed stuck, and its job is claimed
+again once the lease runs out (its own fenced writes are refused from then on).
 """
 
 from __future__ import annotations
@@ -22,9 +24,14 @@ __all__ = ["renewing_lease"]
 log = structlog.get_logger("relaywarden.jobs")
 
 
-async def _renew(store: Store, job: ClaimedJob, interval: float) -> None:
+async def _renew(store: Store, job: ClaimedJob, interval: float, max_run_seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + max_run_seconds
     while True:
         await asyncio.sleep(interval)
+        if loop.time() >= stop_at:
+            log.warning("job_lease_renewal_stopped", job_id=job.id, action=job.action)
+            return
         try:
             await store.extend_lease(job)
         except LeaseLost:
@@ -37,10 +44,15 @@ async def _renew(store: Store, job: ClaimedJob, interval: float) -> None:
 
 
 @contextlib.asynccontextmanager
-async def renewing_lease(store: Store, job: ClaimedJob) -> AsyncIterator[None]:
-    """Extend ``job``'s lease every third of ``job.lease_ms`` until the block ends."""
+async def renewing_lease(
+    store: Store, job: ClaimedJob, max_run_seconds: float
+) -> AsyncIterator[None]:
+    """Extend ``job``'s lease every third of ``job.lease_ms`` until the block ends (or
+    ``max_run_seconds`` have passed)."""
     interval = max(job.lease_ms / 3000, 0.05)
-    renewer = asyncio.create_task(_renew(store, job, interval), name=f"lease-{job.id}")
+    renewer = asyncio.create_task(
+        _renew(store, job, interval, max_run_seconds), name=f"lease-{job.id}"
+    )
     try:
         yield
     finally:
