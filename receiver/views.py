@@ -43,6 +43,7 @@ __all__ = [
     "TaskDetailView",
     "TaskView",
     "iso_time",
+    "masked_config",
 ]
 
 T = TypeVar("T")
@@ -148,7 +149,7 @@ class JobView(msgspec.Struct, frozen=True):
             job.relay_id,
             job.provider,
             job.task_id,
-            job.payload,
+            {k: mask_text(v) if isinstance(v, str) else v for k, v in job.payload.items()},
             job.state,
             job.attempts,
             job.throttled,
@@ -299,11 +300,13 @@ class RelayView(msgspec.Struct, frozen=True, omit_defaults=True):
             region=relay.region,
             current_task_id=relay.current_task_id,
             generation=relay.generation,
-            pull_to_push=relay.pull_to_push,
+            pull_to_push=masked_config(relay.pull_to_push),
             trtc_ingest=None if relay.trtc_ingest is None else relay.trtc_ingest.redacted(),
             recreate=relay.recreate,
             recreate_attempts=[iso_time(t) for t in relay.recreate_attempts],
-            failure_reason=relay.failure_reason,
+            failure_reason=None
+            if relay.failure_reason is None
+            else mask_text(relay.failure_reason),
             ingests=[IngestView.of(link) for link in record.ingests],
             created_at=iso_time(relay.created_at_ms),
             updated_at=iso_time(relay.updated_at_ms),
@@ -316,6 +319,17 @@ class RelayView(msgspec.Struct, frozen=True, omit_defaults=True):
             transcode=TranscodeView.of(relay),
             hint=failed_hint(relay),
         )
+
+
+def masked_config(config: PullToPushSpec) -> PullToPushSpec:
+    """``config`` as shown: signed parameters (``auth_key=``, ``token=`` …) of its URLs masked."""
+    urls = config.SourceUrls
+    return msgspec.structs.replace(
+        config,
+        DstUrl=None if config.DstUrl is None else mask_text(config.DstUrl),
+        SourceUrls=None if urls is None else [mask_text(url) for url in urls],
+        CallbackUrl=None if config.CallbackUrl is None else mask_text(config.CallbackUrl),
+    )
 
 
 class RelayAccepted(msgspec.Struct, frozen=True, omit_defaults=True):
