@@ -155,8 +155,8 @@ class CallbackEndpoint:
         refused = auth.refuse_body(request, runtime, body)
         if refused is not None:
             return out.finish("unauthorized", _error(401, "unauthorized", refused))
-        scope = auth.scope(request, runtime)
-        return await self._process(body, auth.context(request), scope, out)
+        only = auth.scope(request, runtime)
+        return await self._process(body, auth.context(request), only, out)
 
     async def _process(
         self, body: bytes, context: dict[str, str], scope: str | None, out: _Outcome

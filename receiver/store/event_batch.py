@@ -22,12 +22,14 @@ from typing import Any
 
 import structlog
 
+from receiver.domain.adoption import AdoptionLimits
 from receiver.domain.lifecycle import state_after_task_status
 from receiver.domain.ordering import TaskState, apply_order
 from receiver.domain.plan import PlanInput, Planner, TaskChange
 from receiver.domain.scope import OutOfScope
 from receiver.domain.states import Provider
 from receiver.events import Event
+from receiver.store.adoption_bounds import bound_adoption
 from receiver.store.base import IngestResult
 from receiver.store.cache import TaskKey, WriterCache
 from receiver.store.events import apply_healing_plan, event_row, ingest_input
@@ -112,9 +114,12 @@ class _Pending:
 class EventBatch:
     """The writer's ingest group: ``(event, now_ms)`` items in, one ``IngestResult`` each."""
 
-    def __init__(self, planner: Planner | None, cache: WriterCache) -> None:
+    def __init__(
+        self, planner: Planner | None, cache: WriterCache, limits: AdoptionLimits | None = None
+    ) -> None:
         self.planner = planner
         self.cache = cache
+        self.limits = limits
 
     def __call__(
         self, conn: sqlite3.Connection, items: Sequence[tuple[Event, int]]
@@ -240,6 +245,7 @@ class EventBatch:
         except Exception:
             log.exception("rules_failed", provider=event.provider.value, task_id=event.task_id)
             return ()
+        plan = bound_adoption(conn, plan, self.limits, event.task_id, now)
         healing = plan.task_region is not None or plan.ingests or plan.ingest_restart
         if not (plan.jobs or plan.new_relay or plan.claimed or healing):
             return ()

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import anyio.to_thread
 
+from receiver.domain.adoption import AdoptionLimits
 from receiver.domain.plan import Planner
 from receiver.domain.scope import OutOfScope
 from receiver.events import Event
@@ -69,7 +70,7 @@ class SqliteStore(SqlStore):
     def __init__(self, path: str, *, planner: Planner | None = None, max_batch: int = 256) -> None:
         self.path = path
         self._cache = cache = WriterCache()
-        self._events = EventBatch(planner, cache)
+        self._events = EventBatch(planner, cache, AdoptionLimits())
         self.writer = SqliteWriter(
             path, max_batch=max_batch, after_commit=self._committed, after_rollback=cache.clear
         )
@@ -86,6 +87,15 @@ class SqliteStore(SqlStore):
     @planner.setter
     def planner(self, planner: Planner | None) -> None:
         self._events.planner = planner
+
+    @property
+    def adoption_limits(self) -> AdoptionLimits | None:
+        """The bounds on adopting tasks from callbacks (``receiver.domain.adoption``)."""
+        return self._events.limits
+
+    @adoption_limits.setter
+    def adoption_limits(self, limits: AdoptionLimits | None) -> None:
+        self._events.limits = limits
 
     @property
     def jobs_enqueued(self) -> asyncio.Event:
