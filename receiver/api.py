@@ -19,6 +19,7 @@ from receiver.events import Event
 from receiver.http import BadQuery, enum_param, error_response, json_response
 from receiver.runtime import runtime_of
 from receiver.store.base import IngestResult, Store
+from receiver.store.hardening_interface import TaskPages
 from receiver.views import Page, QuarantinedView, ReplayView, TaskDetailView, TaskView, iso_time
 
 __all__ = [
@@ -83,13 +84,31 @@ async def list_tasks(request: Request) -> Response:
 
 
 async def get_task(request: Request) -> Response:
-    """``GET /api/tasks/{provider}/{task_id:path}``: state, reason, relay, history, jobs."""
+    """``GET /api/tasks/{provider}/{task_id:path}?limit=&cursor=``: state, reason, relay,
+    jobs and one page of the history (``limit`` events, default 100; ``next_cursor``)."""
     provider = request.path_params["provider"]
     task_id = request.path_params["task_id"]
-    detail = await runtime_of(request).store.get_task(provider, task_id)
+    limit = parse_limit(request)
+    after = _event_cursor(request.query_params.get("cursor"))
+    store = runtime_of(request).store
+    assert isinstance(store, TaskPages)  # both SQL stores page a task's history
+    detail = await store.get_task_page(provider, task_id, limit=limit, after=after)
     if detail is None:
         return error_response(404, "not_found", f"no {provider} task {task_id!r} has been seen")
-    return json_response(TaskDetailView.of_detail(detail))
+    last = detail.events[-1] if len(detail.events) == limit else None
+    next_cursor = None if last is None else f"{last.order_time_ms}:{last.id}"
+    return json_response(TaskDetailView.of_detail(detail, next_cursor))
+
+
+def _event_cursor(raw: str | None) -> tuple[int, int] | None:
+    """A task history cursor (``order_time_ms:id`` of the page's last event), or None."""
+    if not raw:
+        return None
+    order_text, _, id_text = raw.partition(":")
+    order_time, event_id = row_int(order_text), row_int(id_text)
+    if order_time is None or event_id is None:
+        raise BadQuery("cursor must be a value returned as next_cursor")
+    return order_time, event_id
 
 
 async def list_unrecognized(request: Request) -> Response:

@@ -168,10 +168,12 @@ class TaskDetailView(TaskView, frozen=True):
     events: list[EventView]
     arrival_order: list[int]
     jobs: list[JobView]
+    next_cursor: str | None = None
+    """The next page of ``events`` (``?cursor=``); None on the last page."""
 
     @classmethod
-    def of_detail(cls, detail: TaskDetail) -> TaskDetailView:
-        """The view of a task with its history."""
+    def of_detail(cls, detail: TaskDetail, next_cursor: str | None = None) -> TaskDetailView:
+        """The view of a task with (one page of) its history."""
         summary = TaskView.of(detail.task)
         return cls(
             **msgspec.structs.asdict(summary),
@@ -180,6 +182,7 @@ class TaskDetailView(TaskView, frozen=True):
             events=[EventView.of(e) for e in detail.events],
             arrival_order=sorted(e.id for e in detail.events),
             jobs=[JobView.of(j) for j in detail.jobs],
+            next_cursor=next_cursor,
         )
 
 

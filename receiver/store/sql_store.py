@@ -72,6 +72,14 @@ class SqlStore(SqlHealing, OperatorQueries):
         """One task with its events (provider-time order) and jobs, or None."""
         return await self.read(lambda conn: queries.get_task(conn, provider, task_id))
 
+    async def get_task_page(
+        self, provider: str, task_id: str, *, limit: int, after: tuple[int, int] | None
+    ) -> TaskDetail | None:
+        """One task with at most ``limit`` of its events after ``after``, and its jobs."""
+        return await self.read(
+            lambda conn: queries.get_task(conn, provider, task_id, limit=limit, after=after)
+        )
+
     async def list_unrecognized(self, *, limit: int, cursor: int | None) -> list[QuarantinedRecord]:
         """Quarantined callbacks, newest first."""
         return await self.read(
