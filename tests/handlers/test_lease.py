@@ -37,11 +37,10 @@ async def test_a_slow_call_inside_the_deadline_is_never_claimed_twice(store: Any
             lease_seconds=1.0,
             poll_interval=0.05,
         )
+        config = SPEC.pull_to_push
+        assert config is not None
         spec = msgspec.structs.replace(
-            SPEC,
-            pull_to_push=msgspec.structs.replace(
-                SPEC.pull_to_push, SourceProtocol="rtmp", RetryCount=0
-            ),
+            SPEC, pull_to_push=msgspec.structs.replace(config, SourceProtocol="rtmp")
         )
         relay = await store.declare_relay("slow-create", spec)
         await runner.start()

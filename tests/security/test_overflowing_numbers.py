@@ -97,7 +97,7 @@ def test_trtc_sdk_app_id_that_is_no_number_is_stored_not_a_500(server: Server) -
     # Headers travel as latin-1: b"\xb2" is the superscript two.
     for index, sdk_app_id in enumerate(("²".encode("latin-1"), HUGE.encode())):
         body = trtc_ingest(f"ingest-odd-{index}", 701, 0, 1701937900013 + index)
-        headers = {"SdkAppId": sdk_app_id, "Sign": sign(TRTC_KEY, body)}
+        headers = {b"SdkAppId": sdk_app_id, b"Sign": sign(TRTC_KEY, body).encode()}
         response = server.client.post(TRTC_PATH, content=body, headers=headers)
         assert response.status_code == 200, response.text
 
