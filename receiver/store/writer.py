@@ -12,7 +12,8 @@ several statements each; every other operation runs inside its own savepoint. Wh
 function raises, the transaction is rolled back and the batch runs again with every
 operation in its own savepoint, so one bad operation never spoils the others.
 A batch that loses a deadlock or serialization race against another replica is rolled back
-and run again as a whole; a failed commit answers every caller ``StoreUnavailable``.
+and run again as a whole; a failed commit answers every caller ``StoreUnavailable``. A batch
+whose writes fail for the store's sake (a full disk) sets ``failing`` until one commits.
 """
 
 from __future__ import annotations
@@ -145,9 +146,7 @@ class GroupWriter(abc.ABC):
         self.batches = 0
         self.operations = 0
         self.retries = 0
-        self.failing: str | None = None
-        """Why the last batch could not write (disk full, read-only file, lost database);
-        None once a batch commits a write again. ``/readyz`` reports it."""
+        self.failing: str | None = None  # why writes fail (full disk …): for ``/readyz``
 
     @abc.abstractmethod
     def connection(self) -> AbstractContextManager[Any]:
@@ -280,9 +279,8 @@ class GroupWriter(abc.ABC):
         faults = [
             value
             for _, ok, value in outcomes
-            if not ok
+            if not (ok or isinstance(value, self.operation_errors))
             and isinstance(value, (*self.errors, StoreUnavailable))
-            and not isinstance(value, self.operation_errors)
         ]
         if faults:
             if self.failing is None:
@@ -359,12 +357,7 @@ class SqliteWriter(GroupWriter):
 
     begin_sql = "BEGIN IMMEDIATE"
     errors = (sqlite3.Error,)
-    operation_errors = (
-        sqlite3.IntegrityError,
-        sqlite3.DataError,
-        sqlite3.ProgrammingError,
-        sqlite3.InterfaceError,
-    )
+    operation_errors = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError)
 
     def __init__(
         self,
