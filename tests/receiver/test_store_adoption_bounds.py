@@ -4,6 +4,8 @@ rate a callback about an unknown task is stored, but no relay and no job is crea
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from handlers.rules import BUILTIN_RULES
 from receiver.domain.adoption import AdoptionLimits
 from receiver.domain.states import Status
 from receiver.metrics import REGISTRY
+from receiver.store.migrations import migrate
 from receiver.store.select import AnyStore, build_store
 from tests.receiver.helpers import running_server
 from tests.receiver.test_store_sqlite import event
@@ -107,3 +110,24 @@ def test_a_flood_of_new_task_ids_over_a_real_server_is_acknowledged_not_adopted(
         assert server.task("aliyun", "flooded-7")["events"]
         metrics = server.client.get("/metrics").text
         assert 'relaywarden_adoptions_refused_total{reason="max_relays"}' in metrics
+
+
+def test_relay_list_and_adoption_counts_use_migration_7_indexes(tmp_path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(tmp_path / "plan.db")) as conn:
+        conn.isolation_level = None
+        migrate(conn)
+        order = "ORDER BY created_at_ms DESC, id DESC LIMIT 10"
+        for sql, index in (
+            (f"SELECT * FROM relays {order}", "relays_by_created"),
+            (f"SELECT * FROM relays WHERE state = 'active' {order}", "relays_by_state_created"),
+            (
+                "SELECT * FROM relays WHERE (created_at_ms, id) < (5, 'x') " + order,
+                "relays_by_created",
+            ),
+            (
+                "SELECT count(*) FROM relays WHERE origin = 'callback' AND state != 'deleted'",
+                "relays_by_origin_created",
+            ),
+        ):
+            plan = str(conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall())
+            assert index in plan and "TEMP B-TREE" not in plan, (sql, plan)
