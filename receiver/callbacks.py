@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import time
 
+import msgspec
 import structlog
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from receiver import metrics
 from receiver.decoders.base import Malformed, Unrecognized
+from receiver.domain.scope import OutOfScope
 from receiver.events import Event
 from receiver.http import (
     BodyTooLarge,
@@ -153,15 +155,20 @@ class CallbackEndpoint:
         refused = auth.refuse_body(request, runtime, body)
         if refused is not None:
             return out.finish("unauthorized", _error(401, "unauthorized", refused))
-        return await self._process(body, auth.context(request), out)
+        only = auth.scope(request, runtime)
+        return await self._process(body, auth.context(request), only, out)
 
-    async def _process(self, body: bytes, context: dict[str, str], out: _Outcome) -> _Answer:
-        """Decode and commit an authenticated body."""
+    async def _process(
+        self, body: bytes, context: dict[str, str], scope: str | None, out: _Outcome
+    ) -> _Answer:
+        """Decode and commit an authenticated body (``scope``: its token's only relay)."""
         store = self.runtime.store
         try:
             event = self.row.decoder(body, context)
         except (Malformed, Unrecognized) as exc:
             return await self._quarantine(exc, body, context, out)
+        if scope is not None:
+            event = msgspec.structs.replace(event, scope_relay=scope)
         out.fields["task_id"] = event.task_id
         out.fields["status_to"] = event.status.value
         try:
@@ -170,6 +177,8 @@ class CallbackEndpoint:
             return out.finish(
                 "unavailable", _error(503, "store_unavailable", f"{exc}; retry later")
             )
+        except OutOfScope as exc:
+            return out.finish("unauthorized", _error(401, "unauthorized", str(exc)))
         if result.duplicate:
             return out.finish("duplicate", _DUPLICATE)
         change = result.change

@@ -200,6 +200,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX ingests_awaiting ON ingests (sdk_app_id, awaiting_since_ms);
         """
     ),
+    # 7: hardening: what the relay list sorts and filters on (newest first, optionally by
+    # state), and the adoption bounds' counts of relays adopted from callbacks (by time).
+    Migration(
+        """
+        CREATE INDEX relays_by_created ON relays (created_at_ms, id);
+        CREATE INDEX relays_by_state_created ON relays (state, created_at_ms, id);
+        CREATE INDEX relays_by_origin_created ON relays (origin, created_at_ms);
+        """
+    ),
 )
 
 _PG_TYPES = (
