@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 
 import structlog
@@ -29,6 +30,7 @@ log = structlog.get_logger("relaywarden.store")
 #: The writer connection's ``wal_autocheckpoint`` (pages of 4 KiB): a safety net for when the
 #: background thread falls behind or is gone, and the bound on the WAL's size under load.
 SAFETY_PAGES = 4000
+_LOG_EVERY_SECONDS = 60.0
 
 
 class Checkpointer:
@@ -53,6 +55,7 @@ class Checkpointer:
         #: Checkpoints run, and the last one's (WAL pages, pages copied) as SQLite reports them.
         self.checkpoints = 0
         self.last: tuple[int, int] = (0, 0)
+        self._logged: tuple[str, float] = ("", 0.0)  # the last failure logged, and when
 
     def start(self) -> None:
         """Start the thread (its connection is opened on it)."""
@@ -92,7 +95,11 @@ class Checkpointer:
         try:
             row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:
-            log.warning("store_checkpoint_failed", error=str(exc))
+            # A full disk fails every try: one line per error per minute, not ten a second.
+            now = time.monotonic()
+            if str(exc) != self._logged[0] or now - self._logged[1] >= _LOG_EVERY_SECONDS:
+                log.warning("store_checkpoint_failed", error=str(exc))
+                self._logged = (str(exc), now)
             return
         self.checkpoints += 1
         self.last = (int(row[1]), int(row[2]))  # row[0] is the "busy" flag
