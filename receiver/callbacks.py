@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import time
 
+import msgspec
 import structlog
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from receiver import metrics
 from receiver.decoders.base import Malformed, Unrecognized
+from receiver.domain.forwards import FORWARDED_HEADERS
 from receiver.events import Event
 from receiver.http import (
     BodyTooLarge,
@@ -124,6 +126,8 @@ class CallbackEndpoint:
         self.source = row.source.value
         self.series = metrics.CallbackSeries(self.source)
         limit = runtime.settings.max_body_bytes
+        #: With RELAYWARDEN_FORWARD_URL unset the callback path copies nothing.
+        self.forwarding = runtime.settings.forward_url is not None
         self._too_large = _error(413, "too_large", f"callback bodies are limited to {limit} bytes")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -153,15 +157,24 @@ class CallbackEndpoint:
         refused = auth.refuse_body(request, runtime, body)
         if refused is not None:
             return out.finish("unauthorized", _error(401, "unauthorized", refused))
-        return await self._process(body, auth.context(request), out)
+        forward = _forward_headers(request) if self.forwarding else None
+        return await self._process(body, auth.context(request), out, forward)
 
-    async def _process(self, body: bytes, context: dict[str, str], out: _Outcome) -> _Answer:
-        """Decode and commit an authenticated body."""
+    async def _process(
+        self,
+        body: bytes,
+        context: dict[str, str],
+        out: _Outcome,
+        forward: dict[str, str] | None = None,
+    ) -> _Answer:
+        """Decode and commit an authenticated body (with its forward when ``forward``)."""
         store = self.runtime.store
         try:
             event = self.row.decoder(body, context)
         except (Malformed, Unrecognized) as exc:
             return await self._quarantine(exc, body, context, out)
+        if forward is not None:
+            event = msgspec.structs.replace(event, forward_headers=forward)
         out.fields["task_id"] = event.task_id
         out.fields["status_to"] = event.status.value
         try:
@@ -172,6 +185,8 @@ class CallbackEndpoint:
             )
         if result.duplicate:
             return out.finish("duplicate", _DUPLICATE)
+        if forward is not None:
+            self.runtime.forwards_queued.set()
         change = result.change
         if change is not None and change.changed:
             metrics.count_transition(event.provider.value, event.status.value, event.reason)
@@ -204,6 +219,16 @@ class CallbackEndpoint:
                 reason=exc.reason,
             )
         return out.finish("unrecognized", _UNRECOGNIZED, quarantine_id=item, reason=exc.reason)
+
+
+def _forward_headers(request: CallbackRequest) -> dict[str, str]:
+    """The headers of a callback that travel with its forward (never the query: its token)."""
+    found: dict[str, str] = {}
+    for name in FORWARDED_HEADERS:
+        value = request.header(name.encode())
+        if value is not None:
+            found[name] = value
+    return found
 
 
 def callback_endpoints(runtime: Runtime) -> dict[str, CallbackEndpoint]:

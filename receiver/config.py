@@ -173,6 +173,12 @@ class Settings:
     header_timeout_seconds: float = 10.0
     max_header_bytes: int = 32 * 1024
     provider_deadline_seconds: float = 30.0
+    forward_url: str | None = None
+    """Where every accepted callback is forwarded (``RELAYWARDEN_FORWARD_URL``); None: off."""
+    forward_secret: str | None = None
+    forward_max_attempts: int = 10
+    forward_backoff_seconds: float = 1.0
+    forward_timeout_seconds: float = 10.0
     #: ``serve --new-token``: make a callback token even though the store has history.
     new_token: bool = False
 
@@ -230,9 +236,15 @@ class Settings:
                 "RELAYWARDEN_PROVIDER_DEADLINE_SECONDS",
                 min(30.0, _int(env, "RELAYWARDEN_JOB_LEASE_SECONDS", 120) / 4),
             ),
+            forward_url=_opt(env, "RELAYWARDEN_FORWARD_URL"),
+            forward_secret=_opt(env, "RELAYWARDEN_FORWARD_SECRET"),
+            forward_max_attempts=_int(env, "RELAYWARDEN_FORWARD_MAX_ATTEMPTS", 10),
+            forward_backoff_seconds=_positive(env, "RELAYWARDEN_FORWARD_BACKOFF_SECONDS", 1.0),
+            forward_timeout_seconds=_positive(env, "RELAYWARDEN_FORWARD_TIMEOUT_SECONDS", 10.0),
         )
         if not is_postgres_url(settings.database_url):
             sqlite_path_from_url(settings.database_url)
+        settings.check_forwarding()
         _check_oss_endpoint(settings.oss_endpoint)
         settings.check_provider_deadline()
         return settings
@@ -244,6 +256,21 @@ class Settings:
                 "RELAYWARDEN_PROVIDER_DEADLINE_SECONDS must be at most a quarter of "
                 f"RELAYWARDEN_JOB_LEASE_SECONDS ({self.job_lease_seconds}s), got "
                 f"{self.provider_deadline_seconds:g}s"
+            )
+
+    def check_forwarding(self) -> None:
+        """A forward URL must be http(s) and come with the secret its signature uses."""
+        if self.forward_url is None:
+            return
+        scheme, _, rest = self.forward_url.partition("://")
+        if scheme not in ("http", "https") or not rest:
+            raise ConfigError(
+                "RELAYWARDEN_FORWARD_URL must look like https://consumer.example.com/callbacks"
+            )
+        if not self.forward_secret or len(self.forward_secret) < 16:
+            raise ConfigError(
+                "RELAYWARDEN_FORWARD_SECRET (at least 16 characters) must be set with "
+                "RELAYWARDEN_FORWARD_URL: the consumer checks our signature with it"
             )
 
     def check_exposure(self) -> None:

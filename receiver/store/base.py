@@ -36,6 +36,7 @@ from receiver.domain.states import (
     TranscodeState,
 )
 from receiver.events import Event
+from receiver.store.forward_interface import ForwardStore
 from receiver.store.healing_interface import HealingStore
 
 __all__ = [
@@ -155,7 +156,7 @@ class RunResult:
     throttled: bool = False
 
 
-class Store(HealingStore, Protocol):
+class Store(HealingStore, ForwardStore, Protocol):
     """Events, tasks, relays, jobs, quarantine and the process lock, as one interface."""
 
     @property

@@ -23,6 +23,7 @@ from receiver.store import queries
 from receiver.store.base import Conflict, IngestResult, StoreUnavailable
 from receiver.store.cache import WriterCache
 from receiver.store.event_batch import EventBatch
+from receiver.store.forwards import forward_counts
 from receiver.store.jobs import watch_enqueues
 from receiver.store.migrations import migrate
 from receiver.store.rows import now_ms
@@ -186,3 +187,7 @@ class SqliteStore(SqlStore):
     def relay_counts(self) -> list[tuple[str, int]]:
         """(state, count) for the ``relaywarden_relays`` gauge."""
         return self.read_sync(queries.relay_counts)
+
+    def forward_counts(self) -> list[tuple[str, int]]:
+        """(state, count) of undelivered forwards, for the forward gauges."""
+        return self.read_sync(forward_counts)

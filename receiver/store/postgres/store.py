@@ -141,3 +141,7 @@ class PgStore(SqlStore):
     def relay_counts(self) -> list[tuple[str, int]]:
         """(state, count) of relays (leader only)."""
         return self.aggregates.latest().relay_counts
+
+    def forward_counts(self) -> list[tuple[str, int]]:
+        """(state, count) of undelivered forwards (leader only)."""
+        return self.aggregates.latest().forward_counts
