@@ -41,6 +41,8 @@ class StoreCollector(Collector):
             pending, oldest_ms = self._store.pending_jobs()
             relay_counts = self._store.relay_counts()
             forward_counts = dict(self._store.forward_counts())
+            not_running = self._store.relays_not_running()
+            dead_jobs = self._store.dead_jobs()
         except AggregatesElsewhere:  # counted once, by the replica that leads the metrics
             return
         except Exception as exc:  # a failing scrape must not break /metrics
@@ -88,6 +90,18 @@ class StoreCollector(Collector):
         for state, count in sorted(by_state.items()):
             relays.add_metric((state,), count)
         yield relays
+        yield GaugeMetricFamily(
+            "relaywarden_jobs_dead",
+            "Follow-up jobs that failed for the last time and wait for a retry "
+            "(relaywarden jobs retry --all-dead).",
+            value=dead_jobs,
+        )
+        yield GaugeMetricFamily(
+            "relaywarden_relays_not_running",
+            "Relays relaywarden keeps alive (pending or active) whose current task is not "
+            "running (no task yet, or one that is idle, recovering, offline or exited).",
+            value=not_running,
+        )
 
         yield GaugeMetricFamily(
             "relaywarden_forward_backlog",

@@ -117,6 +117,9 @@ def sqlite_path_from_url(url: str) -> str:
     return path
 
 
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 def _check_oss_endpoint(endpoint: str | None) -> None:
     """An OSS endpoint must be a bare ``http(s)://host[:port]`` (buckets are added to it)."""
     if endpoint is None:
@@ -153,6 +156,8 @@ class Settings:
     css_callback_key: str | None = None
     rules_file: str | None = None
     log_format: str = "json"
+    log_level: str = "info"
+    """``RELAYWARDEN_LOG_LEVEL``: debug shows probe and scrape requests too."""
     max_body_bytes: int = 1024 * 1024
     job_lease_seconds: int = 120
     job_backoff_seconds: float = 2.0
@@ -189,7 +194,13 @@ class Settings:
         log_format = env.get("RELAYWARDEN_LOG_FORMAT", "json") or "json"
         if log_format not in ("json", "console"):
             raise ConfigError(f"RELAYWARDEN_LOG_FORMAT must be json or console, got {log_format!r}")
+        log_level = (env.get("RELAYWARDEN_LOG_LEVEL") or "info").lower()
+        if log_level not in _LOG_LEVELS:
+            raise ConfigError(
+                f"RELAYWARDEN_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {log_level!r}"
+            )
         settings = cls(
+            log_level=log_level,
             host=env.get("RELAYWARDEN_HOST") or "127.0.0.1",
             port=_int(env, "RELAYWARDEN_PORT", 8080, minimum=0),
             database_url=env.get("RELAYWARDEN_DATABASE_URL") or default_database_url(env),

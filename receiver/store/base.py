@@ -37,6 +37,7 @@ from receiver.domain.states import (
 )
 from receiver.events import Event
 from receiver.store.forward_interface import ForwardStore
+from receiver.store.gauges_interface import GaugeStore
 from receiver.store.healing_interface import HealingStore
 
 __all__ = [
@@ -156,7 +157,7 @@ class RunResult:
     throttled: bool = False
 
 
-class Store(HealingStore, ForwardStore, Protocol):
+class Store(HealingStore, ForwardStore, GaugeStore, Protocol):
     """Events, tasks, relays, jobs, quarantine and the process lock, as one interface."""
 
     @property

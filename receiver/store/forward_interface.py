@@ -49,8 +49,3 @@ class ForwardStore(Protocol):
     ) -> list[ForwardRecord]:
         """Dead forwards (one, or the oldest ``limit``) back to pending, due now."""
         ...
-
-    def forward_counts(self) -> list[tuple[str, int]]:
-        """(state, count) of undelivered forwards, at scrape time (may raise
-        ``AggregatesElsewhere`` on a PostgreSQL replica that does not lead the metrics)."""
-        ...

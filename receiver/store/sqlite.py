@@ -191,3 +191,11 @@ class SqliteStore(SqlStore):
     def forward_counts(self) -> list[tuple[str, int]]:
         """(state, count) of undelivered forwards, for the forward gauges."""
         return self.read_sync(forward_counts)
+
+    def dead_jobs(self) -> int:
+        """Dead jobs, for their gauge."""
+        return self.read_sync(queries.dead_jobs)
+
+    def relays_not_running(self) -> int:
+        """Relays kept alive whose task is not running, for their gauge."""
+        return self.read_sync(queries.relays_not_running)

@@ -41,6 +41,8 @@ class Aggregates:
     pending_jobs: tuple[list[tuple[str, int]], int | None]
     relay_counts: list[tuple[str, int]]
     forward_counts: list[tuple[str, int]]
+    relays_not_running: int
+    dead_jobs: int
 
 
 class AggregateRefresher:
@@ -107,6 +109,8 @@ class AggregateRefresher:
                     queries.pending_jobs(conn),
                     queries.relay_counts(conn),
                     forward_counts(conn),
+                    queries.relays_not_running(conn),
+                    queries.dead_jobs(conn),
                 )
             self._error = None
         except psycopg.Error as exc:

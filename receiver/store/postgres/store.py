@@ -145,3 +145,11 @@ class PgStore(SqlStore):
     def forward_counts(self) -> list[tuple[str, int]]:
         """(state, count) of undelivered forwards (leader only)."""
         return self.aggregates.latest().forward_counts
+
+    def dead_jobs(self) -> int:
+        """Dead jobs (leader only)."""
+        return self.aggregates.latest().dead_jobs
+
+    def relays_not_running(self) -> int:
+        """Relays kept alive whose task is not running (leader only)."""
+        return self.aggregates.latest().relays_not_running
