@@ -93,3 +93,29 @@ async def test_retry_dead_and_prune_delivered(store: AnyStore) -> None:
     assert pruned["forwards"] == 1
     left = await store.list_forwards(state=None, limit=10, cursor=None)
     assert sorted(f.id for f in left) == sorted(c.id for c in claims[:2])
+
+
+async def test_replicas_never_claim_one_forward_twice(pg_url: str) -> None:
+    # Three PostgreSQL replicas claim the same outbox at once, over and over: every forward
+    # is claimed exactly once (FOR UPDATE SKIP LOCKED, then the lease keeps it).
+    stores = [PgStore(pg_url, metrics_interval=0.2) for _ in range(3)]
+    for replica in stores:
+        await replica.start()
+    try:
+        recorded = await asyncio.gather(
+            *(stores[n % 3].ingest(forwarded(f"t{n}", 1000 + n)) for n in range(60))
+        )
+        claimed: list[int] = []
+        for _ in range(10):
+            rounds = await asyncio.gather(
+                *(s.claim_forwards(limit=4, lease_ms=60_000) for s in stores for _ in range(2))
+            )
+            claimed += [c.id for batch in rounds for c in batch]
+        assert len(claimed) == len(set(claimed)) == 60
+        forwards = await stores[0].list_forwards(state=None, limit=100, cursor=None)
+        assert sorted(f.event_id for f in forwards) == sorted(
+            r.event_id for r in recorded if r.event_id is not None
+        )
+    finally:
+        for replica in stores:
+            await replica.stop()
