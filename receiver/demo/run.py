@@ -55,9 +55,13 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _free_port() -> int:
+def _free_port(port: int = 0) -> int | None:
+    """``port`` (any free one for 0) if it can be bound on 127.0.0.1 now, else None."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return None
         return int(sock.getsockname()[1])
 
 
@@ -140,13 +144,15 @@ class _Demo:
 
 async def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> int:
     """Run the demo until interrupted (SIGINT or SIGTERM)."""
+    port, provider_port = _free_port(options.port), _free_port()
+    if port is None or provider_port is None:
+        say(f"relaywarden demo: port {options.port} is taken; choose another with --port")
+        return 2
     made = options.data_dir is None  # a directory of our own, removed when the demo stops
     data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="relaywarden-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     provider = SimulatedLive()
-    provider_port = _free_port()
     admin_token = secrets.token_urlsafe(18)
-    port = options.port or _free_port()
     settings = demo_settings(data_dir, port, f"http://127.0.0.1:{provider_port}", admin_token)
     servers = [
         _Server(
@@ -168,7 +174,7 @@ async def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> 
     try:
         while not all(server.started for server in servers):
             if any(task.done() for task in serving):
-                say("relaywarden demo: a server could not start (is the port taken? --port)")
+                say("relaywarden demo: a server could not start")
                 return 2
             await asyncio.sleep(0.05)
         base = f"http://127.0.0.1:{port}"

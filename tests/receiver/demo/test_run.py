@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -87,3 +88,21 @@ def test_demo_relay_fails_and_heals(tmp_path: Path) -> None:
     assert demo.returncode == 0, text
     assert "demo-news: healed in" in text and "relaywarden demo: stopped" in text
     assert (data / "relaywarden.db").is_file()  # a data directory it was given is kept
+
+
+def test_demo_on_a_taken_port_says_so() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [*command(), "demo", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=cli_env(None, None),
+            check=False,
+        )
+    assert run.returncode == 2
+    assert f"port {port} is taken; choose another with --port" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
