@@ -242,7 +242,14 @@ def build_app(settings: Settings, *, banner: bool = True) -> Starlette:
         limiters = account_limiters(runtime)
         found: list[BackgroundService] = [job_runner(runtime, limiters)]
         if settings.forward_url is not None:
-            found.append(Forwarder(runtime.store, settings, wakeup=runtime.forwards_queued))
+            found.append(
+                Forwarder(
+                    runtime.store,
+                    settings,
+                    wakeup=runtime.forwards_queued,
+                    sole_worker=not isinstance(runtime.store, PgStore),
+                )
+            )
         if settings.reconcile_interval_seconds > 0:
             found.append(reconciler(runtime, limiters))
         if settings.retention_days > 0:

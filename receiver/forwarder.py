@@ -51,6 +51,7 @@ class Forwarder:
         wakeup: asyncio.Event,
         batch: int = 16,
         poll_seconds: float = 1.0,
+        sole_worker: bool = False,
     ) -> None:
         assert settings.forward_url is not None and settings.forward_secret is not None
         self.store = store
@@ -64,6 +65,8 @@ class Forwarder:
         self.wakeup = wakeup
         self.batch = batch
         self.poll_seconds = poll_seconds
+        #: One process owns the store (SQLite): claims found at start are a dead run's.
+        self.sole_worker = sole_worker
         self._client: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -74,6 +77,10 @@ class Forwarder:
 
     async def start(self) -> None:
         """Start delivering (the URL is logged without path or query: they may hold a key)."""
+        if self.sole_worker:  # sent again now rather than when the dead run's lease ends
+            released = await self.store.release_claimed_forwards()
+            if released:
+                log.info("forwards_released", count=released)
         self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
         self._task = asyncio.create_task(self._loop(), name="relaywarden-forwarder")
         log.info("forwarder_started", host=urlsplit(self.url).netloc.rpartition("@")[2])

@@ -34,6 +34,10 @@ class ForwardStore(Protocol):
         """Record an attempt's outcome; False when another claim took the forward over."""
         ...
 
+    async def release_claimed_forwards(self) -> int:
+        """Claimed forwards back to pending, due now (a one-process store, at start)."""
+        ...
+
     async def list_forwards(
         self, *, state: ForwardState | None, limit: int, cursor: int | None
     ) -> list[ForwardRecord]:

@@ -28,6 +28,7 @@ __all__ = [
     "forward_row",
     "get_forward",
     "list_forwards",
+    "release_claimed_forwards",
     "retry_dead_forwards",
 ]
 
@@ -119,6 +120,19 @@ def finish_forward(
         (state.value, due_at_ms, status, error, now, claim.id, claim.fence),
     )
     return cursor.rowcount == 1
+
+
+def release_claimed_forwards(conn: Db, now: int) -> int:
+    """Every forward claimed (``sending``) back to pending, due now; how many.
+
+    Only for a store one process owns (SQLite): at its start, a claim is a dead worker's.
+    """
+    cursor = conn.execute(
+        "UPDATE forwards SET state = 'pending', lease_until_ms = NULL, due_at_ms = ?, "
+        "updated_at_ms = ? WHERE state = 'sending'",
+        (now, now),
+    )
+    return cursor.rowcount
 
 
 def list_forwards(

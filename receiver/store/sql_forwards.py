@@ -60,6 +60,10 @@ class SqlForwards(abc.ABC):
 
         return await self.write(run)
 
+    async def release_claimed_forwards(self) -> int:
+        """Claimed forwards back to pending, due now (a one-process store, at start)."""
+        return await self.write(lambda conn: forwards.release_claimed_forwards(conn, now_ms()))
+
     async def list_forwards(
         self, *, state: ForwardState | None, limit: int, cursor: int | None
     ) -> list[ForwardRecord]:

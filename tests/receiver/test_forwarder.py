@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import re
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,30 +142,39 @@ def test_forwarding_off_writes_no_outbox(database_url: str) -> None:
 def test_undelivered_forwards_survive_a_kill(tmp_path: Path) -> None:
     db = tmp_path / "relaywarden.db"
     consumer = Consumer(SECRET)
-    port = free_port()  # nobody listens there yet: every attempt fails
+    port = free_port()
     env = {
         "RELAYWARDEN_FORWARD_URL": f"http://127.0.0.1:{port}/hook",
         "RELAYWARDEN_FORWARD_SECRET": SECRET,
         "RELAYWARDEN_FORWARD_BACKOFF_SECONDS": "0.05",
-        "RELAYWARDEN_FORWARD_MAX_ATTEMPTS": "1000",
     }
-    first = start_serve(tmp_path, db, name="first", env=env)
-    try:
-        sent = httpx.post(
-            f"{first.base}{ALIYUN_PATH}", params={"token": CALLBACK_TOKEN}, content=dumps(SAMPLE)
-        )
-        assert sent.json() == {"status": "accepted"}
-        wait_for(
-            lambda: [f for f in forwards(first.base) if f["attempts"] >= 2],
-            what="failed attempts",
-        )
-    finally:
-        first.stop(signal.SIGKILL)
+    # A consumer that takes the connection and never answers: the forward is being sent
+    # (claimed under its lease) when relaywarden is killed.
+    with socket.socket() as hanging:
+        hanging.bind(("127.0.0.1", port))
+        hanging.listen()
+        first = start_serve(tmp_path, db, name="first", env=env)
+        try:
+            sent = httpx.post(
+                f"{first.base}{ALIYUN_PATH}",
+                params={"token": CALLBACK_TOKEN},
+                content=dumps(SAMPLE),
+            )
+            assert sent.json() == {"status": "accepted"}
+            [claimed] = wait_for(
+                lambda: [f for f in forwards(first.base) if f["state"] == "sending"],
+                what="the forward in flight",
+            )
+        finally:
+            first.stop(signal.SIGKILL)
+    assert claimed["attempts"] == 1
     with consumer.serve(port=port):
+        # The dead run's lease (25 s) has not ended: the restart releases its claim at once.
         second = start_serve(tmp_path, db, name="second", env=env)
         try:
-            [delivery] = wait_for(consumer.accepted, what="delivery after the restart")
+            [delivery] = wait_for(consumer.accepted, timeout=10, what="delivery after restart")
             assert delivery.body == dumps(SAMPLE) and delivery.verified
+            assert delivery.headers["x-relaywarden-attempt"] == "2"
         finally:
             second.stop()
     assert SECRET not in first.stdout.read_text() + second.stdout.read_text()

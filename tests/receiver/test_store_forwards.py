@@ -71,6 +71,17 @@ async def test_claim_is_leased_and_fenced(store: AnyStore) -> None:
     assert [(f.id, f.last_status, f.attempts) for f in dead] == [(claim.id, 503, 2)]
 
 
+async def test_release_claimed_forwards(store: AnyStore) -> None:
+    for n in range(2):
+        await store.ingest(forwarded(f"t{n}", 1000 + n))
+    claims = await store.claim_forwards(limit=1, lease_ms=600_000)
+    assert await store.release_claimed_forwards() == 1
+    by_id = {c.id: c for c in await store.claim_forwards(limit=10, lease_ms=600_000)}
+    assert len(by_id) == 2  # the released one is due again at once, next to the other
+    again = by_id[claims[0].id]
+    assert (again.attempts, again.fence) == (2, claims[0].fence + 1)
+
+
 async def test_retry_dead_and_prune_delivered(store: AnyStore) -> None:
     for n in range(3):
         await store.ingest(forwarded(f"t{n}", 1000 + n))
