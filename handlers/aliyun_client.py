@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
@@ -22,14 +22,19 @@ from handlers.outcome import (
     classify_aliyun,
     sanitize,
 )
-from handlers.provider_http import (
-    DEFAULT_DEADLINE,
-    DEFAULT_TIMEOUT,
-    ProviderHttpClient,
-    json_object,
-    parse_retry_after,
+from handlers.provider_answers import (
+    AliyunHead,
+    Answer,
+    PullToPushList,
+    PullToPushTask,
+    TaskCreated,
 )
-from handlers.ratelimit import RateLimiter, WindowRateLimiter
+from handlers.provider_http import (
+    HttpOptions,
+    ProviderHttpClient,
+    parse_retry_after,
+    read_json,
+)
 
 __all__ = [
     "ALIYUN_LIVE_VERSION",
@@ -46,6 +51,8 @@ _MISSING_CREDENTIALS = (
     "Alibaba Cloud credentials are not configured: set RELAYWARDEN_ALIYUN_ACCESS_KEY_ID "
     "and RELAYWARDEN_ALIYUN_ACCESS_KEY_SECRET"
 )
+
+T = TypeVar("T")
 
 
 def query_value(value: Any) -> str:
@@ -93,11 +100,13 @@ class AliyunLiveClient(ProviderHttpClient):
 
     One instance holds one connection pool and one :class:`WindowRateLimiter` (``qps`` calls
     in any second across all its operations unless a shared ``limiter`` is given). Every
-    method returns the decoded JSON answer or raises :class:`ProviderError`.
+    method returns its answer as a Struct of ``handlers.provider_answers`` or raises
+    :class:`ProviderError`.
     """
 
     provider = "aliyun"
     resign_codes = ALIYUN_RESIGN_CODES
+    missing_credentials = _MISSING_CREDENTIALS
 
     def __init__(
         self,
@@ -105,34 +114,23 @@ class AliyunLiveClient(ProviderHttpClient):
         access_key_id: str | None = None,
         access_key_secret: str | None = None,
         *,
-        limiter: RateLimiter | None = None,
         qps: int = 10,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-        deadline: float = DEFAULT_DEADLINE,
         clock: Callable[[], float] = time.time,
         nonce_factory: Callable[[], str] | None = None,
+        **options: Unpack[HttpOptions],
     ) -> None:
         auth: AcsV3Auth | None = None
         if access_key_id and access_key_secret:
             auth = AcsV3Auth(
                 access_key_id, access_key_secret, clock=clock, nonce_factory=nonce_factory
             )
-        super().__init__(
-            endpoint,
-            auth,
-            limiter=limiter or WindowRateLimiter(qps),
-            timeout=timeout,
-            transport=transport,
-            missing_credentials=_MISSING_CREDENTIALS,
-            deadline=deadline,
-            secrets=(access_key_secret,),
-        )
+        super().__init__(endpoint, auth, qps=qps, secrets=(access_key_secret,), **options)
 
     async def call(
-        self, action: str, params: Mapping[str, Any], *, method: str = "GET"
-    ) -> dict[str, Any]:
-        """Call any Live ``2016-11-01`` RPC operation with ``params`` (None values skipped)."""
+        self, action: str, params: Mapping[str, Any], answer: type[T], *, method: str = "GET"
+    ) -> T:
+        """Call any Live ``2016-11-01`` RPC operation with ``params`` (None values skipped);
+        its answer is decoded as ``answer``."""
         query = canonical_query(_query_items(params)).encode("ascii")
         headers = {"x-acs-action": action, "x-acs-version": ALIYUN_LIVE_VERSION}
 
@@ -141,27 +139,32 @@ class AliyunLiveClient(ProviderHttpClient):
             request.url = request.url.copy_with(query=query or None)
             return request
 
-        return await self._send(action, build)
+        return await self._send(action, build, answer)
 
-    async def create_live_pull_to_push(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    async def _on_task(self, action: str, region: str, task_id: str, **fields: Any) -> Answer:
+        """An operation on one task that answers nothing relaywarden reads."""
+        return await self.call(action, {"Region": region, "TaskId": task_id, **fields}, Answer)
+
+    async def create_live_pull_to_push(self, params: Mapping[str, Any]) -> TaskCreated:
         """CreateLivePullToPush (POST) with the provider's parameter names; has ``TaskId``."""
-        return await self.call("CreateLivePullToPush", params, method="POST")
+        return await self.call("CreateLivePullToPush", params, TaskCreated, method="POST")
 
-    async def delete_live_pull_to_push(self, region: str, task_id: str) -> dict[str, Any]:
+    async def delete_live_pull_to_push(self, region: str, task_id: str) -> Answer:
         """DeleteLivePullToPush; a gone task raises REJECTED ``CodeTaskNotExist``."""
-        return await self.call("DeleteLivePullToPush", {"Region": region, "TaskId": task_id})
+        return await self._on_task("DeleteLivePullToPush", region, task_id)
 
-    async def stop_live_pull_to_push(self, region: str, task_id: str) -> dict[str, Any]:
+    async def stop_live_pull_to_push(self, region: str, task_id: str) -> Answer:
         """StopLivePullToPush."""
-        return await self.call("StopLivePullToPush", {"Region": region, "TaskId": task_id})
+        return await self._on_task("StopLivePullToPush", region, task_id)
 
-    async def restart_live_pull_to_push(self, region: str, task_id: str) -> dict[str, Any]:
+    async def restart_live_pull_to_push(self, region: str, task_id: str) -> Answer:
         """RestartLivePullToPush (no effect before the task's StartTime)."""
-        return await self.call("RestartLivePullToPush", {"Region": region, "TaskId": task_id})
+        return await self._on_task("RestartLivePullToPush", region, task_id)
 
-    async def describe_live_pull_to_push(self, region: str, task_id: str) -> dict[str, Any]:
+    async def describe_live_pull_to_push(self, region: str, task_id: str) -> PullToPushTask:
         """DescribeLivePullToPush: ``TaskStatus``, reasons and ``TaskInfo``."""
-        return await self.call("DescribeLivePullToPush", {"Region": region, "TaskId": task_id})
+        params = {"Region": region, "TaskId": task_id}
+        return await self.call("DescribeLivePullToPush", params, PullToPushTask)
 
     async def describe_live_pull_to_push_list(
         self,
@@ -172,7 +175,7 @@ class AliyunLiveClient(ProviderHttpClient):
         task_name: str | None = None,
         page_number: int = 1,
         page_size: int = 100,
-    ) -> dict[str, Any]:
+    ) -> PullToPushList:
         """DescribeLivePullToPushList with fuzzy filters: ``Total`` and ``TaskList``."""
         params = {
             "Region": region,
@@ -182,21 +185,18 @@ class AliyunLiveClient(ProviderHttpClient):
             "PageNumber": page_number,
             "PageSize": page_size,
         }
-        return await self.call("DescribeLivePullToPushList", params)
+        return await self.call("DescribeLivePullToPushList", params, PullToPushList)
 
-    async def update_live_pull_to_push(
-        self, region: str, task_id: str, **fields: Any
-    ) -> dict[str, Any]:
+    async def update_live_pull_to_push(self, region: str, task_id: str, **fields: Any) -> Answer:
         """UpdateLivePullToPush; ``fields`` use the provider's names (``EndTime=…``)."""
-        params = {"Region": region, "TaskId": task_id, **fields}
-        return await self.call("UpdateLivePullToPush", params)
+        return await self._on_task("UpdateLivePullToPush", region, task_id, **fields)
 
     def _interpret(
-        self, api: str, response: httpx.Response, secrets: tuple[str, ...]
-    ) -> dict[str, Any]:
+        self, api: str, response: httpx.Response, secrets: tuple[str, ...], answer: type[T]
+    ) -> T:
         status = response.status_code
-        data = json_object(response)
-        if data is None:
+        head = read_json(response.content, AliyunHead)
+        if head is None:
             kind = response.headers.get("content-type", "no content type")
             raise self._error(
                 api,
@@ -205,20 +205,19 @@ class AliyunLiveClient(ProviderHttpClient):
                 f"HTTP {status} answer is not a JSON object ({kind})",
                 http_status=status,
             )
-        request_id = _text(data.get("RequestId"))
+        request_id = _text(head.RequestId)
         if 200 <= status < 300:
-            ret_code = data.get("RetCode")
-            if _is_nonzero(ret_code):
+            if _is_nonzero(head.RetCode):
                 raise self._error(
                     api,
                     Outcome.REJECTED,
-                    f"RetCode{ret_code}",
-                    sanitize(_text(data.get("Description")) or "", secrets),
+                    f"RetCode{head.RetCode}",
+                    sanitize(_text(head.Description) or "", secrets),
                     request_id=request_id,
                     http_status=status,
                 )
-            return data
-        code = _text(data.get("Code"))
+            return self._decode(api, response.content, answer)
+        code = _text(head.Code)
         outcome = _classify(status, code)
         retry_after = parse_retry_after(
             response.headers.get("x-acs-retry-after") or response.headers.get("retry-after")
@@ -227,7 +226,7 @@ class AliyunLiveClient(ProviderHttpClient):
             api,
             outcome,
             code or f"HTTP{status}",
-            sanitize(_text(data.get("Message")) or "", secrets),
+            sanitize(_text(head.Message) or "", secrets),
             retry_after=retry_after,
             request_id=request_id,
             http_status=status,
@@ -252,11 +251,11 @@ def _classify(status: int, code: str | None) -> Outcome:
     return Outcome.REJECTED if outcome is Outcome.OK else outcome
 
 
-def _text(value: Any) -> str | None:
+def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _is_nonzero(value: Any) -> bool:
+def _is_nonzero(value: object) -> bool:
     if value is None or isinstance(value, bool):
         return False
     try:

@@ -14,12 +14,14 @@ import secrets
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 from datetime import UTC, datetime
+from typing import NotRequired, TypedDict, Unpack
 from urllib.parse import parse_qsl, quote
 
 import httpx
 
 __all__ = [
     "ACS3_ALGORITHM",
+    "Acs3Request",
     "AcsV3Auth",
     "acs3_authorization",
     "acs3_canonical_request",
@@ -52,10 +54,20 @@ def canonical_query(query: QueryItems) -> str:
     return "&".join(f"{k}={v}" for k, v in encoded)
 
 
+class Acs3Request(TypedDict):
+    """What of a request the V3 signature covers (the keywords of the signing functions)."""
+
+    method: str
+    path: NotRequired[str]
+    query: QueryItems
+    headers: Mapping[str, str]
+    body_sha256: str
+
+
 def acs3_canonical_request(
     *,
     method: str,
-    path: str,
+    path: str = "/",
     query: QueryItems,
     headers: Mapping[str, str],
     body_sha256: str,
@@ -86,46 +98,20 @@ def acs3_string_to_sign(canonical_request: str) -> str:
     return f"{ACS3_ALGORITHM}\n{digest}"
 
 
-def acs3_signature(
-    access_key_secret: str,
-    *,
-    method: str,
-    path: str = "/",
-    query: QueryItems,
-    headers: Mapping[str, str],
-    body_sha256: str,
-) -> str:
+def acs3_signature(access_key_secret: str, **request: Unpack[Acs3Request]) -> str:
     """Lowercase hex HMAC-SHA256 of the V3 string-to-sign; ``headers`` are the signed ones."""
-    canonical, _ = acs3_canonical_request(
-        method=method, path=path, query=query, headers=headers, body_sha256=body_sha256
-    )
+    canonical, _ = acs3_canonical_request(**request)
     string_to_sign = acs3_string_to_sign(canonical)
     mac = hmac.new(access_key_secret.encode("utf-8"), string_to_sign.encode("utf-8"), "sha256")
     return mac.hexdigest()
 
 
 def acs3_authorization(
-    access_key_id: str,
-    access_key_secret: str,
-    *,
-    method: str,
-    path: str = "/",
-    query: QueryItems,
-    headers: Mapping[str, str],
-    body_sha256: str,
+    access_key_id: str, access_key_secret: str, **request: Unpack[Acs3Request]
 ) -> str:
     """The complete ``Authorization`` header value for the V3 scheme."""
-    _, signed_headers = acs3_canonical_request(
-        method=method, path=path, query=query, headers=headers, body_sha256=body_sha256
-    )
-    signature = acs3_signature(
-        access_key_secret,
-        method=method,
-        path=path,
-        query=query,
-        headers=headers,
-        body_sha256=body_sha256,
-    )
+    _, signed_headers = acs3_canonical_request(**request)
+    signature = acs3_signature(access_key_secret, **request)
     return (
         f"{ACS3_ALGORITHM} Credential={access_key_id},"
         f"SignedHeaders={signed_headers},Signature={signature}"

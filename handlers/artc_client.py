@@ -24,14 +24,22 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, Unpack
 
 import httpx
+import msgspec
 
 from handlers.aliyun_client import ALIYUN_LIVE_VERSION, AliyunLiveClient, query_value
 from handlers.aliyun_signing import canonical_query
 from handlers.outcome import Outcome, ProviderError
-from handlers.provider_http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
+from handlers.provider_answers import (
+    Answer,
+    TaskCreated,
+    TranscodeAnswer,
+    TranscodeInfo,
+    WhipAnswer,
+)
+from handlers.provider_http import HttpOptions
 from handlers.ratelimit import RateLimiter, WindowRateLimiter
 
 __all__ = [
@@ -54,6 +62,7 @@ DEFAULT_WHIP_EXPIRE = 43_200
 DEFAULT_MAX_IDLE = 300
 _MAX_IDLE_RANGE = (10, 14_400)
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+T = TypeVar("T")
 
 #: The codes these operations document, classified (anything else: the Live OpenAPI rules).
 ARTC_CODES: Mapping[str, Outcome] = {
@@ -138,7 +147,7 @@ class TranscodeJob:
         if isinstance(self.max_idle_time, bool) or not low <= self.max_idle_time <= high:
             raise ValueError(f"MaxIdleTime must be within {low}-{high} seconds")
 
-    def params(self) -> dict[str, Any]:
+    def params(self) -> dict[str, object]:
         """The operation's parameters (InputParam/OutputParams travel as JSON strings)."""
         source = {"UserId": self.source_user_id, "StreamType": 0, "SourceType": 0}
         outputs = [
@@ -181,27 +190,21 @@ class ArtcClient(AliyunLiveClient):
         access_key_id: str | None = None,
         access_key_secret: str | None = None,
         *,
-        limiter: RateLimiter | None = None,
         qps: int = 10,
         whip_limiter: RateLimiter | None = None,
         whip_qps: int = WHIP_QPS,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         nonce_factory: Callable[[], str] | None = None,
-        deadline: float = DEFAULT_DEADLINE,
+        **options: Unpack[HttpOptions],
     ) -> None:
         super().__init__(
             endpoint,
             access_key_id,
             access_key_secret,
-            limiter=limiter,
             qps=qps,
-            timeout=timeout,
-            transport=transport,
             clock=clock,
             nonce_factory=nonce_factory,
-            deadline=deadline,
+            **options,
         )
         self.whip_limiter = whip_limiter or WindowRateLimiter(whip_qps)
         self._clock = clock
@@ -210,10 +213,11 @@ class ArtcClient(AliyunLiveClient):
         self,
         action: str,
         params: Mapping[str, Any],
+        answer: type[T],
         *,
         secrets: Iterable[str] = (),
         limiter: RateLimiter | None = None,
-    ) -> dict[str, Any]:
+    ) -> T:
         pairs = [(k, query_value(v)) for k, v in params.items() if v is not None]
         query = canonical_query(pairs).encode("ascii")
         headers = {"x-acs-action": action, "x-acs-version": ALIYUN_LIVE_VERSION}
@@ -223,48 +227,42 @@ class ArtcClient(AliyunLiveClient):
             request.url = request.url.copy_with(query=query)
             return request
 
-        return await self._send(action, build, secrets=secrets, limiter=limiter)
+        return await self._send(action, build, answer, secrets=secrets, limiter=limiter)
 
     async def start_transcode(self, job: TranscodeJob) -> str:
         """StartRtcCloudTranscode; returns the job's TaskId (see the module notes on retries)."""
-        answer = await self._rpc(
-            "StartRtcCloudTranscode", job.params(), secrets=[o.user_token for o in job.outputs]
-        )
-        return self._field(answer, "StartRtcCloudTranscode", "TaskId")
+        tokens = [o.user_token for o in job.outputs]
+        action = "StartRtcCloudTranscode"
+        answer = await self._rpc(action, job.params(), TaskCreated, secrets=tokens)
+        return self._field(answer.TaskId, action, "TaskId")
 
     async def stop_transcode(self, app_id: str, task_id: str) -> None:
         """StopRtcCloudTranscode (a job already gone answers a REJECTED not-found code)."""
         params = {"AppId": _check_id("AppId", app_id), "TaskId": _check_id("TaskId", task_id)}
-        await self._rpc("StopRtcCloudTranscode", params)
+        await self._rpc("StopRtcCloudTranscode", params, Answer)
 
-    async def describe_transcode(self, app_id: str, task_id: str) -> dict[str, Any]:
+    async def describe_transcode(self, app_id: str, task_id: str) -> TranscodeInfo:
         """DescribeRtcCloudTranscode: the ``TaskInfo`` with ``Status`` as a TranscodeStatus.
 
-        The UserTokens the provider echoes in ``OutputParams`` are removed.
+        The UserTokens the provider echoes in ``OutputParams`` are not kept.
         """
         params = {"AppId": _check_id("AppId", app_id), "TaskId": _check_id("TaskId", task_id)}
-        answer = await self._rpc("DescribeRtcCloudTranscode", params)
-        info = answer.get("TaskInfo")
-        if not isinstance(info, dict):
+        action = "DescribeRtcCloudTranscode"
+        info = (await self._rpc(action, params, TranscodeAnswer)).TaskInfo
+        if info is None:
             raise self._error(
-                "DescribeRtcCloudTranscode",
-                Outcome.REJECTED,
-                "InvalidResponse",
-                "answer without a TaskInfo object",
+                action, Outcome.REJECTED, "InvalidResponse", "answer without a TaskInfo object"
             )
         try:
-            info["Status"] = TranscodeStatus(str(info.get("Status")))
+            status = TranscodeStatus(str(info.Status))
         except ValueError:
             raise self._error(
-                "DescribeRtcCloudTranscode",
+                action,
                 Outcome.REJECTED,
                 "InvalidResponse",
-                f"unknown transcode status {str(info.get('Status'))[:40]!r}",
+                f"unknown transcode status {str(info.Status)[:40]!r}",
             ) from None
-        for output in info.get("OutputParams") or []:
-            if isinstance(output, dict):
-                output.pop("UserToken", None)
-        return info
+        return msgspec.structs.replace(info, Status=status)
 
     async def create_whip_address(
         self,
@@ -289,23 +287,23 @@ class ArtcClient(AliyunLiveClient):
         }
         issued = int(self._clock())
         action = "CreateRTCWhipStreamAddress"
-        answer = await self._rpc(action, params, limiter=self.whip_limiter)
-        address = self._field(answer, action, "WhipAddress")
+        answer = await self._rpc(action, params, WhipAnswer, limiter=self.whip_limiter)
+        address = self._field(answer.WhipAddress, action, "WhipAddress")
         if not address.startswith("https://"):
             raise self._error(action, Outcome.REJECTED, "InvalidResponse", "WhipAddress not HTTPS")
         return WhipAddress(address, issued + expire_time, user_id)
 
-    def _field(self, answer: dict[str, Any], api: str, name: str) -> str:
-        value = answer.get(name)
-        if not isinstance(value, str) or not value:
+    def _field(self, value: str, api: str, name: str) -> str:
+        """A field the answer must carry (REJECTED when it does not)."""
+        if not value:
             raise self._error(api, Outcome.REJECTED, "InvalidResponse", f"answer without {name}")
         return value
 
     def _interpret(
-        self, api: str, response: httpx.Response, secrets: tuple[str, ...]
-    ) -> dict[str, Any]:
+        self, api: str, response: httpx.Response, secrets: tuple[str, ...], answer: type[T]
+    ) -> T:
         try:
-            return super()._interpret(api, response, secrets)
+            return super()._interpret(api, response, secrets, answer)
         except ProviderError as exc:
             outcome = classify_artc(exc.code, exc.outcome)
             if outcome is exc.outcome:

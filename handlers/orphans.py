@@ -10,12 +10,12 @@ is no longer managed (failed, ended, deleted) is only shown: the operator decide
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import structlog
 
 from handlers.aliyun_client import AliyunLiveClient
+from handlers.provider_answers import PullToPushTask
 from handlers.synthetic import describe_event
 from receiver.logs import redact_url
 from receiver.orphans import OrphanBoard, OrphanTask
@@ -51,26 +51,25 @@ class OrphanFinder:
 
     async def sweep(self) -> int:
         """List, publish and adopt; returns how many orphans were fed as events."""
-        found: list[tuple[str, dict[str, Any]]] = []
+        found: list[tuple[str, str, PullToPushTask]] = []
         for region in self.regions:
-            found.extend((region, item) for item in await self._ours(region))
-        known = await self.store.known_task_ids([str(item["TaskId"]) for _, item in found])
+            found.extend((region, task_id, item) for task_id, item in await self._ours(region))
+        known = await self.store.known_task_ids([task_id for _, task_id, _ in found])
         orphans: list[OrphanTask] = []
         fed = 0
-        for region, item in found:
-            task_id = str(item["TaskId"])
-            if task_id in known or _status(item) == -1:
+        for region, task_id, item in found:
+            if task_id in known or item.status_code == -1:
                 continue  # a relay's, or exited: nothing runs, nothing is billed
-            relay_id = _relay_param(_info(item).get("CallbackURL"))
-            adopted = await self._adopt(region, item, relay_id)
+            relay_id = _relay_param(item.info.get("CallbackURL"))
+            adopted = await self._adopt(region, task_id, item, relay_id)
             fed += int(adopted)
             orphans.append(
                 OrphanTask(
                     provider="aliyun",
                     region=region,
                     task_id=task_id,
-                    status=_status(item),
-                    dst_url=_redacted(_info(item).get("DstUrl")),
+                    status=item.status_code,
+                    dst_url=_redacted(item.info.get("DstUrl")),
                     relay_id=relay_id,
                     adopted=adopted,
                     seen_at=iso_time(now_ms()),
@@ -81,50 +80,40 @@ class OrphanFinder:
             log.warning("orphans_found", count=len(orphans), adopted=fed)
         return fed
 
-    async def _ours(self, region: str) -> list[dict[str, Any]]:
-        """Every task of a region whose CallbackUrl points at this service."""
-        items: list[dict[str, Any]] = []
+    async def _ours(self, region: str) -> list[tuple[str, PullToPushTask]]:
+        """Every task of a region (with its id) whose CallbackUrl points at this service."""
+        items: list[tuple[str, PullToPushTask]] = []
         for page in range(1, _MAX_PAGES + 1):
             listing = await self.aliyun.describe_live_pull_to_push_list(
                 region, page_number=page, page_size=_PAGE_SIZE
             )
-            batch = listing.get("TaskList") or []
+            batch = listing.tasks
             items.extend(
-                item
+                (item.TaskId, item)
                 for item in batch
-                if item.get("TaskId")
-                and str(_info(item).get("CallbackURL") or "").startswith(self.callback_prefix)
+                if item.TaskId
+                and str(item.info.get("CallbackURL") or "").startswith(self.callback_prefix)
             )
             if len(batch) < _PAGE_SIZE:
                 break
         return items
 
-    async def _adopt(self, region: str, item: dict[str, Any], relay_id: str | None) -> bool:
+    async def _adopt(
+        self, region: str, task_id: str, item: PullToPushTask, relay_id: str | None
+    ) -> bool:
         """Feed a live orphan through the callback path; False when it is only shown."""
-        if _status(item) is None:
+        if item.status_code is None:
             return False
         if relay_id is not None:
             relay = await self.store.get_relay(relay_id)
             if relay is None or not relay.state.managed:
                 return False
         context = {"region": region, **({"relay": relay_id} if relay_id else {})}
-        event = describe_event(str(item["TaskId"]), item, context)
+        event = describe_event(task_id, item, context)
         if event is None:
             return False
         result = await self.store.ingest(event)
         return not result.duplicate
-
-
-def _info(item: dict[str, Any]) -> dict[str, Any]:
-    info = item.get("TaskInfo")
-    return info if isinstance(info, dict) else item
-
-
-def _status(item: dict[str, Any]) -> int | None:
-    try:
-        return int(str(item.get("TaskStatus")))
-    except ValueError:
-        return None
 
 
 def _redacted(url: object) -> str | None:

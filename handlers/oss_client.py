@@ -12,7 +12,8 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable
-from typing import Any
+from types import NoneType
+from typing import TypeVar, Unpack
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -30,10 +31,16 @@ from handlers.oss_livechannel import (
 )
 from handlers.oss_signing import OssResource, OssV4Auth, sign_rtmp_url
 from handlers.outcome import Outcome, ProviderError, sanitize
-from handlers.provider_http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, ProviderHttpClient
-from handlers.ratelimit import RateLimiter, WindowRateLimiter
+from handlers.provider_http import HttpOptions, ProviderHttpClient
 
 __all__ = ["OSS_RESIGN_CODES", "OssClient", "classify_oss"]
+
+T = TypeVar("T")
+#: How each answer type is read from a success body (the others have no body to read).
+_READERS: dict[type, Callable[[bytes], object]] = {
+    LiveChannelUrls: parse_create_result,
+    LiveChannelStat: parse_stat,
+}
 
 #: OSS refuses a request whose ``x-oss-date`` is more than 15 minutes off: sign anew once.
 OSS_RESIGN_CODES = frozenset({"RequestTimeTooSkewed"})
@@ -114,6 +121,7 @@ class OssClient(ProviderHttpClient):
 
     provider = "oss"
     resign_codes = OSS_RESIGN_CODES
+    missing_credentials = _MISSING_CREDENTIALS
 
     def __init__(
         self,
@@ -122,26 +130,15 @@ class OssClient(ProviderHttpClient):
         *,
         region: str = "cn-shanghai",
         endpoint: str | None = None,
-        limiter: RateLimiter | None = None,
         qps: int = 10,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
-        deadline: float = DEFAULT_DEADLINE,
+        **options: Unpack[HttpOptions],
     ) -> None:
         auth = None
         if access_key_id and access_key_secret:
             auth = OssV4Auth(access_key_id, access_key_secret, clock=clock)
-        super().__init__(
-            endpoint or f"https://oss-{region}.aliyuncs.com",
-            auth,
-            limiter=limiter or WindowRateLimiter(qps),
-            timeout=timeout,
-            transport=transport,
-            missing_credentials=_MISSING_CREDENTIALS,
-            secrets=(access_key_secret,),
-            deadline=deadline,
-        )
+        endpoint = endpoint or f"https://oss-{region}.aliyuncs.com"
+        super().__init__(endpoint, auth, qps=qps, secrets=(access_key_secret,), **options)
         self.region = region
         self._configured = endpoint is not None
         self._access_key_id = access_key_id
@@ -167,7 +164,8 @@ class OssClient(ProviderHttpClient):
         *,
         region: str | None = None,
         content: bytes | None = None,
-    ) -> Any:
+        answer: type[T],
+    ) -> T:
         validate_channel_name(channel)
         url = f"{self.bucket_url(bucket, region)}/{quote(channel, safe='')}"
         resource = OssResource(region or self.region, bucket, channel)
@@ -180,42 +178,52 @@ class OssClient(ProviderHttpClient):
             request.url = request.url.copy_with(query=query.encode("ascii"))
             return resource.attach(request)
 
-        return (await self._send(api, build))["result"]
+        return await self._send(api, build, answer)
 
     async def put_live_channel(
         self, bucket: str, channel: str, target: LiveChannelTarget, *, region: str | None = None
     ) -> LiveChannelUrls:
         """PutLiveChannel: create (or overwrite) the channel; returns its unsigned URLs."""
-        result = await self._call(
-            "PutLiveChannel", "PUT", bucket, channel, "live", region=region, content=target.to_xml()
+        return await self._call(
+            "PutLiveChannel",
+            "PUT",
+            bucket,
+            channel,
+            "live",
+            region=region,
+            content=target.to_xml(),
+            answer=LiveChannelUrls,
         )
-        assert isinstance(result, LiveChannelUrls)
-        return result
 
     async def put_live_channel_status(
         self, bucket: str, channel: str, *, enabled: bool, region: str | None = None
     ) -> None:
         """PutLiveChannelStatus: ``enabled`` or ``disabled`` (disabling ends a live push)."""
         status = "enabled" if enabled else "disabled"
-        await self._call(
-            "PutLiveChannelStatus", "PUT", bucket, channel, f"live&status={status}", region=region
-        )
+        query = f"live&status={status}"
+        api = "PutLiveChannelStatus"
+        await self._call(api, "PUT", bucket, channel, query, region=region, answer=NoneType)
 
     async def get_live_channel_stat(
         self, bucket: str, channel: str, *, region: str | None = None
     ) -> LiveChannelStat:
         """GetLiveChannelStat: Idle, Live (with stream details) or Disabled."""
-        result = await self._call(
-            "GetLiveChannelStat", "GET", bucket, channel, "comp=stat&live", region=region
+        return await self._call(
+            "GetLiveChannelStat",
+            "GET",
+            bucket,
+            channel,
+            "comp=stat&live",
+            region=region,
+            answer=LiveChannelStat,
         )
-        assert isinstance(result, LiveChannelStat)
-        return result
 
     async def delete_live_channel(
         self, bucket: str, channel: str, *, region: str | None = None
     ) -> None:
         """DeleteLiveChannel (the recorded segments stay in the bucket)."""
-        await self._call("DeleteLiveChannel", "DELETE", bucket, channel, "live", region=region)
+        api = "DeleteLiveChannel"
+        await self._call(api, "DELETE", bucket, channel, "live", region=region, answer=NoneType)
 
     def sign_publish_url(
         self,
@@ -249,16 +257,14 @@ class OssClient(ProviderHttpClient):
         )
 
     def _interpret(
-        self, api: str, response: httpx.Response, secrets: tuple[str, ...]
-    ) -> dict[str, Any]:
+        self, api: str, response: httpx.Response, secrets: tuple[str, ...], answer: type[T]
+    ) -> T:
         status = response.status_code
         request_id = response.headers.get("x-oss-request-id")
         if 200 <= status < 300:
+            reader = _READERS.get(answer)
             try:
-                if api == "PutLiveChannel":
-                    return {"result": parse_create_result(response.content)}
-                if api == "GetLiveChannelStat":
-                    return {"result": parse_stat(response.content)}
+                result = reader(response.content) if reader is not None else None
             except XmlError as exc:
                 raise self._error(
                     api,
@@ -268,7 +274,9 @@ class OssClient(ProviderHttpClient):
                     request_id=request_id,
                     http_status=status,
                 ) from None
-            return {"result": None}
+            if not isinstance(result, answer):
+                raise TypeError(f"{api} has no reader for {answer.__name__}")
+            return result
         try:
             error = parse_error(response.content)
         except XmlError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict
 
 from receiver.redaction import bounded, mask_text
 
@@ -178,7 +178,7 @@ class ProviderError(Exception):
         return text
 
     def __reduce__(self) -> tuple[Any, ...]:
-        kwargs = {
+        kwargs: _Details = {
             "retry_after": self.retry_after,
             "request_id": self.request_id,
             "http_status": self.http_status,
@@ -189,7 +189,15 @@ class ProviderError(Exception):
         )
 
 
+class _Details(TypedDict):
+    """The keyword arguments of a ProviderError, as pickling carries them."""
+
+    retry_after: float | None
+    request_id: str | None
+    http_status: int | None
+
+
 def _rebuild_provider_error(
-    provider: str, api: str, outcome: Outcome, code: str, message: str, kwargs: dict[str, Any]
+    provider: str, api: str, outcome: Outcome, code: str, message: str, kwargs: _Details
 ) -> ProviderError:
     return ProviderError(provider, api, outcome, code, message, **kwargs)

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import json
 import math
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypedDict, TypeVar, Unpack
 
 import httpx
+import msgspec
 import structlog
 
 from handlers.outcome import Outcome, ProviderError, sanitize
-from handlers.ratelimit import RateLimiter
+from handlers.ratelimit import RateLimiter, WindowRateLimiter
 from receiver.http import BodyTooLarge, collect_limited
 from receiver.metrics import provider_request_duration_seconds, provider_requests_total
 
@@ -28,9 +28,10 @@ __all__ = [
     "DEFAULT_DEADLINE",
     "DEFAULT_TIMEOUT",
     "MAX_ANSWER_BYTES",
+    "HttpOptions",
     "ProviderHttpClient",
-    "json_object",
     "parse_retry_after",
+    "read_json",
 ]
 
 #: Every provider call is bounded: 5 s to connect, 10 s for each read/write/pool wait.
@@ -44,14 +45,28 @@ _USER_AGENT = "relaywarden/0.1"
 
 log = structlog.get_logger("relaywarden.provider")
 
+T = TypeVar("T")
 
-def json_object(response: httpx.Response) -> dict[str, Any] | None:
-    """The response body as a JSON object, or None when it is not one."""
+
+class HttpOptions(TypedDict, total=False):
+    """How a client talks HTTP, the same for every provider client (keyword arguments).
+
+    ``limiter`` replaces the client's own ``qps`` window (to share one account's budget);
+    ``timeout`` bounds each phase, ``deadline`` a whole exchange; ``transport`` is httpx's.
+    """
+
+    limiter: RateLimiter | None
+    timeout: httpx.Timeout | float
+    transport: httpx.AsyncBaseTransport | None
+    deadline: float
+
+
+def read_json(content: bytes, shape: type[T]) -> T | None:
+    """``content`` decoded as ``shape`` (a Struct: a JSON object), or None when it is not."""
     try:
-        data = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+        return msgspec.json.decode(content, type=shape)
+    except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    return data if isinstance(data, dict) else None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -75,33 +90,33 @@ class ProviderHttpClient(abc.ABC):
     provider: ClassVar[str]
     #: Error codes after which the request is signed again and re-sent once, immediately.
     resign_codes: ClassVar[frozenset[str]] = frozenset()
+    #: What a call without credentials says to configure.
+    missing_credentials: ClassVar[str]
 
     def __init__(
         self,
         endpoint: str,
         auth: httpx.Auth | None,
         *,
-        limiter: RateLimiter,
-        timeout: httpx.Timeout | float,
-        transport: httpx.AsyncBaseTransport | None,
-        missing_credentials: str,
+        qps: int,
         secrets: Iterable[str | None] = (),
-        deadline: float = DEFAULT_DEADLINE,
+        **options: Unpack[HttpOptions],
     ) -> None:
+        deadline = options.get("deadline", DEFAULT_DEADLINE)
         if not deadline > 0:
             raise ValueError(f"deadline must be positive, got {deadline}")
+        timeout = options.get("timeout", DEFAULT_TIMEOUT)
         self.endpoint = endpoint.rstrip("/")
         #: Seconds one HTTP exchange may take in total (sending to the last byte read).
         self.deadline = float(deadline)
-        self.limiter = limiter
+        self.limiter = options.get("limiter") or WindowRateLimiter(qps)
         self._auth = auth
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self._missing_credentials = missing_credentials
         self._secrets = tuple(s for s in secrets if s)
         self._http = httpx.AsyncClient(
             base_url=self.endpoint,
             timeout=self._timeout,
-            transport=transport,
+            transport=options.get("transport"),
             follow_redirects=False,
             headers={"User-Agent": _USER_AGENT},
         )
@@ -147,9 +162,19 @@ class ProviderHttpClient(abc.ABC):
 
     @abc.abstractmethod
     def _interpret(
-        self, api: str, response: httpx.Response, secrets: tuple[str, ...]
-    ) -> dict[str, Any]:
-        """Return the decoded success answer, or raise a classified :class:`ProviderError`."""
+        self, api: str, response: httpx.Response, secrets: tuple[str, ...], answer: type[T]
+    ) -> T:
+        """Return the success answer decoded as ``answer``, or raise a classified
+        :class:`ProviderError`."""
+
+    def _decode(self, api: str, body: bytes, answer: type[T]) -> T:
+        """A JSON success answer as ``answer``; one not of that shape is retryable, like any
+        answer that is not the API's (a proxy's, a truncated one)."""
+        try:
+            return msgspec.json.decode(body, type=answer)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            message = f"the answer is not a {answer.__name__}: {str(exc)[:200]}"
+            raise self._error(api, Outcome.RETRYABLE, "InvalidResponse", message) from None
 
     def _error(
         self, api: str, outcome: Outcome, code: str, message: str, **extra: Any
@@ -160,22 +185,24 @@ class ProviderHttpClient(abc.ABC):
         self,
         api: str,
         build: Callable[[], httpx.Request],
+        answer: type[T],
         *,
         secrets: Iterable[str | None] = (),
         limiter: RateLimiter | None = None,
-    ) -> dict[str, Any]:
-        """Make one logical call: rate limit, sign, send, classify, record; re-sign once.
+    ) -> T:
+        """Make one logical call: rate limit, sign, send, classify, decode, record; re-sign
+        once. The success answer comes back as ``answer`` (a Struct of its fields).
 
         ``limiter`` replaces the client's own for an operation with a budget of its own.
         """
         if self._auth is None:
             self._record(api, Outcome.REJECTED, None)
-            raise self._error(
-                api, Outcome.REJECTED, "MissingCredentials", self._missing_credentials
-            )
+            raise self._error(api, Outcome.REJECTED, "MissingCredentials", self.missing_credentials)
         hidden = self._secrets + tuple(s for s in secrets if s)
         for attempt in (1, 2):
-            outcome, elapsed = await self._attempt(api, build, hidden, limiter or self.limiter)
+            outcome, elapsed = await self._attempt(
+                api, build, answer, hidden, limiter or self.limiter
+            )
             if not isinstance(outcome, ProviderError):
                 self._record(api, Outcome.OK, elapsed)
                 return outcome
@@ -200,9 +227,10 @@ class ProviderHttpClient(abc.ABC):
         self,
         api: str,
         build: Callable[[], httpx.Request],
+        answer: type[T],
         hidden: tuple[str, ...],
         limiter: RateLimiter,
-    ) -> tuple[dict[str, Any] | ProviderError, float]:
+    ) -> tuple[T | ProviderError, float]:
         """One signed request inside a rate-limit slot held until its answer is in."""
         async with limiter.call():
             started = time.perf_counter()
@@ -213,7 +241,7 @@ class ProviderHttpClient(abc.ABC):
                 return self._exchange_error(api, exc, hidden), time.perf_counter() - started
         elapsed = time.perf_counter() - started
         try:
-            return self._interpret(api, response, hidden), elapsed
+            return self._interpret(api, response, hidden, answer), elapsed
         except ProviderError as exc:
             return exc, elapsed
 
@@ -269,7 +297,7 @@ class ProviderHttpClient(abc.ABC):
         provider_requests_total.labels(self.provider, api, outcome.value).inc()
         if elapsed is not None:
             provider_request_duration_seconds.labels(self.provider, api).observe(elapsed)
-        fields: dict[str, Any] = {"provider": self.provider, "api": api, "result": outcome.value}
+        fields: dict[str, object] = {"provider": self.provider, "api": api, "result": outcome.value}
         if elapsed is not None:
             fields["duration_ms"] = round(elapsed * 1000, 1)
         if error is None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
@@ -22,6 +21,7 @@ from handlers.actions.regions import TASK_GONE
 from handlers.aliyun_client import AliyunLiveClient
 from handlers.orphans import OrphanFinder
 from handlers.outcome import ProviderError
+from handlers.provider_answers import PullToPushTask
 from handlers.synthetic import describe_event, ingest_gone_event
 from handlers.trtc_client import TrtcClient
 from receiver import metrics
@@ -101,7 +101,7 @@ class Reconciler(PeriodicService):
         if task_id and target.task_status is not Status.EXITED:
             region = target.task_region or relay.region
             try:
-                answer: dict[str, Any] | None = await self.aliyun.describe_live_pull_to_push(
+                answer: PullToPushTask | None = await self.aliyun.describe_live_pull_to_push(
                     region, task_id
                 )
             except ProviderError as error:
@@ -124,7 +124,7 @@ class Reconciler(PeriodicService):
         if not link.task_id or link.state not in (IngestState.RUNNING, IngestState.STARTING):
             return 0
         answer = await self.trtc.describe_stream_ingest(link.sdk_app_id, link.task_id)
-        if answer.get("Status") != "NotExist":
+        if answer.Status != "NotExist":
             return 0
         return await self._feed(ingest_gone_event(link.sdk_app_id, link.task_id))
 

@@ -8,10 +8,11 @@ itself (whose TaskInfo carries the CallbackUrl and its token).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 import msgspec
 
+from handlers.provider_answers import PullToPushTask
 from receiver.decoders.aliyun import _STATUS_BY_CODE  # one reading of TaskStatus codes
 from receiver.domain.states import EventKind, Provider, Source, Status
 from receiver.events import Event
@@ -29,9 +30,9 @@ def _event(
     kind: EventKind,
     status: Status,
     reason: str,
-    seen: dict[str, Any],
+    seen: Mapping[str, str | int],
     context: dict[str, str],
-    task_info: dict[str, Any] | None = None,
+    task_info: dict[str, object] | None = None,
 ) -> Event:
     now = now_ms()
     raw = msgspec.json.encode({"Source": "reconciler", **seen})
@@ -51,7 +52,7 @@ def _event(
 
 
 def describe_event(
-    task_id: str, answer: dict[str, Any] | None, context: dict[str, str]
+    task_id: str, answer: PullToPushTask | None, context: dict[str, str]
 ) -> Event | None:
     """The synthetic event for a Describe answer (None: vanished), or None if unreadable."""
     if answer is None:
@@ -59,17 +60,18 @@ def describe_event(
         return _event(
             Provider.ALIYUN, task_id, EventKind.STATUS, Status.OFFLINE, VANISHED, gone, context
         )
-    try:
-        code = int(str(answer.get("TaskStatus")))
-    except ValueError:
+    code = answer.status_code
+    status = None if code is None else _STATUS_BY_CODE.get(code)
+    if code is None or status is None:
         return None
-    status = _STATUS_BY_CODE.get(code)
-    if status is None:
-        return None
-    info = {k: v for k, v in (answer.get("TaskInfo") or {}).items() if k != "CallbackURL"}
+    info = {k: v for k, v in answer.info.items() if k != "CallbackURL"}
     exited = status is Status.EXITED
-    reason = str(answer.get("TaskExitReason" if exited else "TaskInvalidReason") or "")
-    seen: dict[str, Any] = {"Api": "DescribeLivePullToPush", "TaskStatus": code, "Reason": reason}
+    reason = (answer.TaskExitReason if exited else answer.TaskInvalidReason) or ""
+    seen: dict[str, str | int] = {
+        "Api": "DescribeLivePullToPush",
+        "TaskStatus": code,
+        "Reason": reason,
+    }
     kind = EventKind.EXIT if exited else EventKind.STATUS
     return _event(Provider.ALIYUN, task_id, kind, status, reason, seen, context, info)
 

@@ -12,12 +12,14 @@ import hmac
 import time
 from collections.abc import Callable, Generator
 from datetime import UTC, datetime
+from typing import NotRequired, TypedDict, Unpack
 
 import httpx
 
 __all__ = [
     "TC3_ALGORITHM",
     "Tc3Auth",
+    "Tc3Request",
     "tc3_authorization",
     "tc3_canonical_request",
     "tc3_date",
@@ -28,6 +30,17 @@ __all__ = [
 
 TC3_ALGORITHM = "TC3-HMAC-SHA256"
 _SIGNED_HEADERS = "content-type;host"
+
+
+class Tc3Request(TypedDict):
+    """What of a request the signature covers (the keywords of the signing functions)."""
+
+    host: str
+    content_type: str
+    body: bytes
+    method: NotRequired[str]
+    path: NotRequired[str]
+    query: NotRequired[str]
 
 
 def tc3_date(timestamp: int) -> str:
@@ -76,51 +89,20 @@ def tc3_signing_key(secret_key: str, *, date: str, service: str) -> bytes:
 
 
 def tc3_signature(
-    secret_key: str,
-    *,
-    service: str,
-    timestamp: int,
-    host: str,
-    content_type: str,
-    body: bytes,
-    method: str = "POST",
-    path: str = "/",
-    query: str = "",
+    secret_key: str, *, service: str, timestamp: int, **request: Unpack[Tc3Request]
 ) -> str:
-    """Lowercase hex signature of one request."""
-    canonical = tc3_canonical_request(
-        content_type=content_type, host=host, body=body, method=method, path=path, query=query
-    )
+    """Lowercase hex signature of one request (``method`` POST, ``path`` / by default)."""
+    canonical = tc3_canonical_request(**request)
     string_to_sign = tc3_string_to_sign(canonical, timestamp=timestamp, service=service)
     key = tc3_signing_key(secret_key, date=tc3_date(timestamp), service=service)
     return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def tc3_authorization(
-    secret_id: str,
-    secret_key: str,
-    *,
-    service: str,
-    timestamp: int,
-    host: str,
-    content_type: str,
-    body: bytes,
-    method: str = "POST",
-    path: str = "/",
-    query: str = "",
+    secret_id: str, secret_key: str, *, service: str, timestamp: int, **request: Unpack[Tc3Request]
 ) -> str:
     """The complete ``Authorization`` header value."""
-    signature = tc3_signature(
-        secret_key,
-        service=service,
-        timestamp=timestamp,
-        host=host,
-        content_type=content_type,
-        body=body,
-        method=method,
-        path=path,
-        query=query,
-    )
+    signature = tc3_signature(secret_key, service=service, timestamp=timestamp, **request)
     scope = f"{tc3_date(timestamp)}/{service}/tc3_request"
     return (
         f"{TC3_ALGORITHM} Credential={secret_id}/{scope}, "

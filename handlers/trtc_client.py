@@ -10,18 +10,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
 from handlers.outcome import TRTC_RESIGN_CODES, Outcome, classify_trtc, sanitize
+from handlers.provider_answers import Answer, IngestStatus, TaskCreated, TrtcEnvelope, TrtcHead
 from handlers.provider_http import (
-    DEFAULT_DEADLINE,
-    DEFAULT_TIMEOUT,
+    HttpOptions,
     ProviderHttpClient,
-    json_object,
+    read_json,
 )
-from handlers.ratelimit import RateLimiter, WindowRateLimiter
 from handlers.tc3_signing import Tc3Auth
 
 __all__ = [
@@ -44,17 +43,20 @@ _MISSING_CREDENTIALS = (
     "and RELAYWARDEN_TENCENT_SECRET_KEY"
 )
 
+T = TypeVar("T")
+
 
 class TrtcClient(ProviderHttpClient):
     """TRTC stream-ingest operations, rate limited (``qps`` calls in any second).
 
-    Every method returns the ``Response`` object of a successful answer (with its
-    ``RequestId``) or raises :class:`~handlers.outcome.ProviderError`; an
+    Every method returns the ``Response`` object of a successful answer as a Struct of
+    ``handlers.provider_answers`` or raises :class:`~handlers.outcome.ProviderError`; an
     ``AuthFailure.SignatureExpire`` is signed anew and re-sent once.
     """
 
     provider = "trtc"
     resign_codes = TRTC_RESIGN_CODES
+    missing_credentials = _MISSING_CREDENTIALS
 
     def __init__(
         self,
@@ -63,30 +65,19 @@ class TrtcClient(ProviderHttpClient):
         secret_key: str | None = None,
         *,
         region: str = DEFAULT_TRTC_REGION,
-        limiter: RateLimiter | None = None,
         qps: int = 20,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-        deadline: float = DEFAULT_DEADLINE,
         clock: Callable[[], float] = time.time,
+        **options: Unpack[HttpOptions],
     ) -> None:
         auth = None
         if secret_id and secret_key:
             auth = Tc3Auth(secret_id, secret_key, TRTC_SERVICE, clock=clock)
-        super().__init__(
-            endpoint,
-            auth,
-            limiter=limiter or WindowRateLimiter(qps),
-            timeout=timeout,
-            transport=transport,
-            missing_credentials=_MISSING_CREDENTIALS,
-            deadline=deadline,
-            secrets=(secret_key,),
-        )
+        super().__init__(endpoint, auth, qps=qps, secrets=(secret_key,), **options)
         self.region = region
 
-    async def call(self, action: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Call any TRTC ``2019-07-22`` action with a JSON body of ``params``."""
+    async def call(self, action: str, params: Mapping[str, Any], answer: type[T]) -> T:
+        """Call any TRTC ``2019-07-22`` action with a JSON body of ``params``; its
+        ``Response`` is decoded as ``answer``."""
         body = json.dumps(dict(params), separators=(",", ":"), ensure_ascii=False).encode()
         headers = {
             "Content-Type": _CONTENT_TYPE,
@@ -99,35 +90,36 @@ class TrtcClient(ProviderHttpClient):
         def build() -> httpx.Request:
             return self._build("POST", headers=headers, content=body)
 
-        return await self._send(action, build, secrets=hidden)
+        return await self._send(action, build, answer, secrets=hidden)
 
-    async def start_stream_ingest(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    async def start_stream_ingest(self, params: Mapping[str, Any]) -> TaskCreated:
         """StartStreamIngest with the provider's parameter names; the answer has ``TaskId``.
 
         Not idempotent: a retried start may start a second ingest or fail with
         ``FailedOperation.TaskExist``.
         """
-        return await self.call("StartStreamIngest", params)
+        return await self.call("StartStreamIngest", params, TaskCreated)
 
-    async def stop_stream_ingest(self, sdk_app_id: int, task_id: str) -> dict[str, Any]:
+    async def stop_stream_ingest(self, sdk_app_id: int, task_id: str) -> Answer:
         """StopStreamIngest; an ended task raises REJECTED ``FailedOperation.TaskFinished``."""
-        return await self.call("StopStreamIngest", {"SdkAppId": sdk_app_id, "TaskId": task_id})
+        params = {"SdkAppId": sdk_app_id, "TaskId": task_id}
+        return await self.call("StopStreamIngest", params, Answer)
 
-    async def describe_stream_ingest(self, sdk_app_id: int, task_id: str) -> dict[str, Any]:
+    async def describe_stream_ingest(self, sdk_app_id: int, task_id: str) -> IngestStatus:
         """DescribeStreamIngest: ``Status`` is ``InProgress`` or ``NotExist``."""
         params = {"SdkAppId": sdk_app_id, "TaskId": task_id}
-        return await self.call("DescribeStreamIngest", params)
+        return await self.call("DescribeStreamIngest", params, IngestStatus)
 
     async def update_stream_ingest(
         self, sdk_app_id: int, task_id: str, **fields: Any
-    ) -> dict[str, Any]:
+    ) -> IngestStatus:
         """UpdateStreamIngest; ``fields`` use the provider's names (``StreamUrl=…``)."""
         params = {"SdkAppId": sdk_app_id, "TaskId": task_id, **fields}
-        return await self.call("UpdateStreamIngest", params)
+        return await self.call("UpdateStreamIngest", params, IngestStatus)
 
     def _interpret(
-        self, api: str, response: httpx.Response, secrets: tuple[str, ...]
-    ) -> dict[str, Any]:
+        self, api: str, response: httpx.Response, secrets: tuple[str, ...], answer: type[T]
+    ) -> T:
         status = response.status_code
         if status != 200:
             raise self._error(
@@ -137,9 +129,10 @@ class TrtcClient(ProviderHttpClient):
                 f"HTTP {status} from the API gateway",
                 http_status=status,
             )
-        data = json_object(response)
-        answer = data.get("Response") if data is not None else None
-        if not isinstance(answer, dict):
+        envelope = read_json(response.content, TrtcEnvelope)
+        body = bytes(envelope.Response) if envelope is not None else b""
+        head = read_json(body, TrtcHead)
+        if head is None:
             # Not the API's JSON though the gateway said 200: a proxy's page, a truncated
             # answer. Transient like the non-200 statuses above.
             raise self._error(
@@ -149,18 +142,15 @@ class TrtcClient(ProviderHttpClient):
                 "HTTP 200 answer without a JSON Response object",
                 http_status=status,
             )
-        error = answer.get("Error")
+        error = head.Error
         if error is None:
-            return answer
-        request_id = answer.get("RequestId")
-        code = error.get("Code") if isinstance(error, dict) else None
-        message = error.get("Message") if isinstance(error, dict) else None
-        code_text = str(code) if code else "UnknownError"
+            return self._decode(api, body, answer)
+        code_text = str(error.Code) if error.Code else "UnknownError"
         raise self._error(
             api,
             classify_trtc(code_text),
             code_text,
-            sanitize(str(message or ""), secrets),
-            request_id=str(request_id) if request_id is not None else None,
+            sanitize(str(error.Message or ""), secrets),
+            request_id=str(head.RequestId) if head.RequestId is not None else None,
             http_status=status,
         )

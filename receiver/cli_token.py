@@ -6,17 +6,21 @@ import argparse
 import sys
 from typing import Any
 
+import msgspec
+
 from receiver.cli_client import ApiClient, CommandError
 from receiver.cli_output import Printer
+from receiver.operator_views import TokenView
 
 __all__ = ["add_token_commands", "token_rotate", "token_show"]
 
 
-def _print(token: dict[str, Any], out: Printer) -> None:
+def _print(answer: object, out: Printer) -> None:
+    token = msgspec.convert(answer, TokenView)
     if out.as_json:
-        out.json(token)
+        out.json(msgspec.to_builtins(token))
         return
-    out.facts([("token", token["token"]), *token["callback_urls"].items()])
+    out.facts([("token", token.token), *token.callback_urls.items()])
 
 
 def token_show(args: argparse.Namespace, api: ApiClient, out: Printer) -> int:

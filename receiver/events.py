@@ -6,7 +6,6 @@ The enums it uses live in ``receiver.domain.states`` and are re-exported here fo
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import msgspec
 
@@ -41,7 +40,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     event_time_ms: int | None
     provider_status: str
     raw: bytes
-    task_info: dict[str, Any] | None = None
+    task_info: dict[str, object] | None = None
     context: dict[str, str] = msgspec.field(default_factory=dict)
     #: The callback's headers that travel with its forward; None when forwarding is off
     #: (then nothing is copied into the forwarding outbox).

@@ -111,15 +111,27 @@ def build_openapi() -> Json:
             "responses": _responses({"200": _json(ref[answer], summary)}, errors),
         }
 
-    def post(summary: str, params: list[Json], answers: dict[str, tuple[object, str]]) -> Json:
-        """A POST whose answers are ``{status: (type, description)}``."""
-        return {
+    def operation(
+        summary: str,
+        params: list[Json],
+        answers: dict[str, tuple[object, str]],
+        *,
+        body: object | None = None,
+        body_required: bool = True,
+    ) -> Json:
+        """An operation whose answers are ``{status: (type, description)}``, with a JSON
+        request ``body`` of that type when one is given."""
+        described: Json = {
             "summary": summary,
             "parameters": params,
             "responses": _responses(
                 {code: _json(ref[kind], text) for code, (kind, text) in answers.items()}, errors
             ),
         }
+        if body is not None:
+            content = {"application/json": {"schema": ref[body]}}
+            described["requestBody"] = {"required": body_required, "content": content}
+        return described
 
     paths: Json = {
         "/api/tasks": {
@@ -144,30 +156,23 @@ def build_openapi() -> Json:
             "get": get("Quarantined callbacks, newest first", _PAGE, Page[QuarantinedView])
         },
         "/api/unrecognized/{id}/replay": {
-            "post": post(
+            "post": operation(
                 "Decode a quarantined callback again and ingest it",
                 [_path_param("id", "integer")],
                 {"200": (ReplayView, "Ingested"), "422": (ErrorBody, "Still not a known event")},
             )
         },
         "/api/relays": {
-            "post": {
-                "summary": "Declare a relay: pull_to_push (create a task) or adopt (take one over)",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": ref[RelaySpec]}},
+            "post": operation(
+                "Declare a relay: pull_to_push (create a task) or adopt (take one over)",
+                [],
+                {
+                    "202": (RelayAccepted, "Accepted; a job creates or adopts the task"),
+                    "409": (ErrorBody, "Conflicts with an existing relay"),
+                    "413": (ErrorBody, "Body over 1 MiB"),
                 },
-                "responses": _responses(
-                    {
-                        "202": _json(
-                            ref[RelayAccepted], "Accepted; a job creates or adopts the task"
-                        ),
-                        "409": _json(ref[ErrorBody], "Conflicts with an existing relay"),
-                        "413": _json(ref[ErrorBody], "Body over 1 MiB"),
-                    },
-                    errors,
-                ),
-            },
+                body=RelaySpec,
+            ),
             "get": get(
                 "Relays, newest first",
                 [_query("state", enum_of["RelayState"]), *_PAGE],
@@ -180,27 +185,21 @@ def build_openapi() -> Json:
                 [_path_param("id")],
                 RelayView,
             ),
-            "delete": {
-                "summary": "Stop managing it: delete its task and stop its ingests (a job)",
-                "parameters": [_path_param("id")],
-                "responses": _responses({"202": _json(ref[RelayAccepted], "Deleting")}, errors),
-            },
-            "put": {
-                "summary": "Declare the relay of this name: created, updated or unchanged",
-                "parameters": [_path_param("id")],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": ref[RelaySpec]}},
+            "delete": operation(
+                "Stop managing it: delete its task and stop its ingests (a job)",
+                [_path_param("id")],
+                {"202": (RelayAccepted, "Deleting")},
+            ),
+            "put": operation(
+                "Declare the relay of this name: created, updated or unchanged",
+                [_path_param("id")],
+                {
+                    "200": (RelayDeclared, "Updated or unchanged"),
+                    "201": (RelayDeclared, "Created; a job creates or adopts"),
+                    "409": (ErrorBody, "Cannot describe the existing relay"),
                 },
-                "responses": _responses(
-                    {
-                        "200": _json(ref[RelayDeclared], "Updated or unchanged"),
-                        "201": _json(ref[RelayDeclared], "Created; a job creates or adopts"),
-                        "409": _json(ref[ErrorBody], "Cannot describe the existing relay"),
-                    },
-                    errors,
-                ),
-            },
+                body=RelaySpec,
+            ),
         },
         "/api/events": {
             "get": get(
@@ -218,7 +217,7 @@ def build_openapi() -> Json:
             )
         },
         "/api/events/{id}/replay": {
-            "post": post(
+            "post": operation(
                 "Ingest a stored event again as a new event (noted as a replay)",
                 [_path_param("id", "integer")],
                 {
@@ -228,7 +227,7 @@ def build_openapi() -> Json:
             )
         },
         "/api/jobs/retry-dead": {
-            "post": post(
+            "post": operation(
                 "Put dead jobs back in the queue (oldest first, at most limit)",
                 [
                     _query("relay", {"type": "string"}),
@@ -240,7 +239,7 @@ def build_openapi() -> Json:
         },
         "/api/token": {"get": get("The callback token and each source's URL", [], TokenView)},
         "/api/token/rotate": {
-            "post": post(
+            "post": operation(
                 "A new callback token; per-relay CallbackUrls keep working",
                 [],
                 {
@@ -250,23 +249,18 @@ def build_openapi() -> Json:
             )
         },
         "/api/relays/{id}/whip": {
-            "post": {
-                "summary": "Mint a WHIP backup ingest URL for the relay's ARTC channel",
-                "parameters": [_path_param("id")],
-                "requestBody": {
-                    "required": False,
-                    "content": {"application/json": {"schema": ref[WhipRequest]}},
+            "post": operation(
+                "Mint a WHIP backup ingest URL for the relay's ARTC channel",
+                [_path_param("id")],
+                {
+                    "200": (WhipView, "The URL, shown this once"),
+                    "409": (ErrorBody, "The relay declares no artc channel"),
+                    "429": (ErrorBody, "The provider's budget is spent"),
+                    "502": (ErrorBody, "The provider refused"),
                 },
-                "responses": _responses(
-                    {
-                        "200": _json(ref[WhipView], "The URL, shown this once"),
-                        "409": _json(ref[ErrorBody], "The relay declares no artc channel"),
-                        "429": _json(ref[ErrorBody], "The provider's budget is spent"),
-                        "502": _json(ref[ErrorBody], "The provider refused"),
-                    },
-                    errors,
-                ),
-            }
+                body=WhipRequest,
+                body_required=False,
+            )
         },
         "/api/jobs": {
             "get": get(
@@ -283,7 +277,7 @@ def build_openapi() -> Json:
             )
         },
         "/api/jobs/{id}/retry": {
-            "post": post(
+            "post": operation(
                 "Put a dead job back in the queue",
                 [_path_param("id", "integer")],
                 {
@@ -304,7 +298,7 @@ def build_openapi() -> Json:
             "get": get("One forward", [_path_param("id", "integer")], ForwardRecord)
         },
         "/api/forwards/{id}/retry": {
-            "post": post(
+            "post": operation(
                 "Send a dead forward again",
                 [_path_param("id", "integer")],
                 {
@@ -314,7 +308,7 @@ def build_openapi() -> Json:
             )
         },
         "/api/forwards/retry-dead": {
-            "post": post(
+            "post": operation(
                 "Send dead forwards again (oldest first, at most limit)",
                 [_query("limit", {"type": "integer", "minimum": 1, "maximum": 500})],
                 {"200": (RetriedForwards, "Retried")},

@@ -27,7 +27,7 @@ import asyncio
 import resource
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, TypedDict
 
 import msgspec
 import structlog
@@ -337,7 +337,21 @@ def _raise_file_limit(limits: ConnectionLimits) -> None:
             )
 
 
-def server_options(settings: Settings) -> dict[str, Any]:
+class ServerOptions(TypedDict):
+    """The keyword arguments ``serve`` gives ``uvicorn.run``."""
+
+    host: str
+    port: int
+    http: type[asyncio.Protocol]
+    ws: Literal["none"]
+    access_log: bool
+    log_config: None
+    server_header: bool
+    timeout_keep_alive: int
+    timeout_graceful_shutdown: int
+
+
+def server_options(settings: Settings) -> ServerOptions:
     """uvicorn's options for ``serve``: guarded protocol, no WebSockets, no access log."""
     return {
         "host": settings.host,

@@ -132,7 +132,7 @@ def pull_to_push_problems(
     return problems
 
 
-def params_from_task_info(task_info: Mapping[str, Any]) -> dict[str, Any]:
+def params_from_task_info(task_info: Mapping[str, object]) -> dict[str, object]:
     """Create parameters that reproduce a task from Describe's ``TaskInfo`` (for adoption).
 
     Describe reports every key, unset ones as null or 0: an ``Offset`` of 0 and any Offset

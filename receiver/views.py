@@ -13,17 +13,19 @@ import msgspec
 from receiver.domain.destinations import ArtcSpec, ArtcTranscodeSpec, DestinationSpec
 from receiver.domain.records import (
     EventRecord,
+    IngestFields,
     IngestLink,
-    JobPayload,
+    JobFields,
     JobRecord,
     QuarantinedRecord,
     RelayRecord,
+    RelayTaskFields,
     RelayTaskLink,
     TaskDetail,
     TaskRecord,
 )
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, TrtcIngestSpec
-from receiver.domain.states import IngestState, JobState, Provider, RelayOrigin, RelayState, Status
+from receiver.domain.states import Provider, RelayOrigin, RelayState, Status
 from receiver.follow_up_views import ChannelView, TranscodeView, failed_hint
 from receiver.redaction import mask_text
 from receiver.relay_providers import ChannelReading
@@ -122,20 +124,10 @@ class EventView(msgspec.Struct, frozen=True):
         )
 
 
-class JobView(msgspec.Struct, frozen=True):
-    """A follow-up job."""
+class JobView(JobFields, frozen=True, kw_only=True):
+    """A follow-up job: the record's fields, its times as ISO text, its error masked."""
 
-    id: int
-    action: str
-    relay_id: str | None
-    provider: str | None
-    task_id: str | None
-    payload: JobPayload
-    state: JobState
-    attempts: int
-    throttled: int
     due_at: str | None
-    last_error: str | None
     created_at: str | None
     updated_at: str | None
 
@@ -143,19 +135,19 @@ class JobView(msgspec.Struct, frozen=True):
     def of(cls, job: JobRecord) -> JobView:
         """The view of a job record."""
         return cls(
-            job.id,
-            job.action,
-            job.relay_id,
-            job.provider,
-            job.task_id,
-            job.payload,
-            job.state,
-            job.attempts,
-            job.throttled,
-            iso_time(job.due_at_ms),
-            None if job.last_error is None else mask_text(job.last_error),
-            iso_time(job.created_at_ms),
-            iso_time(job.updated_at_ms),
+            id=job.id,
+            action=job.action,
+            relay_id=job.relay_id,
+            provider=job.provider,
+            task_id=job.task_id,
+            payload=job.payload,
+            state=job.state,
+            attempts=job.attempts,
+            throttled=job.throttled,
+            last_error=None if job.last_error is None else mask_text(job.last_error),
+            due_at=iso_time(job.due_at_ms),
+            created_at=iso_time(job.created_at_ms),
+            updated_at=iso_time(job.updated_at_ms),
         )
 
 
@@ -217,36 +209,25 @@ class ReplayView(msgspec.Struct, frozen=True):
     task_id: str
 
 
-class IngestView(msgspec.Struct, frozen=True, omit_defaults=True):
-    """A TRTC ingest linked to a relay."""
-
-    sdk_app_id: int
-    task_id: str | None
-    state: IngestState
-    owned: bool
-    reason: str | None = None
-    """Why the ingest is in its state (an awaited id, a gave-up restart …)."""
+class IngestView(IngestFields, frozen=True, kw_only=True, omit_defaults=True):
+    """A TRTC ingest linked to a relay: the link's shown fields."""
 
     @classmethod
     def of(cls, link: IngestLink) -> IngestView:
         """The view of an ingest link."""
-        return cls(link.sdk_app_id, link.task_id, link.state, link.owned, link.reason)
+        return msgspec.convert(link, cls, from_attributes=True)
 
 
-class RelayTaskView(msgspec.Struct, frozen=True, omit_defaults=True):
-    """A task a relay had, by generation."""
+class RelayTaskView(RelayTaskFields, frozen=True, kw_only=True, omit_defaults=True):
+    """A task a relay had, by generation: the link's shown fields."""
 
-    task_id: str
-    generation: int
-    retired_by_us: bool
     status: Status | None
-    region: str | None = None
-    """Where the task is known to live; None until it has been found."""
+    """Always shown: null while the task has reported no status."""
 
     @classmethod
     def of(cls, link: RelayTaskLink) -> RelayTaskView:
         """The view of a relay's task link."""
-        return cls(link.task_id, link.generation, link.retired_by_us, link.status, link.region)
+        return msgspec.convert(link, cls, from_attributes=True)
 
 
 class RelayView(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -7,7 +7,6 @@ finishes it, and never doubles it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 import structlog
@@ -21,6 +20,7 @@ from handlers.aliyun_client import CONFIG_EXISTS_CODE, is_dst_url_conflict
 from handlers.context import ActionContext
 from handlers.outcome import Outcome, ProviderError
 from handlers.policy import config_from_task_info, format_provider_time
+from handlers.provider_answers import PullToPushTask
 from receiver import metrics
 from receiver.domain.relay import PullToPushSpec, Relay, missing_config_keys, parse_provider_time
 from receiver.domain.states import RelayState
@@ -45,49 +45,47 @@ def _create_params(relay: Relay, ctx: ActionContext, *, start_now: bool) -> Pull
 
 async def _find_live_task(
     ctx: ActionContext, region: str, dst_url: str, exclude: str | None
-) -> dict[str, Any] | None:
-    """The Describe item of a task (not ``exclude``, not exited) pushing to ``dst_url``."""
+) -> tuple[str, PullToPushTask] | None:
+    """The id and list item of a task (not ``exclude``, not exited) pushing to ``dst_url``."""
     listing = await ctx.aliyun.describe_live_pull_to_push_list(region, dst_url=dst_url)
-    for item in listing.get("TaskList") or []:
-        info = item.get("TaskInfo") or item
-        dst = info.get("DstUrl") or item.get("DstUrl")
-        found = item.get("TaskId") or info.get("TaskId")
+    for item in listing.tasks:
+        found = item.task_id
         if (
-            dst == dst_url
-            and str(item.get("TaskStatus")) != "-1"
-            and isinstance(found, str)
-            and found
+            item.info.get("DstUrl") == dst_url
+            and item.status_code != -1
+            and found is not None
             and found != exclude
         ):
-            return {**info, "TaskId": found}
+            return found, item
     return None
 
 
-def _is_relays(found: dict[str, Any], relay: Relay) -> bool:
+def _is_relays(found: PullToPushTask, relay: Relay) -> bool:
     """True when a found task pulls the relay's sources to its DstUrl (adopting it is safe)."""
     own = relay.pull_to_push
-    urls = config_from_task_info(found, relay.region).SourceUrls
-    return found.get("DstUrl") == own.DstUrl and urls == own.SourceUrls
+    urls = config_from_task_info(found.info, relay.region).SourceUrls
+    return found.info.get("DstUrl") == own.DstUrl and urls == own.SourceUrls
 
 
 async def _adopt_found(
     ctx: ActionContext, relay: Relay, region: str, dst_url: str, replaces: str | None
 ) -> str | None:
     """The id of the relay's own live task at ``dst_url``; fails the job if it is another's."""
-    found = await _find_live_task(ctx, region, dst_url, replaces)
-    if found is None:
+    live = await _find_live_task(ctx, region, dst_url, replaces)
+    if live is None:
         return None
+    task_id, found = live
     if not _is_relays(found, relay):
         raise ProviderError(
             "aliyun",
             "CreateLivePullToPush",
             Outcome.REJECTED,
             CONFIG_EXISTS_CODE,
-            f"the DstUrl is used by task {found['TaskId']}, whose SourceUrls are not this "
+            f"the DstUrl is used by task {task_id}, whose SourceUrls are not this "
             "relay's: delete that task or give the relay another DstUrl",
         )
-    log.info("create_found_existing_task", relay_id=relay.id, task_id=found["TaskId"])
-    return str(found["TaskId"])
+    log.info("create_found_existing_task", relay_id=relay.id, task_id=task_id)
+    return task_id
 
 
 async def _create_or_find(
@@ -164,8 +162,8 @@ async def adopt_task(ctx: ActionContext) -> None:
             )
         region, answer = found
         await ctx.store.record_task_region(ctx.job, relay.id, task_id, region)
-    described = config_from_task_info(answer.get("TaskInfo") or answer, region)
-    exited = str(answer.get("TaskStatus")) == "-1"
+    described = config_from_task_info(answer.info, region)
+    exited = answer.status_code == -1
     await ctx.store.record_adopted_config(ctx.job, relay.id, task_id, described, exited=exited)
 
 
@@ -177,7 +175,7 @@ async def _complete_config(ctx: ActionContext, relay: Relay, task_id: str) -> Re
     due) must not delete the only task the configuration can still be read from.
     """
     answer = await ctx.aliyun.describe_live_pull_to_push(relay.region, task_id)
-    described = config_from_task_info(answer.get("TaskInfo") or answer, relay.region)
+    described = config_from_task_info(answer.info, relay.region)
     config = relay.pull_to_push.merged(described)
     missing = missing_config_keys(config)
     if missing:

@@ -70,7 +70,7 @@ async def start_transcode(ctx: ActionContext) -> None:
             if not is_code(error, _JOB_GONE):
                 raise
         else:
-            if info["Status"] is not TranscodeStatus.STOPPED:
+            if info.Status is not TranscodeStatus.STOPPED:
                 return
     task_id = await _send_start(ctx, relay, request)
     log.info("transcode_started", relay_id=relay.id, transcode_task_id=task_id)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from handlers.context import ActionContext
 from handlers.outcome import Outcome, ProviderError
+from handlers.provider_answers import TaskCreated
 from receiver.domain.relay import Relay
 
 __all__ = ["Defer", "Skip", "is_code", "relay_to_release", "task_id_of"]
@@ -23,10 +22,10 @@ class Defer(Exception):
         self.seconds = seconds
 
 
-def task_id_of(answer: Mapping[str, object], provider: str, api: str) -> str:
+def task_id_of(answer: TaskCreated, provider: str, api: str) -> str:
     """The ``TaskId`` a successful start/create answer carries (retryable when it has none)."""
-    task_id = answer.get("TaskId")
-    if not isinstance(task_id, str) or not task_id:
+    task_id = answer.TaskId
+    if not task_id:
         raise ProviderError(
             provider, api, Outcome.RETRYABLE, "NoTaskId", "the answer had no TaskId"
         )

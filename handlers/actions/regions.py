@@ -8,13 +8,12 @@ DescribeLivePullToPush in each region of ``RELAYWARDEN_ALIYUN_REGIONS``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 
 from handlers.actions.common import is_code
 from handlers.context import ActionContext
 from handlers.outcome import ProviderError
+from handlers.provider_answers import PullToPushTask
 from receiver.domain.relay import Relay
 
 __all__ = ["TASK_GONE", "known_region", "locate_task"]
@@ -27,7 +26,7 @@ TASK_GONE = ("CodeTaskNotExist", "TaskNotExist", "InvalidTask.NotFound")
 
 async def locate_task(
     ctx: ActionContext, task_id: str, first: str | None = None
-) -> tuple[str, dict[str, Any]] | None:
+) -> tuple[str, PullToPushTask] | None:
     """The region holding ``task_id`` and its Describe answer, or None when none does.
 
     ``first`` (the likeliest region) is asked first; then every configured region.

@@ -66,7 +66,7 @@ async def _live_ingests(ctx: ActionContext, relay_id: str) -> int:
             live += 1  # started, its id awaited or never known
             continue
         answer = await ctx.trtc.describe_stream_ingest(link.sdk_app_id, link.task_id)
-        if answer.get("Status") == "NotExist":
+        if answer.Status == "NotExist":
             await ctx.store.set_ingest_state(ctx.job, link.id, IngestState.STOPPED)
         else:
             live += 1

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from receiver.decoders.base import Unrecognized, checked_time_ms, decode_or_classify, parse_int
@@ -18,7 +16,7 @@ class AliyunPullToPushCallback(msgspec.Struct):
     Event: str | None = None
     EventTime: str | int | float | None = None
     TaskId: str | None = None
-    TaskInfo: dict[str, Any] | None = None
+    TaskInfo: dict[str, object] | None = None
     TaskStatus: str | int | None = None
     TaskInvalidReason: str | None = None
     TaskExitReason: str | None = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -49,7 +48,7 @@ class TencentPullToPushCallback(msgspec.Struct):
     callback_event: str | None = None
     task_id: str | int | None = None
     event_time: str | int | None = None
-    msg: str | dict[str, Any] | None = None
+    msg: str | dict[str, object] | None = None
     appid: int | str | None = None
     to_url: str | int | None = None
     stream_id: str | int | None = None
@@ -59,7 +58,7 @@ _DECODER = msgspec.json.Decoder(TencentPullToPushCallback)
 _ENCODER = msgspec.json.Encoder(order="sorted")
 
 
-def _inner(msg: str | dict[str, Any] | None) -> dict[str, Any]:
+def _inner(msg: str | dict[str, object] | None) -> dict[str, object]:
     if isinstance(msg, dict):
         return msg
     if not msg:

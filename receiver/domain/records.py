@@ -16,12 +16,15 @@ from receiver.domain.states import IngestState, JobState, Provider, Status
 __all__ = [
     "EventRecord",
     "FoundEvent",
+    "IngestFields",
     "IngestLink",
+    "JobFields",
     "JobPayload",
     "JobRecord",
     "QuarantinedRecord",
     "ReconcileTarget",
     "RelayRecord",
+    "RelayTaskFields",
     "RelayTaskLink",
     "TaskDetail",
     "TaskRecord",
@@ -70,8 +73,11 @@ class FoundEvent(EventRecord, frozen=True, kw_only=True):
     task_id: str
 
 
-class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One job of the outbox. ``action`` stays text: a job may name an action we lack."""
+class JobFields(msgspec.Struct, frozen=True, kw_only=True):
+    """What a job is, apart from its times: shared by the record and its API view.
+
+    ``action`` stays text: a job may name an action we lack.
+    """
 
     id: int
     action: str
@@ -82,8 +88,13 @@ class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
     state: JobState
     attempts: int
     throttled: int
-    due_at_ms: int
     last_error: str | None
+
+
+class JobRecord(JobFields, frozen=True, kw_only=True):
+    """One job of the outbox, its times in milliseconds since the epoch."""
+
+    due_at_ms: int
     created_at_ms: int
     updated_at_ms: int
 
@@ -109,10 +120,12 @@ class QuarantinedRecord(msgspec.Struct, frozen=True, kw_only=True):
     replay_result: str | None
 
 
-class RelayTaskLink(msgspec.Struct, frozen=True, kw_only=True):
-    """How a provider task belongs to a relay; ``retired_by_us`` when relaywarden deleted it."""
+class RelayTaskFields(msgspec.Struct, frozen=True, kw_only=True):
+    """A task a relay had, by generation (the API shows these fields as they are).
 
-    relay_id: str
+    ``retired_by_us`` when relaywarden deleted it.
+    """
+
     task_id: str
     generation: int
     retired_by_us: bool
@@ -121,19 +134,31 @@ class RelayTaskLink(msgspec.Struct, frozen=True, kw_only=True):
     """The region the task is known to live in; None until it has been found."""
 
 
-class IngestLink(msgspec.Struct, frozen=True, kw_only=True):
-    """A TRTC ingest linked to a relay; ``owned`` when relaywarden started it.
+class RelayTaskLink(RelayTaskFields, frozen=True, kw_only=True):
+    """How a provider task belongs to a relay."""
 
-    ``task_id`` is None while a start whose answer was lost awaits its id from a 701.
+    relay_id: str
+
+
+class IngestFields(msgspec.Struct, frozen=True, kw_only=True):
+    """A TRTC ingest linked to a relay (the API shows these fields as they are).
+
+    ``owned`` when relaywarden started it; ``task_id`` is None while a start whose answer
+    was lost awaits its id from a 701; ``reason`` says why it is in its state.
     """
 
-    id: int
-    relay_id: str
     sdk_app_id: int
     task_id: str | None
     state: IngestState
     owned: bool
     reason: str | None = None
+
+
+class IngestLink(IngestFields, frozen=True, kw_only=True):
+    """An ingest link as the store keeps it."""
+
+    id: int
+    relay_id: str
     failures: int = 0
     """Start failures (701 with Status 1) in a row."""
     awaiting_since_ms: int | None = None

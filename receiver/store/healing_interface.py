@@ -12,7 +12,7 @@ from receiver.domain.plan import IngestUpdate
 from receiver.domain.records import IngestLink, ReconcileTarget, RelayTaskLink
 
 if TYPE_CHECKING:
-    from receiver.store.base import ClaimedJob
+    from receiver.store.values import ClaimedJob
 
 __all__ = ["HealingStore"]
 

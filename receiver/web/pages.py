@@ -6,7 +6,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 from urllib.parse import parse_qs
 
 import structlog
@@ -20,7 +20,7 @@ from starlette.templating import Jinja2Templates
 from receiver.auth import token_matches
 from receiver.http import BodyTooLarge, ClientDisconnect, read_body_limited
 from receiver.runtime import runtime_of
-from receiver.web.data import RELAY_STATES, relay_detail, relay_rows
+from receiver.web.data import RELAY_STATES, RelayDetail, RelayRow, relay_detail, relay_rows
 from receiver.web.session import (
     COOKIE_NAME,
     PageAuthMiddleware,
@@ -79,7 +79,30 @@ def _state_filter(request: Request) -> tuple[str | None, Response | None]:
     return state, None
 
 
-async def _table_context(request: Request) -> dict[str, Any] | Response:
+class _Page(TypedDict):
+    """What every page's template reads: its auto-refresh and whether to offer a logout."""
+
+    refresh: int
+    fragment_url: str
+    logout: bool
+
+
+class _TableContext(_Page):
+    """The relay table's template context."""
+
+    rows: list[RelayRow]
+    state: str | None
+    states: tuple[str, ...]
+
+
+class _DetailContext(_Page):
+    """A relay page's template context."""
+
+    detail: RelayDetail
+    relay: RelayRow
+
+
+async def _table_context(request: Request) -> _TableContext | Response:
     state, problem = _state_filter(request)
     if problem is not None:
         return problem
@@ -96,7 +119,7 @@ async def _table_context(request: Request) -> dict[str, Any] | Response:
     }
 
 
-async def _detail_context(request: Request) -> dict[str, Any] | Response:
+async def _detail_context(request: Request) -> _DetailContext | Response:
     relay_id = request.path_params["relay_id"]
     detail = await relay_detail(runtime_of(request).store, relay_id)
     if detail is None:
@@ -111,7 +134,10 @@ async def _detail_context(request: Request) -> dict[str, Any] | Response:
     }
 
 
-Context = Callable[[Request], Awaitable[dict[str, Any] | Response]]
+Context = (
+    Callable[[Request], Awaitable[_TableContext | Response]]
+    | Callable[[Request], Awaitable[_DetailContext | Response]]
+)
 
 
 def _page(context_of: Context, template: str, doc: str) -> Callable[[Request], Awaitable[Response]]:
@@ -121,7 +147,7 @@ def _page(context_of: Context, template: str, doc: str) -> Callable[[Request], A
         context = await context_of(request)
         if isinstance(context, Response):
             return context
-        return TEMPLATES.TemplateResponse(request, template, context)
+        return TEMPLATES.TemplateResponse(request, template, dict(context))
 
     endpoint.__doc__ = doc
     return endpoint

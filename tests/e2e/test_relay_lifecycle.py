@@ -4,6 +4,9 @@ stopped."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from tests.e2e.conftest import INGEST_PARAMS, Stack, relay_body, wait_for
 
 
@@ -81,3 +84,39 @@ def test_relay_lifecycle(stack: Stack) -> None:
     assert all(j["state"] == "succeeded" for j in stack.jobs())
     task = stack.http.get(f"/api/tasks/aliyun/{second}").json()
     assert task["status"] == "exited" and task["relay_id"] == relay_id
+
+
+#: A rules file with follow-ups for offline tasks only: nothing acts on an exit.
+NO_EXIT_RULE = """
+[[rules]]
+name = "recreate-when-provider-gave-up"
+provider = "aliyun"
+status = "offline"
+reasons = ["PullStreamFailed"]
+action = "recreate"
+"""
+
+
+def test_a_relay_ends_when_its_task_exits_with_no_exit_rule(
+    stack_factory: Callable[..., Stack], tmp_path: Path, database_url: str
+) -> None:
+    """The relay lifecycle does not depend on the rules: on both backends (SQLite's batched
+    callback path, PostgreSQL's per-event one) the exit of its task ends the relay."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text(NO_EXIT_RULE, encoding="utf-8")
+    stack = stack_factory(rules_file=str(rules), database_url=database_url)
+    created = stack.http.post("/api/relays", json=relay_body())
+    assert created.status_code == 202, created.text
+    relay_id = created.json()["id"]
+    relay = wait_for(
+        lambda: (r := stack.relay(relay_id))["state"] == "active" and r, what="relay active"
+    )
+    task_id = relay["current_task_id"]
+    assert stack.callback(task_id, stack.aliyun.set_task_status(task_id, 1)).status_code == 200
+    assert stack.relay(relay_id)["state"] == "active"
+
+    exited = stack.callback(task_id, stack.aliyun.set_task_status(task_id, -1))
+    assert exited.json() == {"status": "accepted"}
+    # The answer comes after the commit: the relay has ended by then, no job needed.
+    assert stack.relay(relay_id)["state"] == "ended"
+    assert not [j for j in stack.wait_jobs_settled() if j.get("action") == "stop_ingest"]

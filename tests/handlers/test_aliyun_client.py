@@ -64,8 +64,7 @@ def requests_total(api: str, result: str) -> float:
 async def test_task_lifecycle(aliyun_fake: FakeAliyunLive) -> None:
     async with client_for(aliyun_fake) as client:
         created = await client.create_live_pull_to_push(relay_params())
-        task_id = created["TaskId"]
-        assert created["RetCode"] == 0
+        task_id = created.TaskId
 
         call = aliyun_fake.calls_for("CreateLivePullToPush")[0]
         assert call.method == "POST"
@@ -78,14 +77,14 @@ async def test_task_lifecycle(aliyun_fake: FakeAliyunLive) -> None:
         assert call.headers["x-acs-version"] == "2016-11-01"
 
         described = await client.describe_live_pull_to_push(REGION, task_id)
-        assert described["TaskStatus"] == 1
-        info = described["TaskInfo"]
+        assert described.TaskStatus == 1
+        info = described.info
         assert info["DstUrl"] == "rtmp://push.example.com/app/stream"
-        assert info["CallbackURL"].endswith("token=T0k3n")
+        assert str(info["CallbackURL"]).endswith("token=T0k3n")
 
         listed = await client.describe_live_pull_to_push_list(REGION, dst_url="push.example.com")
-        assert listed["Total"] == 1
-        assert listed["TaskList"][0]["TaskId"] == task_id
+        assert listed.Total == 1
+        assert listed.tasks[0].TaskId == task_id
 
         new_end = _utc(timedelta(hours=5))
         await client.update_live_pull_to_push(REGION, task_id, EndTime=new_end)
@@ -125,7 +124,7 @@ async def test_lost_create_answer_is_found_again_by_dst_url(aliyun_fake: FakeAli
         found = await client.describe_live_pull_to_push_list(
             REGION, dst_url="rtmp://push.example.com/app/stream"
         )
-        assert [t["TaskId"] for t in found["TaskList"]] == [aliyun_fake.tasks[0].task_id]
+        assert [t.TaskId for t in found.tasks] == [aliyun_fake.tasks[0].task_id]
 
 
 async def test_timeout_is_retryable(aliyun_fake: FakeAliyunLive) -> None:

@@ -20,6 +20,7 @@ from handlers.artc_client import (
     classify_artc,
 )
 from handlers.outcome import Outcome, ProviderError
+from handlers.provider_answers import Answer, TranscodeOutputEcho
 from receiver.metrics import REGISTRY
 from tests.fakes import ErrorFault
 from tests.fakes.artc import FakeArtc
@@ -51,14 +52,12 @@ async def test_transcode_lifecycle(artc_fake: FakeArtc) -> None:
     async with client_for(artc_fake) as client:
         task_id = await client.start_transcode(job())
         info = await client.describe_transcode(APP, task_id)
-        assert info["Status"] is TranscodeStatus.RUNNING
-        assert info["OutputParams"] == [
-            {"ChannelId": "chan-1", "UserId": "relay7_lhd", "TranscodeTemplate": "lhd"}
+        assert info.Status is TranscodeStatus.RUNNING
+        assert info.OutputParams == [
+            TranscodeOutputEcho(ChannelId="chan-1", UserId="relay7_lhd", TranscodeTemplate="lhd")
         ]
         await client.stop_transcode(APP, task_id)
-        assert (await client.describe_transcode(APP, task_id))["Status"] is (
-            TranscodeStatus.STOPPED
-        )
+        assert (await client.describe_transcode(APP, task_id)).Status is (TranscodeStatus.STOPPED)
     call = artc_fake.calls_for("StartRtcCloudTranscode")[0]
     assert call.method == "POST"
     assert call.params["InputParam"] == (
@@ -158,7 +157,7 @@ async def test_fake_answers_documented_codes(artc_fake: FakeArtc) -> None:
     async with client_for(artc_fake) as client:
         unknown_app = await expect_error(client.stop_transcode("other-app", "t1"))
         unknown_task = await expect_error(client.describe_transcode(APP, "no-such-task"))
-        missing = await expect_error(client.call("StartRtcCloudTranscode", {"AppId": APP}))
+        missing = await expect_error(client.call("StartRtcCloudTranscode", {"AppId": APP}, Answer))
     assert (unknown_app.outcome, unknown_app.code) == (Outcome.REJECTED, "ResourceNotExist")
     assert (unknown_task.outcome, unknown_task.code) == (Outcome.REJECTED, "NotFound")
     assert (missing.outcome, missing.code) == (Outcome.REJECTED, "MissingParameter")

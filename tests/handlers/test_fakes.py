@@ -284,16 +284,16 @@ async def test_list_filters_are_fuzzy(aliyun_fake: FakeAliyunLive) -> None:
     key_id, secret = aliyun_fake.access_key_id, aliyun_fake.access_key_secret
     async with AliyunLiveClient(aliyun_fake.base_url, key_id, secret) as client:
 
-        async def ids(**filters: Any) -> list[str]:
+        async def ids(**filters: Any) -> list[str | None]:
             found = await client.describe_live_pull_to_push_list(REGION, **filters)
-            return [task["TaskId"] for task in found["TaskList"]]
+            return [task.TaskId for task in found.tasks]
 
         assert await ids() == [a, b]
         assert await ids(dst_url="alp") == [a]
         assert await ids(task_name="even") == [b]
         assert await ids(task_id=b[:8]) == [b]
         page = await client.describe_live_pull_to_push_list(REGION, page_size=1, page_number=2)
-    assert (page["Total"], [t["TaskId"] for t in page["TaskList"]]) == (2, [b])
+    assert (page.Total, [t.TaskId for t in page.tasks]) == (2, [b])
 
 
 def test_create_validates_like_the_provider(aliyun_fake: FakeAliyunLive) -> None:
@@ -354,14 +354,14 @@ async def test_trtc_retried_start_for_the_same_room_and_user_is_task_exist(
     trtc_fake: FakeTrtc,
 ) -> None:
     async with trtc_client_for(trtc_fake) as client:
-        first = (await client.start_stream_ingest(INGEST))["TaskId"]
+        first = (await client.start_stream_ingest(INGEST)).TaskId
         with pytest.raises(ProviderError) as retried:
             await client.start_stream_ingest(INGEST)
         assert retried.value.code == "FailedOperation.TaskExist"
         other_user = await client.start_stream_ingest({**INGEST, "UserId": "bot-2"})
         await client.stop_stream_ingest(INGEST["SdkAppId"], first)
-        again = (await client.start_stream_ingest(INGEST))["TaskId"]
-    assert len({first, again, other_user["TaskId"]}) == 3
+        again = (await client.start_stream_ingest(INGEST)).TaskId
+    assert len({first, again, other_user.TaskId}) == 3
 
 
 @pytest.mark.anyio
@@ -371,9 +371,9 @@ async def test_trtc_failed_start_sends_a_signed_701_status_1(
     trtc_fake = trtc_calling_back
     trtc_fake.fail_next_starts()
     async with trtc_client_for(trtc_fake) as client:
-        task_id = (await client.start_stream_ingest(INGEST))["TaskId"]
+        task_id = (await client.start_stream_ingest(INGEST)).TaskId
         described = await client.describe_stream_ingest(INGEST["SdkAppId"], task_id)
-    assert described["Status"] == "NotExist"
+    assert described.Status == "NotExist"
     wait_for(lambda: bool(trtc_fake.callbacks.deliveries), "the 701 callback")
     [delivery] = trtc_fake.callbacks.deliveries
     wait_for(lambda: delivery.status is not None, "relaywarden's answer")
@@ -392,7 +392,7 @@ async def test_trtc_auto_callbacks_for_api_start_and_stop(
     trtc_fake = trtc_calling_back
     trtc_fake.auto_callbacks = True
     async with trtc_client_for(trtc_fake) as client:
-        task_id = (await client.start_stream_ingest(INGEST))["TaskId"]
+        task_id = (await client.start_stream_ingest(INGEST)).TaskId
         wait_for(lambda: len(trtc_fake.callbacks.deliveries) == 1, "the 701 callback")
         await client.stop_stream_ingest(INGEST["SdkAppId"], task_id)
     wait_for(lambda: len(trtc_fake.callbacks.deliveries) == 2, "the 702 callback")
@@ -470,7 +470,7 @@ async def test_a_taken_dst_url_is_code_config_already_exists_and_deletion_propag
     fake, clock = clocked_aliyun
     params = task_params()  # times from the real clock, which the fake clock starts at
     async with aliyun_client_for(fake) as client:
-        first = (await client.create_live_pull_to_push(params))["TaskId"]
+        first = (await client.create_live_pull_to_push(params)).TaskId
         with pytest.raises(ProviderError) as taken:
             await client.create_live_pull_to_push(params)
         assert (taken.value.code, taken.value.http_status) == (DST_URL_CONFLICT_CODE, 400)
@@ -481,7 +481,7 @@ async def test_a_taken_dst_url_is_code_config_already_exists_and_deletion_propag
             await client.create_live_pull_to_push(params)
         assert transient.value.code == DST_URL_CONFLICT_CODE
         clock.now += 2
-        second = (await client.create_live_pull_to_push(params))["TaskId"]
+        second = (await client.create_live_pull_to_push(params)).TaskId
     assert second != first
 
 
@@ -496,11 +496,11 @@ async def test_a_task_lives_in_one_region(aliyun_fake: FakeAliyunLive) -> None:
         elsewhere = await client.describe_live_pull_to_push_list("cn-beijing")
         described = await client.describe_live_pull_to_push(REGION, task_id)
         listed = await client.describe_live_pull_to_push_list(REGION, dst_url="live/a")
-    assert elsewhere["Total"] == 0 and elsewhere["TaskList"] == []
-    assert described["TaskStatus"] == 1
-    assert described["TaskInfo"]["CallbackURL"] == "https://rw.example.com/cb?token=x"
-    assert "CallbackUrl" not in described["TaskInfo"]
-    assert [t["TaskId"] for t in listed["TaskList"]] == [task_id]
+    assert elsewhere.Total == 0 and elsewhere.tasks == []
+    assert described.TaskStatus == 1
+    assert described.info["CallbackURL"] == "https://rw.example.com/cb?token=x"
+    assert "CallbackUrl" not in described.info
+    assert [t.TaskId for t in listed.tasks] == [task_id]
 
 
 def test_aliyun_status_changes_notify_only_when_asked_and_can_be_lost(
@@ -537,7 +537,7 @@ async def test_aliyun_auto_callbacks_follow_api_changes(
     )
     async with aliyun_client_for(aliyun_fake) as client:
         await client.create_live_pull_to_push(idle_params)  # Idle: no callback
-        task_id = (await client.create_live_pull_to_push(task_params(CallbackUrl=url)))["TaskId"]
+        task_id = (await client.create_live_pull_to_push(task_params(CallbackUrl=url))).TaskId
         wait_for(lambda: len(aliyun_fake.callbacks.deliveries) == 1, "the Running callback")
         await client.stop_live_pull_to_push(REGION, task_id)
         wait_for(lambda: len(aliyun_fake.callbacks.deliveries) == 2, "the Offline callback")

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from handlers.outcome import Outcome, ProviderError
+from handlers.provider_answers import TaskCreated
 from handlers.ratelimit import WindowRateLimiter
 from handlers.trtc_client import TrtcClient
 from receiver.metrics import REGISTRY
@@ -49,8 +50,7 @@ async def expect_error(call: Any) -> ProviderError:
 async def test_ingest_lifecycle_with_opaque_task_ids(trtc_fake: FakeTrtc) -> None:
     async with client_for(trtc_fake) as client:
         started = await client.start_stream_ingest(ingest_params())
-        task_id = started["TaskId"]
-        assert started["RequestId"]
+        task_id = started.TaskId
         assert {"+", "/", "-", "."} <= set(task_id)  # stored and sent verbatim
 
         call = trtc_fake.calls[0]
@@ -63,14 +63,14 @@ async def test_ingest_lifecycle_with_opaque_task_ids(trtc_fake: FakeTrtc) -> Non
         assert call.params["SdkAppId"] == APP  # an integer in the JSON body
 
         described = await client.describe_stream_ingest(APP, task_id)
-        assert described["Status"] == "InProgress"
+        assert described.Status == "InProgress"
 
         updated = await client.update_stream_ingest(APP, task_id, Volume=50)
-        assert updated["Status"] == "InProgress"
+        assert updated.Status == "InProgress"
         assert trtc_fake.task(task_id).params["Volume"] == 50
 
         await client.stop_stream_ingest(APP, task_id)
-        assert (await client.describe_stream_ingest(APP, task_id))["Status"] == "NotExist"
+        assert (await client.describe_stream_ingest(APP, task_id)).Status == "NotExist"
 
         again = await expect_error(client.stop_stream_ingest(APP, task_id))
         assert (again.outcome, again.code) == (Outcome.REJECTED, "FailedOperation.TaskFinished")
@@ -83,7 +83,7 @@ async def test_provider_side_end_shows_in_describe(trtc_fake: FakeTrtc) -> None:
     task_id = trtc_fake.add_task(ingest_params())
     trtc_fake.finish_task(task_id)
     async with client_for(trtc_fake) as client:
-        assert (await client.describe_stream_ingest(APP, task_id))["Status"] == "NotExist"
+        assert (await client.describe_stream_ingest(APP, task_id)).Status == "NotExist"
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ async def test_expired_signature_then_success(trtc_fake: FakeTrtc) -> None:
     stamps = iter([time.time() - 3600, time.time()])
     async with client_for(trtc_fake, clock=lambda: next(stamps)) as client:
         answer = await client.describe_stream_ingest(APP, "t")
-    assert answer["Status"] == "NotExist"
+    assert answer.Status == "NotExist"
     assert [c.outcome for c in trtc_fake.calls] == ["AuthFailure.SignatureExpire", "ok"]
 
 
@@ -227,7 +227,7 @@ async def test_request_shape() -> None:
     )
     async with client:
         answer = await client.start_stream_ingest(ingest_params())
-    assert answer == {"RequestId": "r", "TaskId": "-a+b/c.."}
+    assert answer == TaskCreated(TaskId="-a+b/c..")
     request = seen[0]
     assert request.url == "https://trtc.tencentcloudapi.com/"
     assert request.headers["host"] == "trtc.tencentcloudapi.com"

@@ -67,14 +67,14 @@ async def test_create_fail_delete_with_callbacks(
                 "CallbackUrl": callback_url,
             }
         )
-        task_id = str(created["TaskId"])
+        task_id = created.TaskId
         await wait_for(lambda: bodies, what="the Running callback")
         assert (bodies[0]["TaskId"], bodies[0]["TaskStatus"]) == (task_id, 1)
         await provider.fail(task_id)
         await wait_for(lambda: len(bodies) == 2, what="the failure callback")
         assert (bodies[1]["TaskStatus"], bodies[1]["TaskInvalidReason"]) == (3, "PullStreamFailed")
         described = await client.describe_live_pull_to_push("cn-shanghai", task_id)
-        assert described["TaskStatus"] == 3
+        assert described.TaskStatus == 3
         await client.delete_live_pull_to_push("cn-shanghai", task_id)
         await wait_for(lambda: len(bodies) == 3, what="the Exit callback")
         assert bodies[2]["Event"] == "LivePullToPushExit"
