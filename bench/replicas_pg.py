@@ -85,6 +85,9 @@ def run(
                 # Jobs of adopted tasks must not leave the machine.
                 "RELAYWARDEN_ALIYUN_LIVE_ENDPOINT": "http://127.0.0.1:9",
                 "RELAYWARDEN_TRTC_ENDPOINT": "http://127.0.0.1:9",
+                # The load adopts every task id it uses: measure that, not the bounds.
+                "RELAYWARDEN_ADOPT_MAX_RELAYS": "10000000",
+                "RELAYWARDEN_ADOPT_PER_MINUTE": "10000000",
             }
             with (logs / f"serve-{replicas}-{n}.log").open("wb") as out:
                 process = subprocess.Popen(

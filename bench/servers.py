@@ -172,6 +172,10 @@ def relaywarden(workdir: Path, name: str = "relaywarden", **settings: str) -> It
         "RELAYWARDEN_CALLBACK_TOKEN": TOKEN,
         "RELAYWARDEN_ALIYUN_LIVE_ENDPOINT": UNREACHABLE,
         "RELAYWARDEN_TRTC_ENDPOINT": UNREACHABLE,
+        # The loads adopt every task id they use (thousands, in bursts): measure that work,
+        # not the adoption bounds' refusals.
+        "RELAYWARDEN_ADOPT_MAX_RELAYS": "10000000",
+        "RELAYWARDEN_ADOPT_PER_MINUTE": "10000000",
     }
     env.update({f"RELAYWARDEN_{key.upper()}": value for key, value in settings.items()})
     command = [sys.executable, "-m", "receiver.cli", "serve"]

@@ -1,6 +1,7 @@
 """The job runner: claims due jobs from the outbox, runs their actions, records outcomes.
 
-At-least-once: a job is claimed with a lease and a fencing token; a worker that dies
+At-least-once: a job is claimed with a lease and a fencing token, renewed while the action
+runs (``handlers.lease``, up to ``max_run_seconds``); a worker that dies
 leaves the job to be claimed again when the lease runs out. Retryable failures back off
 exponentially with jitter, throttling waits without using up attempts, and a permanent
 error or the last attempt makes the job ``dead`` with its reason.
@@ -19,6 +20,7 @@ from handlers.actions import Action, Defer, Skip
 from handlers.aliyun_client import AliyunLiveClient
 from handlers.artc_client import ArtcClient
 from handlers.context import ActionContext, CallbackUrlFactory
+from handlers.lease import renewing_lease
 from handlers.oss_client import OssClient
 from handlers.outcome import Outcome, ProviderError
 from handlers.trtc_client import TrtcClient
@@ -56,6 +58,7 @@ class JobRunner:
         artc: ArtcClient | None = None,
         concurrency: int = 4,
         lease_seconds: float = 120.0,
+        max_run_seconds: float | None = None,
         backoff_base: float = 2.0,
         max_attempts: int = 8,
         poll_interval: float = 0.2,
@@ -72,6 +75,8 @@ class JobRunner:
         self.artc = artc
         self.concurrency = concurrency
         self.lease_ms = int(lease_seconds * 1000)
+        self.max_run_seconds = 10 * lease_seconds if max_run_seconds is None else max_run_seconds
+        """How long a running job's lease is renewed (``handlers.lease``)."""
         self.backoff_base = backoff_base
         self.max_attempts = max_attempts
         self.poll_interval = poll_interval
@@ -166,7 +171,8 @@ class JobRunner:
                 artc=self.artc,
             )
             try:
-                await action(context)
+                async with renewing_lease(self.store, job, self.max_run_seconds):
+                    await action(context)
             except Defer as defer:
                 # Waiting its turn is not a failure: no attempt is used up.
                 await self._finish(

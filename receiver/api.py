@@ -13,11 +13,13 @@ from starlette.routing import Route
 from receiver import metrics
 from receiver.callbacks import decode_for_source
 from receiver.decoders.base import Malformed, Unrecognized
+from receiver.domain.numbers import row_int
 from receiver.domain.states import Provider, Status
 from receiver.events import Event
 from receiver.http import BadQuery, enum_param, error_response, json_response
 from receiver.runtime import runtime_of
 from receiver.store.base import IngestResult, Store
+from receiver.store.hardening_interface import TaskPages
 from receiver.views import Page, QuarantinedView, ReplayView, TaskDetailView, TaskView, iso_time
 
 __all__ = [
@@ -31,18 +33,13 @@ __all__ = [
 ]
 
 MAX_LIMIT = 500
-#: Ids and cursors are SQLite integers; anything beyond them cannot name a row.
-_MAX_ID = 2**63 - 1
 
 
 def parse_limit(request: Request, default: int = 100) -> int:
     """``limit`` (1..500) from the query string."""
     raw_limit = request.query_params.get("limit")
-    try:
-        limit = default if raw_limit in (None, "") else int(raw_limit)
-    except ValueError:
-        raise BadQuery(f"limit must be an integer from 1 to {MAX_LIMIT}") from None
-    if not 1 <= limit <= MAX_LIMIT:
+    limit = default if raw_limit in (None, "") else row_int(raw_limit, minimum=1)
+    if limit is None or limit > MAX_LIMIT:
         raise BadQuery(f"limit must be an integer from 1 to {MAX_LIMIT}")
     return limit
 
@@ -51,22 +48,17 @@ def parse_limit_cursor(request: Request, default: int = 100) -> tuple[int, int |
     """``limit`` (1..500) and an opaque integer ``cursor`` from the query string."""
     limit = parse_limit(request, default)
     raw_cursor = request.query_params.get("cursor")
-    try:
-        cursor = None if raw_cursor in (None, "") else int(raw_cursor)
-    except ValueError:
-        raise BadQuery("cursor must be a value returned as next_cursor") from None
-    if cursor is not None and not 0 <= cursor <= _MAX_ID:
+    if raw_cursor in (None, ""):
+        return limit, None
+    cursor = row_int(raw_cursor)
+    if cursor is None:
         raise BadQuery("cursor must be a value returned as next_cursor")
     return limit, cursor
 
 
 def parse_id(request: Request, name: str) -> int | None:
     """A positive integer path parameter, or None when it cannot name a row."""
-    try:
-        value = int(request.path_params[name])
-    except ValueError:
-        return None
-    return value if 0 < value <= _MAX_ID else None
+    return row_int(request.path_params[name], minimum=1)
 
 
 async def ingest_counted(store: Store, event: Event) -> IngestResult:
@@ -92,13 +84,31 @@ async def list_tasks(request: Request) -> Response:
 
 
 async def get_task(request: Request) -> Response:
-    """``GET /api/tasks/{provider}/{task_id:path}``: state, reason, relay, history, jobs."""
+    """``GET /api/tasks/{provider}/{task_id:path}?limit=&cursor=``: state, reason, relay,
+    jobs and one page of the history (``limit`` events, default 100; ``next_cursor``)."""
     provider = request.path_params["provider"]
     task_id = request.path_params["task_id"]
-    detail = await runtime_of(request).store.get_task(provider, task_id)
+    limit = parse_limit(request)
+    after = _event_cursor(request.query_params.get("cursor"))
+    store = runtime_of(request).store
+    assert isinstance(store, TaskPages)  # both SQL stores page a task's history
+    detail = await store.get_task_page(provider, task_id, limit=limit, after=after)
     if detail is None:
         return error_response(404, "not_found", f"no {provider} task {task_id!r} has been seen")
-    return json_response(TaskDetailView.of_detail(detail))
+    last = detail.events[-1] if len(detail.events) == limit else None
+    next_cursor = None if last is None else f"{last.order_time_ms}:{last.id}"
+    return json_response(TaskDetailView.of_detail(detail, next_cursor))
+
+
+def _event_cursor(raw: str | None) -> tuple[int, int] | None:
+    """A task history cursor (``order_time_ms:id`` of the page's last event), or None."""
+    if not raw:
+        return None
+    order_text, _, id_text = raw.partition(":")
+    order_time, event_id = row_int(order_text), row_int(id_text)
+    if order_time is None or event_id is None:
+        raise BadQuery("cursor must be a value returned as next_cursor")
+    return order_time, event_id
 
 
 async def list_unrecognized(request: Request) -> Response:

@@ -18,6 +18,7 @@ from receiver.api import api_routes
 from receiver.callbacks import CallbackRoutes, callback_endpoints, callback_routes
 from receiver.collector import STORE_COLLECTOR
 from receiver.config import Settings
+from receiver.domain.adoption import AdoptionLimits
 from receiver.domain.plan import Planner
 from receiver.events_api import event_routes
 from receiver.forwards_api import forward_routes
@@ -58,6 +59,7 @@ def create_app(
 ) -> Starlette:
     """Build the app; the store opens and services start in its lifespan."""
     store = build_store(settings.database_url, planner=planner)
+    store.adoption_limits = AdoptionLimits(settings.adopt_max_relays, settings.adopt_per_minute)
     runtime = Runtime(settings=settings, store=store)
 
     @contextlib.asynccontextmanager

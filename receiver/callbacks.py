@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from receiver import metrics
 from receiver.decoders.base import Malformed, Unrecognized
 from receiver.domain.forwards import FORWARDED_HEADERS
+from receiver.domain.scope import OutOfScope
 from receiver.events import Event
 from receiver.http import (
     BodyTooLarge,
@@ -157,22 +158,27 @@ class CallbackEndpoint:
         refused = auth.refuse_body(request, runtime, body)
         if refused is not None:
             return out.finish("unauthorized", _error(401, "unauthorized", refused))
+        only = auth.scope(request, runtime)
         forward = _forward_headers(request) if self.forwarding else None
-        return await self._process(body, auth.context(request), out, forward)
+        return await self._process(body, auth.context(request), only, out, forward)
 
     async def _process(
         self,
         body: bytes,
         context: dict[str, str],
+        scope: str | None,
         out: _Outcome,
         forward: dict[str, str] | None = None,
     ) -> _Answer:
-        """Decode and commit an authenticated body (with its forward when ``forward``)."""
+        """Decode and commit an authenticated body (``scope``: its token's only relay; with
+        its forward when ``forward``)."""
         store = self.runtime.store
         try:
             event = self.row.decoder(body, context)
         except (Malformed, Unrecognized) as exc:
             return await self._quarantine(exc, body, context, out)
+        if scope is not None:
+            event = msgspec.structs.replace(event, scope_relay=scope)
         if forward is not None:
             event = msgspec.structs.replace(event, forward_headers=forward)
         out.fields["task_id"] = event.task_id
@@ -183,6 +189,8 @@ class CallbackEndpoint:
             return out.finish(
                 "unavailable", _error(503, "store_unavailable", f"{exc}; retry later")
             )
+        except OutOfScope as exc:
+            return out.finish("unauthorized", _error(401, "unauthorized", str(exc)))
         if result.duplicate:
             return out.finish("duplicate", _DUPLICATE)
         if forward is not None:

@@ -178,6 +178,8 @@ class Settings:
     header_timeout_seconds: float = 10.0
     max_header_bytes: int = 32 * 1024
     provider_deadline_seconds: float = 30.0
+    adopt_max_relays: int = 1000
+    adopt_per_minute: int = 60
     forward_url: str | None = None
     """Where every accepted callback is forwarded (``RELAYWARDEN_FORWARD_URL``); None: off."""
     forward_secret: str | None = None
@@ -242,6 +244,8 @@ class Settings:
             max_connections=_int(env, "RELAYWARDEN_MAX_CONNECTIONS", 1000),
             header_timeout_seconds=_positive(env, "RELAYWARDEN_HEADER_TIMEOUT_SECONDS", 10.0),
             max_header_bytes=_int(env, "RELAYWARDEN_MAX_HEADER_BYTES", 32 * 1024, minimum=1024),
+            adopt_max_relays=_int(env, "RELAYWARDEN_ADOPT_MAX_RELAYS", 1000, minimum=0),
+            adopt_per_minute=_int(env, "RELAYWARDEN_ADOPT_PER_MINUTE", 60, minimum=0),
             provider_deadline_seconds=_positive(
                 env,
                 "RELAYWARDEN_PROVIDER_DEADLINE_SECONDS",

@@ -28,7 +28,9 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     ``event_time_ms`` is the provider's own time of the event (milliseconds since the
     epoch), or ``None`` when the body carries none; ``raw`` is the body exactly as received.
     ``task_info`` is the task configuration the callback carried, when any; ``context``
-    holds routing facts from the callback URL (``relay``, ``region``).
+    holds routing facts from the callback URL (``relay``, ``region``). ``scope_relay`` is
+    the relay whose own token authenticated the callback (``receiver.domain.scope``), None
+    for the main token and for the API's replays.
     """
 
     source: Source
@@ -42,6 +44,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     raw: bytes
     task_info: dict[str, object] | None = None
     context: dict[str, str] = msgspec.field(default_factory=dict)
+    scope_relay: str | None = None
     #: The callback's headers that travel with its forward; None when forwarding is off
     #: (then nothing is copied into the forwarding outbox).
     forward_headers: dict[str, str] | None = None

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from receiver.api import ingest_counted, parse_id, parse_limit_cursor
 from receiver.callbacks import decode_for_source
 from receiver.decoders.base import Malformed, Unrecognized
+from receiver.domain.numbers import MAX_ROW_INT, row_int
 from receiver.domain.states import EventKind, Provider
 from receiver.http import BadQuery, enum_param, error_response, json_response
 from receiver.operator_views import EventReplayView, FoundEventView
@@ -36,8 +37,11 @@ def parse_time(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name) or None
     if raw is None:
         return None
-    if raw.isdigit():
-        return int(raw)
+    if raw.isascii() and raw.isdigit():
+        millis = row_int(raw)
+        if millis is None:
+            raise BadQuery(f"{name} in milliseconds must be at most {MAX_ROW_INT}")
+        return millis
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:

@@ -18,6 +18,7 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
+from receiver.domain.adoption import ADOPTION_REFUSALS
 from receiver.domain.states import JobAction, Source
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "REGISTRY",
     "CallbackSeries",
     "JobOutcome",
+    "adoptions_refused_total",
     "callback_duration_seconds",
     "callbacks_total",
     "connections_refused_total",
@@ -166,6 +168,13 @@ reconcile_sweep_seconds = Gauge(
     "Duration of the last full reconciler sweep (all active relays, within the QPS budget).",
     registry=REGISTRY,
 )
+adoptions_refused_total = Counter(
+    "relaywarden_adoptions_refused_total",
+    "Callbacks about unknown tasks stored without adopting them (RELAYWARDEN_ADOPT_*), "
+    "by reason (max_relays, per_minute).",
+    ("reason",),
+    registry=REGISTRY,
+)
 orphan_tasks = Gauge(
     "relaywarden_orphan_tasks",
     "Provider tasks whose CallbackUrl points at relaywarden but that no relay knows.",
@@ -258,6 +267,8 @@ def _preinitialise() -> None:
         reconcile_events_total.labels(provider)
     for kind in ("events", "unrecognized", "jobs", "forwards", "raw"):
         pruned_rows_total.labels(kind)
+    for reason in ADOPTION_REFUSALS:
+        adoptions_refused_total.labels(reason)
     # increase() cannot see a counter's first step from nothing: start every alerted
     # series at zero so the first dead job after a restart still fires the alert.
     for action in JOB_ACTIONS:

@@ -147,8 +147,8 @@ def build_openapi() -> Json:
         },
         "/api/tasks/{provider}/{task_id}": {
             "get": get(
-                "One task: state, reason, relay, event history, jobs",
-                [_path_param("provider"), _path_param("task_id")],
+                "One task: state, reason, relay, one page of its event history, jobs",
+                [_path_param("provider"), _path_param("task_id"), *_PAGE],
                 TaskDetailView,
             )
         },

@@ -12,6 +12,7 @@ from receiver.http import json_response
 from receiver.metrics import REGISTRY
 from receiver.openapi import OPENAPI
 from receiver.runtime import runtime_of
+from receiver.store.hardening_interface import CommitHealth
 
 __all__ = ["ops_routes"]
 
@@ -22,7 +23,11 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """``GET /readyz``: the store answers and every background worker runs."""
+    """``GET /readyz``: the store answers and commits, and every background worker runs.
+
+    While writes fail (disk full, a read-only file) it answers 503 with a
+    ``commit_failure`` problem, until a write commits again.
+    """
     runtime = runtime_of(request)
     problems: list[str] = []
     if not runtime.store.alive:
@@ -32,6 +37,9 @@ async def readyz(request: Request) -> Response:
             await runtime.store.ping()
         except Exception as exc:
             problems.append(f"store is not reachable: {exc}")
+    failure = runtime.store.commit_failure if isinstance(runtime.store, CommitHealth) else None
+    if failure is not None:
+        problems.append(f"commit_failure: the store cannot commit writes: {failure}")
     problems.extend(f"{s.name} is not running" for s in runtime.services if not s.running)
     if problems:
         return json_response({"status": "unavailable", "problems": problems}, 503)

@@ -11,7 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from receiver.auth import callback_token_valid, css_callback_signed, trtc_sign_matches
+from receiver.auth import (
+    callback_token_valid,
+    css_callback_signed,
+    token_matches,
+    trtc_sign_matches,
+)
 from receiver.decoders.aliyun import decode_aliyun_pull_to_push
 from receiver.decoders.tencent import decode_tencent_pull_to_push
 from receiver.decoders.trtc import decode_trtc
@@ -51,6 +56,10 @@ class AuthScheme(Protocol):
         """Routing facts the decoder gets along with the body."""
         ...
 
+    def scope(self, request: CallbackRequest, runtime: Runtime) -> str | None:
+        """The relay an authenticated request may speak for only (None: any task)."""
+        ...
+
 
 @dataclass(frozen=True)
 class TokenAuth:
@@ -78,6 +87,12 @@ class TokenAuth:
     def context(self, request: CallbackRequest) -> dict[str, str]:
         return {key: value for key in ("relay", "region") if (value := request.query(key))}
 
+    def scope(self, request: CallbackRequest, runtime: Runtime) -> str | None:
+        # Authenticated already: anything but the main token is the named relay's own.
+        if token_matches(request.query("token"), runtime.callback_token):
+            return None
+        return request.query("relay")
+
 
 @dataclass(frozen=True)
 class TrtcSignAuth:
@@ -97,6 +112,9 @@ class TrtcSignAuth:
     def context(self, request: CallbackRequest) -> dict[str, str]:
         sdk_app_id = request.header(b"sdkappid")
         return {"sdk_app_id": sdk_app_id} if sdk_app_id else {}
+
+    def scope(self, request: CallbackRequest, runtime: Runtime) -> str | None:
+        return None  # the console key signs for the whole application
 
 
 @dataclass(frozen=True)

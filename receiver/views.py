@@ -45,6 +45,7 @@ __all__ = [
     "TaskDetailView",
     "TaskView",
     "iso_time",
+    "masked_config",
 ]
 
 T = TypeVar("T")
@@ -140,7 +141,7 @@ class JobView(JobFields, frozen=True, kw_only=True):
             relay_id=job.relay_id,
             provider=job.provider,
             task_id=job.task_id,
-            payload=job.payload,
+            payload={k: mask_text(v) if isinstance(v, str) else v for k, v in job.payload.items()},
             state=job.state,
             attempts=job.attempts,
             throttled=job.throttled,
@@ -159,10 +160,12 @@ class TaskDetailView(TaskView, frozen=True):
     events: list[EventView]
     arrival_order: list[int]
     jobs: list[JobView]
+    next_cursor: str | None = None
+    """The next page of ``events`` (``?cursor=``); None on the last page."""
 
     @classmethod
-    def of_detail(cls, detail: TaskDetail) -> TaskDetailView:
-        """The view of a task with its history."""
+    def of_detail(cls, detail: TaskDetail, next_cursor: str | None = None) -> TaskDetailView:
+        """The view of a task with (one page of) its history."""
         summary = TaskView.of(detail.task)
         return cls(
             **msgspec.structs.asdict(summary),
@@ -171,6 +174,7 @@ class TaskDetailView(TaskView, frozen=True):
             events=[EventView.of(e) for e in detail.events],
             arrival_order=sorted(e.id for e in detail.events),
             jobs=[JobView.of(j) for j in detail.jobs],
+            next_cursor=next_cursor,
         )
 
 
@@ -280,11 +284,13 @@ class RelayView(msgspec.Struct, frozen=True, omit_defaults=True):
             region=relay.region,
             current_task_id=relay.current_task_id,
             generation=relay.generation,
-            pull_to_push=relay.pull_to_push,
+            pull_to_push=masked_config(relay.pull_to_push),
             trtc_ingest=None if relay.trtc_ingest is None else relay.trtc_ingest.redacted(),
             recreate=relay.recreate,
             recreate_attempts=[iso_time(t) for t in relay.recreate_attempts],
-            failure_reason=relay.failure_reason,
+            failure_reason=None
+            if relay.failure_reason is None
+            else mask_text(relay.failure_reason),
             ingests=[IngestView.of(link) for link in record.ingests],
             created_at=iso_time(relay.created_at_ms),
             updated_at=iso_time(relay.updated_at_ms),
@@ -297,6 +303,17 @@ class RelayView(msgspec.Struct, frozen=True, omit_defaults=True):
             transcode=TranscodeView.of(relay),
             hint=failed_hint(relay),
         )
+
+
+def masked_config(config: PullToPushSpec) -> PullToPushSpec:
+    """``config`` as shown: signed parameters (``auth_key=``, ``token=`` …) of its URLs masked."""
+    urls = config.SourceUrls
+    return msgspec.structs.replace(
+        config,
+        DstUrl=None if config.DstUrl is None else mask_text(config.DstUrl),
+        SourceUrls=None if urls is None else [mask_text(url) for url in urls],
+        CallbackUrl=None if config.CallbackUrl is None else mask_text(config.CallbackUrl),
+    )
 
 
 class RelayAccepted(msgspec.Struct, frozen=True, omit_defaults=True):

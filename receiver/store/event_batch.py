@@ -22,17 +22,21 @@ from typing import Any
 
 import structlog
 
+from receiver.domain.adoption import AdoptionLimits
 from receiver.domain.lifecycle import state_after_task_status
 from receiver.domain.ordering import TaskState, apply_order
 from receiver.domain.plan import PlanInput, Planner, TaskChange
+from receiver.domain.scope import OutOfScope
 from receiver.domain.states import Provider
 from receiver.events import Event
+from receiver.store.adoption_bounds import bound_adoption
 from receiver.store.base import IngestResult
 from receiver.store.cache import TaskKey, WriterCache
 from receiver.store.events import apply_healing_plan, event_row, ingest_input
 from receiver.store.forwards import FORWARD_COLUMNS, forward_row
 from receiver.store.jobs import enqueue_job
 from receiver.store.relays import claim_task, insert_relay, update_relay
+from receiver.store.scope_queries import check_scope
 
 __all__ = ["EventBatch"]
 
@@ -120,19 +124,28 @@ class _Pending:
 class EventBatch:
     """The writer's ingest group: ``(event, now_ms)`` items in, one ``IngestResult`` each."""
 
-    def __init__(self, planner: Planner | None, cache: WriterCache) -> None:
+    def __init__(
+        self, planner: Planner | None, cache: WriterCache, limits: AdoptionLimits | None = None
+    ) -> None:
         self.planner = planner
         self.cache = cache
+        self.limits = limits
 
     def __call__(
         self, conn: sqlite3.Connection, items: Sequence[tuple[Event, int]]
-    ) -> list[IngestResult]:
+    ) -> list[IngestResult | OutOfScope]:
+        """One result per item; an item its token does not cover gets its ``OutOfScope``
+        (nothing of it is written, the other items go on)."""
         self.cache.check(conn)
         keys = [event.dedupe_key for event, _ in items]
         seen = self._known(conn, keys)
         pending = _Pending()
-        results: list[IngestResult] = []
+        results: list[IngestResult | OutOfScope] = []
         for (event, now), key in zip(items, keys, strict=True):
+            refused = self._out_of_scope(conn, event)
+            if refused is not None:
+                results.append(refused)
+                continue
             if key in seen:
                 results.append(_DUPLICATE)
                 continue
@@ -140,6 +153,15 @@ class EventBatch:
             results.append(self._apply(conn, event, now, pending))
         pending.flush(conn, self.cache)
         return results
+
+    def _out_of_scope(self, conn: sqlite3.Connection, event: Event) -> OutOfScope | None:
+        if event.scope_relay is None:
+            return None
+        try:
+            check_scope(conn, event, self.cache.link(conn, (event.provider.value, event.task_id)))
+        except OutOfScope as refused:
+            return refused
+        return None
 
     @staticmethod
     def _known(conn: sqlite3.Connection, keys: list[str]) -> set[str]:
@@ -235,6 +257,7 @@ class EventBatch:
         except Exception:
             log.exception("rules_failed", provider=event.provider.value, task_id=event.task_id)
             return ()
+        plan = bound_adoption(conn, plan, self.limits, event.task_id, now)
         healing = plan.task_region is not None or plan.ingests or plan.ingest_restart
         if not (plan.jobs or plan.new_relay or plan.claimed or healing):
             return ()

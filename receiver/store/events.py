@@ -11,11 +11,14 @@ from typing import Any
 
 import structlog
 
+from receiver.domain.adoption import AdoptionLimits
 from receiver.domain.lifecycle import state_after_task_status
+from receiver.domain.numbers import row_int
 from receiver.domain.ordering import TaskState, apply_order
 from receiver.domain.plan import Plan, PlanInput, Planner, TaskChange
 from receiver.domain.states import EventKind, Provider, Status
 from receiver.events import Event
+from receiver.store.adoption_bounds import bound_adoption
 from receiver.store.base import IngestResult
 from receiver.store.dialect import Db, is_postgres
 from receiver.store.forwards import enqueue_forward
@@ -30,6 +33,7 @@ from receiver.store.relays import (
     set_task_region,
     update_relay,
 )
+from receiver.store.scope_queries import check_scope
 
 __all__ = ["apply_event", "apply_healing_plan", "event_row", "ingest_input"]
 
@@ -71,10 +75,18 @@ def _record(conn: Db, event: Event, order_time: int, applied: bool, now: int) ->
     return None if row is None else int(row[0])
 
 
-def apply_event(conn: Db, event: Event, planner: Planner | None, now: int) -> IngestResult:
+def apply_event(
+    conn: Db,
+    event: Event,
+    planner: Planner | None,
+    now: int,
+    limits: AdoptionLimits | None = None,
+) -> IngestResult:
     """Append ``event``, move its task's state if the ordering rule allows, plan follow-ups.
 
-    Runs inside the writer's transaction. A duplicate (same dedupe key) changes nothing.
+    Runs inside the writer's transaction. A duplicate (same dedupe key) changes nothing; an
+    event its per-relay token does not cover raises ``OutOfScope`` before anything is
+    written; an adoption beyond ``limits`` is dropped from the plan.
     """
     order_time = event.event_time_ms if event.event_time_ms is not None else now
     key = (event.provider.value, event.task_id)
@@ -87,6 +99,8 @@ def apply_event(conn: Db, event: Event, planner: Planner | None, now: int) -> In
         + (" FOR UPDATE" if is_postgres(conn) else ""),
         key,
     ).fetchone()
+    if event.scope_relay is not None:
+        check_scope(conn, event, relay_task(conn, *key))  # before anything is written
     current = None if row is None else TaskState(Status(row[0]), int(row[2]))
     moved = apply_order(current, event.status, order_time)
     event_id = _record(conn, event, order_time, moved is not None, now)
@@ -119,7 +133,7 @@ def apply_event(conn: Db, event: Event, planner: Planner | None, now: int) -> In
         # the state change stay, and the failure is logged for the operator.
         conn.execute("SAVEPOINT planner")
         try:
-            job_ids = _plan_and_apply(conn, planner, change, now)
+            job_ids = _plan_and_apply(conn, planner, change, now, limits)
         except Exception:
             conn.execute("ROLLBACK TO planner")
             log.exception("rules_failed", provider=event.provider.value, task_id=event.task_id)
@@ -129,7 +143,9 @@ def apply_event(conn: Db, event: Event, planner: Planner | None, now: int) -> In
     return IngestResult(duplicate=False, event_id=event_id, change=change, job_ids=job_ids)
 
 
-def _plan_and_apply(conn: Db, planner: Planner, change: TaskChange, now: int) -> tuple[int, ...]:
+def _plan_and_apply(
+    conn: Db, planner: Planner, change: TaskChange, now: int, limits: AdoptionLimits | None
+) -> tuple[int, ...]:
     event = change.event
     if event.provider is Provider.TRTC:
         given = ingest_input(conn, change, now)
@@ -147,7 +163,7 @@ def _plan_and_apply(conn: Db, planner: Planner, change: TaskChange, now: int) ->
             has_ingests=relay is not None and has_ingests(conn, relay.id),
             now_ms=now,
         )
-    plan: Plan = planner(given)
+    plan: Plan = bound_adoption(conn, planner(given), limits, event.task_id, now)
     if plan.new_relay is not None:
         insert_relay(conn, plan.new_relay)
     if plan.claimed is not None:
@@ -192,7 +208,7 @@ def ingest_input(conn: Db, change: TaskChange, now: int) -> PlanInput:
 
 
 def _int_or_none(text: str | None) -> int | None:
-    return int(text) if text is not None and text.strip().isdigit() else None
+    return row_int(text.strip()) if text is not None else None
 
 
 def _follow_task(conn: Db, event: Event) -> None:

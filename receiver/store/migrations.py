@@ -200,7 +200,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX ingests_awaiting ON ingests (sdk_app_id, awaiting_since_ms);
         """
     ),
-    # 7: the forwarding outbox: a copy of each accepted callback (body and the headers that
+    # 7: hardening: what the relay list sorts and filters on (newest first, optionally by
+    # state), and the adoption bounds' counts of relays adopted from callbacks (by time).
+    Migration(
+        """
+        CREATE INDEX relays_by_created ON relays (created_at_ms, id);
+        CREATE INDEX relays_by_state_created ON relays (state, created_at_ms, id);
+        CREATE INDEX relays_by_origin_created ON relays (origin, created_at_ms);
+        """
+    ),
+    # 8: the forwarding outbox: a copy of each accepted callback (body and the headers that
     # matter) for RELAYWARDEN_FORWARD_URL, written in the callback's transaction, claimed
     # under a lease and fence like jobs.
     Migration(

@@ -63,8 +63,18 @@ def list_tasks(
     return msgspec.convert(found, list[TaskRecord], strict=False)
 
 
-def get_task(conn: Db, provider: str, task_id: str) -> TaskDetail | None:
-    """One task with its events (provider-time order) and jobs, or None."""
+def get_task(
+    conn: Db,
+    provider: str,
+    task_id: str,
+    *,
+    limit: int | None = None,
+    after: tuple[int, int] | None = None,
+) -> TaskDetail | None:
+    """One task with its events (provider-time order) and jobs, or None.
+
+    ``limit`` events at most, those after ``after`` (an event's ``(order_time_ms, id)``).
+    """
     found = rows(
         conn.execute(
             f"SELECT {_TASK_COLUMNS}, rt.relay_id FROM tasks t LEFT JOIN relay_tasks rt "
@@ -75,12 +85,17 @@ def get_task(conn: Db, provider: str, task_id: str) -> TaskDetail | None:
     )
     if not found:
         return None
+    page, params = where(
+        ("provider = ?", (provider,)),
+        ("task_id = ?", (task_id,)),
+        ("(order_time_ms, id) > (?, ?)", after),
+    )
     events = rows(
         conn.execute(
             "SELECT id, source, kind, status, reason, provider_status, event_time_ms, "
-            "order_time_ms, received_at_ms, applied, raw FROM events "
-            "WHERE provider = ? AND task_id = ? ORDER BY order_time_ms, id",
-            (provider, task_id),
+            f"order_time_ms, received_at_ms, applied, raw FROM events {page} "
+            "ORDER BY order_time_ms, id" + ("" if limit is None else " LIMIT ?"),
+            (*params, *(() if limit is None else (limit,))),
         )
     )
     return TaskDetail(

@@ -8,6 +8,7 @@ start and stop; what each method does is written once, here and in the relay and
 
 from __future__ import annotations
 
+from receiver.domain.adoption import AdoptionLimits
 from receiver.domain.plan import Planner
 from receiver.domain.records import QuarantinedRecord, TaskDetail, TaskRecord
 from receiver.domain.states import Provider, Status
@@ -28,6 +29,7 @@ class SqlStore(SqlHealing, OperatorQueries, SqlForwards):
     and the forwarding outbox from mixins)."""
 
     planner: Planner | None
+    adoption_limits: AdoptionLimits | None
 
     async def ping(self) -> None:
         """Raise if the database cannot be read."""
@@ -36,9 +38,11 @@ class SqlStore(SqlHealing, OperatorQueries, SqlForwards):
     # callbacks ---------------------------------------------------------------------------
     async def ingest(self, event: Event) -> IngestResult:
         """Append, apply and plan one event in one durable transaction."""
-        planner = self.planner
+        planner, limits = self.planner, self.adoption_limits
         try:
-            return await self.write(lambda conn: apply_event(conn, event, planner, now_ms()))
+            return await self.write(
+                lambda conn: apply_event(conn, event, planner, now_ms(), limits)
+            )
         except Conflict as exc:
             raise StoreUnavailable(f"the store could not record the event: {exc}") from exc
 
@@ -68,6 +72,14 @@ class SqlStore(SqlHealing, OperatorQueries, SqlForwards):
     async def get_task(self, provider: str, task_id: str) -> TaskDetail | None:
         """One task with its events (provider-time order) and jobs, or None."""
         return await self.read(lambda conn: queries.get_task(conn, provider, task_id))
+
+    async def get_task_page(
+        self, provider: str, task_id: str, *, limit: int, after: tuple[int, int] | None
+    ) -> TaskDetail | None:
+        """One task with at most ``limit`` of its events after ``after``, and its jobs."""
+        return await self.read(
+            lambda conn: queries.get_task(conn, provider, task_id, limit=limit, after=after)
+        )
 
     async def list_unrecognized(self, *, limit: int, cursor: int | None) -> list[QuarantinedRecord]:
         """Quarantined callbacks, newest first."""

@@ -17,7 +17,9 @@ from typing import TypeVar
 
 import anyio.to_thread
 
+from receiver.domain.adoption import AdoptionLimits
 from receiver.domain.plan import Planner
+from receiver.domain.scope import OutOfScope
 from receiver.events import Event
 from receiver.store import queries
 from receiver.store.base import Conflict, IngestResult, StoreUnavailable
@@ -69,7 +71,7 @@ class SqliteStore(SqlStore):
     def __init__(self, path: str, *, planner: Planner | None = None, max_batch: int = 256) -> None:
         self.path = path
         self._cache = cache = WriterCache()
-        self._events = EventBatch(planner, cache)
+        self._events = EventBatch(planner, cache, AdoptionLimits())
         self.writer = SqliteWriter(
             path, max_batch=max_batch, after_commit=self._committed, after_rollback=cache.clear
         )
@@ -86,6 +88,15 @@ class SqliteStore(SqlStore):
     @planner.setter
     def planner(self, planner: Planner | None) -> None:
         self._events.planner = planner
+
+    @property
+    def adoption_limits(self) -> AdoptionLimits | None:
+        """The bounds on adopting tasks from callbacks (``receiver.domain.adoption``)."""
+        return self._events.limits
+
+    @adoption_limits.setter
+    def adoption_limits(self, limits: AdoptionLimits | None) -> None:
+        self._events.limits = limits
 
     @property
     def jobs_enqueued(self) -> asyncio.Event:
@@ -140,6 +151,11 @@ class SqliteStore(SqlStore):
         """True while the writer thread runs."""
         return self.writer.alive
 
+    @property
+    def commit_failure(self) -> str | None:
+        """Why writes fail now (disk full, read-only); None while they commit."""
+        return self.writer.failing
+
     # access ------------------------------------------------------------------------------
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in the next group transaction; return after the commit.
@@ -170,9 +186,13 @@ class SqliteStore(SqlStore):
         (``EventBatch``); PostgreSQL keeps the shared one-event transaction.
         """
         try:
-            result: IngestResult = await self.writer.run_in_group(self._events, (event, now_ms()))
+            result: IngestResult | OutOfScope = await self.writer.run_in_group(
+                self._events, (event, now_ms())
+            )
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"the store could not record the event: {exc}") from exc
+        if isinstance(result, OutOfScope):
+            raise result
         return result
 
     # scrape-time aggregates --------------------------------------------------------------

@@ -10,6 +10,7 @@ import abc
 from collections.abc import Callable
 from typing import TypeVar
 
+from receiver.domain.numbers import row_int
 from receiver.domain.plan import JobSpec
 from receiver.domain.records import IngestLink, JobRecord, RelayRecord
 from receiver.domain.relay import PullToPushSpec, RecreatePolicy, Relay, RelaySpec
@@ -34,9 +35,10 @@ def _cursor(raw: str | None) -> tuple[int, str] | None:
     if raw is None:
         return None
     created, sep, relay_id = raw.partition(":")
-    if not sep or not created.isdigit():
+    created_ms = row_int(created)
+    if not sep or created_ms is None:
         raise BadCursor("cursor must be a value returned as next_cursor")
-    return int(created), relay_id
+    return created_ms, relay_id
 
 
 class SqliteRelaysAndJobs(abc.ABC):

@@ -12,7 +12,8 @@ several statements each; every other operation runs inside its own savepoint. Wh
 function raises, the transaction is rolled back and the batch runs again with every
 operation in its own savepoint, so one bad operation never spoils the others.
 A batch that loses a deadlock or serialization race against another replica is rolled back
-and run again as a whole; a failed commit answers every caller ``StoreUnavailable``.
+and run again as a whole; a failed commit answers every caller ``StoreUnavailable``. A batch
+whose writes fail for the store's sake (a full disk) sets ``failing`` until one commits.
 """
 
 from __future__ import annotations
@@ -123,6 +124,9 @@ class GroupWriter(abc.ABC):
     errors: tuple[type[Exception], ...] = ()
     #: Attempts for a batch that keeps losing races (deadlock, serialization failure).
     max_attempts = 5
+    #: Database errors that are about one operation's data (a broken constraint, a value
+    #: out of range), not about the store: they do not make the store "failing".
+    operation_errors: tuple[type[Exception], ...] = ()
 
     def __init__(
         self,
@@ -142,6 +146,7 @@ class GroupWriter(abc.ABC):
         self.batches = 0
         self.operations = 0
         self.retries = 0
+        self.failing: str | None = None  # why writes fail (full disk …): for ``/readyz``
 
     @abc.abstractmethod
     def connection(self) -> AbstractContextManager[Any]:
@@ -254,6 +259,7 @@ class GroupWriter(abc.ABC):
             if self._after_commit is not None:
                 self._after_commit()
             break
+        self._note_health(outcomes)
         self.batches += 1
         self.operations += len(batch)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
@@ -267,6 +273,22 @@ class GroupWriter(abc.ABC):
         elapsed = time.perf_counter() - started
         if elapsed > 1.0:
             log.warning("store_slow_commit", seconds=round(elapsed, 3), batch=len(batch))
+
+    def _note_health(self, outcomes: list[tuple[_Op, bool, Any]]) -> None:
+        """Set or clear ``failing`` from a batch's outcomes (a commit that wrote clears it)."""
+        faults = [
+            value
+            for _, ok, value in outcomes
+            if not (ok or isinstance(value, self.operation_errors))
+            and isinstance(value, (*self.errors, StoreUnavailable))
+        ]
+        if faults:
+            if self.failing is None:
+                log.error("store_writes_failing", error=str(faults[0]))
+            self.failing = str(faults[0])
+        elif self.failing is not None and any(ok for _, ok, _ in outcomes):
+            log.info("store_writes_recovered", previous=self.failing)
+            self.failing = None
 
     def _attempt(self, batch: list[_Op], *, grouped: bool) -> list[tuple[_Op, bool, Any]]:
         """One try at the batch, one commit: groups together (when ``grouped``), every
@@ -335,6 +357,7 @@ class SqliteWriter(GroupWriter):
 
     begin_sql = "BEGIN IMMEDIATE"
     errors = (sqlite3.Error,)
+    operation_errors = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError)
 
     def __init__(
         self,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from receiver.domain.records import EventRecord, JobRecord, RelayRecord, TaskDetail
 from receiver.domain.states import JobState, Provider, RelayState
 from receiver.logs import redact_url
+from receiver.redaction import mask_text
 from receiver.store.base import Store
 
 __all__ = [
@@ -128,7 +129,7 @@ def _row(record: RelayRecord, task: TaskDetail | None, counts: dict[JobState, in
         ),
         open_jobs=sum(counts.get(s, 0) for s in _OPEN_JOB_STATES),
         dead_jobs=counts.get(JobState.DEAD, 0),
-        failure_reason=relay.failure_reason,
+        failure_reason=mask_text(relay.failure_reason) if relay.failure_reason else None,
     )
 
 
@@ -170,7 +171,7 @@ def _job_line(job: JobRecord) -> JobLine:
         action=job.action,
         state=job.state.value,
         attempts=job.attempts,
-        last_error=job.last_error,
+        last_error=mask_text(job.last_error) if job.last_error else None,
         updated_at_ms=job.updated_at_ms,
     )
 

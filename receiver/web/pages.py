@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from receiver.auth import token_matches
+from receiver.domain.numbers import row_int
 from receiver.http import BodyTooLarge, ClientDisconnect, read_body_limited
 from receiver.runtime import runtime_of
 from receiver.web.data import RELAY_STATES, RelayDetail, RelayRow, relay_detail, relay_rows
@@ -62,7 +63,8 @@ TEMPLATES.env.filters["utc"] = _utc
 
 def _refresh_seconds(request: Request) -> int:
     raw = request.query_params.get("refresh", "")
-    return int(raw) if raw.isdigit() and 1 <= int(raw) <= 300 else DEFAULT_REFRESH_SECONDS
+    seconds = row_int(raw, minimum=1)
+    return seconds if seconds is not None and seconds <= 300 else DEFAULT_REFRESH_SECONDS
 
 
 def _html_error(request: Request, status: int, title: str, message: str) -> Response:

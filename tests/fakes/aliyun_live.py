@@ -25,6 +25,7 @@ With ``auto_callbacks`` the API's own changes notify too, as the provider does: 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -375,6 +376,8 @@ class FakeAliyunLive(FakeProvider):
             fault = self._faults.pop(action)
             if fault is not None:
                 return await self._apply_fault(request, record, fault, params)
+            if self.answer_delay_seconds:
+                await asyncio.sleep(self.answer_delay_seconds)
             before = self._status_of(params.get("TaskId"))
             result = self._perform(record, params)
         except ApiError as exc:

@@ -221,6 +221,8 @@ class FakeProvider(abc.ABC):
         self.callbacks = CallbackChannel()
         self.hang_seconds = hang_seconds
         self.trickle_seconds = 0.5
+        self.answer_delay_seconds = 0.0
+        """How long every answer takes (complete and correct, just slow)."""
         self.base_url: str | None = None
         self._faults = FaultQueue()
         self._window = QpsWindow(qps)

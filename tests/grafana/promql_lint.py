@@ -64,6 +64,8 @@ RECREATION_OUTCOMES = frozenset({"created", "gave_up"})
 CONNECTION_REFUSALS = frozenset(
     {"limit", "evicted", "header_timeout", "body_timeout", "header_too_large"}
 )
+# Issue 14 (hardening): callbacks about unknown tasks stored beyond the adoption bounds.
+ADOPTION_REFUSALS = frozenset({"max_relays", "per_minute"})
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ METRICS: dict[str, MetricSpec] = {
     "relaywarden_relays_not_running": MetricSpec("gauge", {}),
     "relaywarden_jobs_dead": MetricSpec("gauge", {}),
     "relaywarden_connections_refused_total": MetricSpec("counter", {"reason": CONNECTION_REFUSALS}),
+    "relaywarden_adoptions_refused_total": MetricSpec("counter", {"reason": ADOPTION_REFUSALS}),
 }
 
 #: Series Prometheus itself adds per target; alert rules may use them.

@@ -133,6 +133,7 @@ GUARD_MUTATIONS: dict[str, Any] = {
     "RelaywardenForwardsDead": _replace('outcome="dead"', 'outcome=~"dead|retried"'),
     "RelaywardenIngestUnknown": _replace("[30m]", "[60m]"),
     "RelaywardenOrphanTasks": _drop_for,
+    "RelaywardenAdoptionsRefused": _replace("[15m]", "[45m]"),
     "RelaywardenJobsDead": _replace('outcome="dead"', 'outcome=~"dead|retried"'),
     "RelaywardenJobBacklogStale": _replace(") > 0)", "))"),
     "RelaywardenProviderThrottled": _replace("> 0.05", "> 0.01"),

@@ -273,7 +273,8 @@ async def test_a_stuck_run_loses_its_job_to_a_new_claim_after_the_lease(
 ) -> None:
     stuck = asyncio.Event()
     scripted = Scripted({"work": [stuck]})  # the first run hangs, as a dead worker would
-    runner = make_runner(scripted, lease_seconds=0.3, concurrency=2)
+    # The lease renews while a run is alive (handlers.lease), up to max_run_seconds.
+    runner = make_runner(scripted, lease_seconds=0.3, max_run_seconds=0.3, concurrency=2)
     job_id = await _enqueue_now(store, "work")
     await runner.start()
     try:

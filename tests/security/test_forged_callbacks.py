@@ -47,10 +47,15 @@ def test_forged_token_callbacks_are_refused_and_nothing_is_stored(tmp_path: Path
             response = server.client.post(TENCENT_PATH, params=params, content=BODY)
             assert_error_shape(response, 401, "unauthorized")
         assert server.counts() == before
-        # The genuine ones pass, so the refusals above are about the credentials.
-        ok = server.client.post(
+        # relay-a's genuine token does not cover a task no relay owns while relay-a does
+        # not await a task id (tests/security/test_cross_relay.py): 401, nothing stored.
+        response = server.client.post(
             ALIYUN_PATH, params={"token": relay_a, "relay": "relay-a"}, content=BODY
         )
+        assert_error_shape(response, 401, "unauthorized")
+        assert server.counts() == before
+        # The main token passes, so the refusals above are about the credentials.
+        ok = server.client.post(ALIYUN_PATH, params={"token": CALLBACK_TOKEN}, content=BODY)
         assert ok.status_code == 200, ok.text
 
 

@@ -106,6 +106,7 @@ def test_trickling_answer_ends_at_the_deadline_and_never_doubles_a_call(
     for before, after in itertools.pairwise(calls):
         assert before.ended is not None and after.time >= before.ended - 0.05
     assert relay["current_task_id"]
+    stack.wait_jobs_settled()
     [job] = jobs_of(stack, relay["id"], "create_task")
     assert job["state"] == "succeeded"
 
@@ -115,6 +116,8 @@ def test_proxy_page_with_200_is_retried_not_fatal(stack_factory: Callable[..., S
     stack.aliyun.inject(CREATE, "proxy_page", "proxy_page")
     relay = wait_relay(stack, declare(stack, relay_body("proxied")), "created", state="active")
     assert [c.outcome for c in stack.aliyun.calls_for(CREATE)] == ["ProxyPage", "ProxyPage", "ok"]
+    # The relay is active once the task is recorded; the job finishes just after.
+    stack.wait_jobs_settled()
     [job] = jobs_of(stack, relay["id"], "create_task")
     assert job["state"] == "succeeded" and job["attempts"] == 3
 

@@ -19,6 +19,7 @@ import psycopg
 import structlog
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from receiver.domain.adoption import AdoptionLimits
 from receiver.store.base import Conflict, Planner, StoreUnavailable
 from receiver.store.dialect import Db, PgConnection
 from receiver.store.migrations import migrate_postgres
@@ -54,6 +55,7 @@ class PgStore(SqlStore):
     ) -> None:
         self.url = url
         self.planner = planner
+        self.adoption_limits: AdoptionLimits | None = AdoptionLimits()
         self._pool = ConnectionPool(
             url,
             min_size=2,
@@ -75,6 +77,11 @@ class PgStore(SqlStore):
     def alive(self) -> bool:
         """True while the writer thread runs."""
         return self.writer.alive
+
+    @property
+    def commit_failure(self) -> str | None:
+        """Why writes fail now (disk full, read-only); None while they commit."""
+        return self.writer.failing
 
     @property
     def jobs_enqueued(self) -> asyncio.Event:

@@ -23,6 +23,7 @@ class PgWriter(GroupWriter):
     """
 
     errors = (psycopg.Error,)
+    operation_errors = (psycopg.IntegrityError, psycopg.DataError, psycopg.ProgrammingError)
 
     def __init__(self, pool: ConnectionPool, *, max_batch: int = 256) -> None:
         super().__init__(name="relaywarden-pg-writer", max_batch=max_batch)
