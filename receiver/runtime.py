@@ -39,12 +39,15 @@ class Runtime:
     store: Store
     services: list[BackgroundService] = field(default_factory=list)
     callback_token: str = ""
-    orphans: OrphanBoard = field(default_factory=lambda: OrphanBoard())
+    orphans: OrphanBoard = field(init=False)
     providers: RelayProviders | None = None
     #: The key per-relay tokens derive from (the first callback token; survives rotation).
     relay_token_key: str = ""
     #: True when this start made the callback token (the banner shows it this once).
     token_created: bool = False
+
+    def __post_init__(self) -> None:
+        self.orphans = OrphanBoard(self.store)
 
     def set_tokens(self, tokens: CallbackTokens) -> None:
         """Take the store's callback token and per-relay key."""
