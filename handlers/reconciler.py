@@ -71,6 +71,7 @@ class Reconciler(PeriodicService):
 
     def follow(self) -> None:
         """Another replica sweeps: its orphan gauge counts them, this one reports none."""
+        super().follow()
         if self.orphans is not None:
             self.orphans.board.step_down()
 

@@ -48,6 +48,7 @@ class PeriodicService(abc.ABC):
 
     def follow(self) -> None:
         """Called instead of a round while another replica leads (drop what it exports)."""
+        log.debug("round_skipped", service=self.name, reason="another replica leads")
 
     async def _leads(self) -> bool:
         return self.leader is None or await self.leader()
@@ -83,7 +84,6 @@ class PeriodicService(abc.ABC):
                 if not await self._leads():
                     self.skipped += 1
                     self.follow()
-                    log.debug("round_skipped", service=self.name, reason="another replica leads")
                     continue
                 self.rounds += 1
                 await self.run_once()

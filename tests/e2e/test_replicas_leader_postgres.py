@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.conftest import wait_for
 from tests.e2e.helpers import task_params
 from tests.e2e.test_job_crash import Service
 from tests.e2e.test_replicas_postgres import _env, _metrics
-from tests.e2e.conftest import wait_for
 from tests.fakes.aliyun_live import FakeAliyunLive
 from tests.fakes.trtc import FakeTrtc
 from tests.support.servers import free_port
@@ -115,8 +115,12 @@ def test_rounds_run_on_one_replica_and_move_when_it_dies(
 
 
 def _callback(service: Service, token: str, task_id: str) -> int:
-    body = {"EventTime": str(int(time.time())), "TaskId": task_id, "Event": "LivePullToPushRunning"}
-    body["TaskStatus"] = 1
+    body: dict[str, Any] = {
+        "EventTime": str(int(time.time())),
+        "TaskId": task_id,
+        "Event": "LivePullToPushRunning",
+        "TaskStatus": 1,
+    }
     url = f"{service.url}{CALLBACK_PATH}"
     return httpx.post(url, params={"token": token}, json=body, timeout=10).status_code
 
