@@ -1,10 +1,10 @@
 """Two ``relaywarden serve`` replicas on one PostgreSQL database: what only one of them does,
 and what all of them must learn at once.
 
-* The periodic rounds (reconciler sweep with the orphan listing) run on the leader only:
-  one replica logs sweeps, the other none; the orphan gauge counts each orphan once
-  across the replicas; ``GET /api/orphans`` answers the same on both. When the leader is
-  SIGKILLed, the survivor takes the rounds over.
+* The periodic rounds (reconciler sweep with the orphan listing, retention) run on the
+  leader only: one replica logs sweeps and prunes, the other neither; the orphan gauge
+  counts each orphan once across the replicas; ``GET /api/orphans`` answers the same on
+  both. When the leader is SIGKILLed, the survivor takes the rounds over.
 * ``POST /api/token/rotate`` on one replica: the other accepts the new token within two
   seconds, and both refuse the old one (no grace period, as documented).
 """
@@ -45,7 +45,7 @@ def providers() -> Iterator[tuple[FakeAliyunLive, FakeTrtc]]:
 def pair(
     tmp_path: Path, pg_url: str, providers: tuple[FakeAliyunLive, FakeTrtc]
 ) -> Iterator[tuple[Service, Service]]:
-    """Replicas A and B (not started): stored callback token, sweeps every 0.3 s."""
+    """Replicas A and B (not started): stored callback token, rounds every 0.3 s."""
     built: list[Service] = []
     for name in ("a", "b"):
         port = free_port()
@@ -54,6 +54,8 @@ def pair(
         env.update(
             RELAYWARDEN_PUBLIC_URL=PUBLIC_URL,
             RELAYWARDEN_RECONCILE_INTERVAL_SECONDS=str(INTERVAL),
+            RELAYWARDEN_RETENTION_DAYS=str(2 / 86400),  # two seconds
+            RELAYWARDEN_RETENTION_INTERVAL_SECONDS=str(INTERVAL),
         )
         (tmp_path / name).mkdir()
         built.append(Service(tmp_path / name, env, f"http://127.0.0.1:{port}"))
@@ -76,6 +78,10 @@ def _sweeps(service: Service) -> int:
 
 def _orphan_gauge(service: Service) -> float:
     return _metrics(service)[("relaywarden_orphan_tasks", ())]
+
+
+def _pruned(service: Service) -> float:
+    return _metrics(service)[("relaywarden_pruned_rows_total", (("kind", "unrecognized"),))]
 
 
 def test_rounds_run_on_one_replica_and_move_when_it_dies(
@@ -107,6 +113,20 @@ def test_rounds_run_on_one_replica_and_move_when_it_dies(
 
     # The gauge counts the orphan once across the replicas (the leader's).
     assert (_orphan_gauge(leader), _orphan_gauge(follower)) == (1, 0)
+
+    # Quarantined bodies, through both replicas, are pruned by the leader alone.
+    token = a.get("/api/token")["token"]
+    for n, replica in enumerate((a, b, a, b)):
+        quarantined = httpx.post(
+            f"{replica.url}{CALLBACK_PATH}",
+            params={"token": token},
+            json={"Event": "SomethingElse", "TaskId": f"q-{n}"},
+            timeout=10,
+        )
+        assert quarantined.status_code == 202, quarantined.text
+    wait_for(lambda: _pruned(leader) + _pruned(follower) >= 4, timeout=15, what="pruned")
+    assert (_pruned(leader), _pruned(follower)) == (4, 0)
+    assert not a.get("/api/unrecognized")["items"]
 
     leader.kill()
     wait_for(lambda: _sweeps(follower) >= 2, timeout=15, what="the survivor sweeping")
