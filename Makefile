@@ -2,8 +2,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+#: `make serve` needs only the runtime dependencies (not the test tools).
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 
-.PHONY: serve test lint fmt typecheck unit bench clean
+.PHONY: serve demo test lint fmt typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -11,8 +13,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-serve: $(STAMP)
+$(RUNTIME_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+serve: $(RUNTIME_STAMP)
 	$(BIN)/relaywarden serve
+
+demo: $(RUNTIME_STAMP)
+	$(BIN)/relaywarden demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check receiver handlers tests bench

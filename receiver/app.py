@@ -21,6 +21,7 @@ from receiver.config import Settings
 from receiver.domain.adoption import AdoptionLimits
 from receiver.domain.plan import Planner
 from receiver.events_api import event_routes
+from receiver.forwards_api import forward_routes
 from receiver.http import EXCEPTION_HANDLERS, error_response
 from receiver.jobs_api import job_routes
 from receiver.middleware import AccessLogMiddleware, AdminAuthMiddleware, ErrorGuardMiddleware
@@ -103,6 +104,7 @@ def create_app(
             *relay_routes(),
             *job_routes(),
             *event_routes(),
+            *forward_routes(),
             *token_routes(),
             *whip_routes(),
             *orphan_routes(),

@@ -27,6 +27,7 @@ from handlers.runner import JobRunner
 from handlers.trtc_client import TrtcClient
 from receiver.app import create_app
 from receiver.config import Settings, is_loopback_host
+from receiver.forwarder import Forwarder
 from receiver.redaction import register_secrets
 from receiver.relays_api import relay_callback_url
 from receiver.retention import Retention
@@ -183,6 +184,7 @@ def register_known_secrets(settings: Settings) -> None:
         settings.tencent_secret_key,
         settings.trtc_callback_key,
         settings.css_callback_key,
+        settings.forward_secret,
     )
 
 
@@ -239,6 +241,15 @@ def build_app(settings: Settings, *, banner: bool = True) -> Starlette:
         # One QPS budget per provider account, shared by follow-ups and the reconciler.
         limiters = account_limiters(runtime)
         found: list[BackgroundService] = [job_runner(runtime, limiters)]
+        if settings.forward_url is not None:
+            found.append(
+                Forwarder(
+                    runtime.store,
+                    settings,
+                    wakeup=runtime.forwards_queued,
+                    sole_worker=not isinstance(runtime.store, PgStore),
+                )
+            )
         if settings.reconcile_interval_seconds > 0:
             found.append(reconciler(runtime, limiters))
         if settings.retention_days > 0:

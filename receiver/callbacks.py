@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from receiver import metrics
 from receiver.decoders.base import Malformed, Unrecognized
+from receiver.domain.forwards import FORWARDED_HEADERS
 from receiver.domain.scope import OutOfScope
 from receiver.events import Event
 from receiver.http import (
@@ -126,6 +127,8 @@ class CallbackEndpoint:
         self.source = row.source.value
         self.series = metrics.CallbackSeries(self.source)
         limit = runtime.settings.max_body_bytes
+        #: With RELAYWARDEN_FORWARD_URL unset the callback path copies nothing.
+        self.forwarding = runtime.settings.forward_url is not None
         self._too_large = _error(413, "too_large", f"callback bodies are limited to {limit} bytes")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -156,12 +159,19 @@ class CallbackEndpoint:
         if refused is not None:
             return out.finish("unauthorized", _error(401, "unauthorized", refused))
         only = auth.scope(request, runtime)
-        return await self._process(body, auth.context(request), only, out)
+        forward = _forward_headers(request) if self.forwarding else None
+        return await self._process(body, auth.context(request), only, out, forward)
 
     async def _process(
-        self, body: bytes, context: dict[str, str], scope: str | None, out: _Outcome
+        self,
+        body: bytes,
+        context: dict[str, str],
+        scope: str | None,
+        out: _Outcome,
+        forward: dict[str, str] | None = None,
     ) -> _Answer:
-        """Decode and commit an authenticated body (``scope``: its token's only relay)."""
+        """Decode and commit an authenticated body (``scope``: its token's only relay; with
+        its forward when ``forward``)."""
         store = self.runtime.store
         try:
             event = self.row.decoder(body, context)
@@ -169,6 +179,8 @@ class CallbackEndpoint:
             return await self._quarantine(exc, body, context, out)
         if scope is not None:
             event = msgspec.structs.replace(event, scope_relay=scope)
+        if forward is not None:
+            event = msgspec.structs.replace(event, forward_headers=forward)
         out.fields["task_id"] = event.task_id
         out.fields["status_to"] = event.status.value
         try:
@@ -181,6 +193,8 @@ class CallbackEndpoint:
             return out.finish("unauthorized", _error(401, "unauthorized", str(exc)))
         if result.duplicate:
             return out.finish("duplicate", _DUPLICATE)
+        if forward is not None:
+            self.runtime.forwards_queued.set()
         change = result.change
         if change is not None and change.changed:
             metrics.count_transition(event.provider.value, event.status.value, event.reason)
@@ -213,6 +227,16 @@ class CallbackEndpoint:
                 reason=exc.reason,
             )
         return out.finish("unrecognized", _UNRECOGNIZED, quarantine_id=item, reason=exc.reason)
+
+
+def _forward_headers(request: CallbackRequest) -> dict[str, str]:
+    """The headers of a callback that travel with its forward (never the query: its token)."""
+    found: dict[str, str] = {}
+    for name in FORWARDED_HEADERS:
+        value = request.header(name.encode())
+        if value is not None:
+            found[name] = value
+    return found
 
 
 def callback_endpoints(runtime: Runtime) -> dict[str, CallbackEndpoint]:

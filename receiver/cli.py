@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -46,6 +47,26 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="make a new callback token even though the store already holds relays or "
         "events (CallbackUrls registered with a lost token stop working)",
+    )
+    demo = commands.add_parser(
+        "demo",
+        help="try relaywarden without a cloud account: simulated provider, relays that fail "
+        "and heal",
+        description="Start relaywarden on loopback against a simulated Alibaba Live API in a "
+        "fresh data directory, declare a few relays, and fail one now and then: watch it heal "
+        "on the status page and with the CLI (the demo prints the URL and admin token). "
+        "Ctrl-C stops it.",
+    )
+    demo.add_argument("--port", type=int, default=8080, help="status page port (0: any free)")
+    demo.add_argument("--data-dir", type=Path, help="where the demo keeps its database")
+    demo.add_argument(
+        "--fail-after", type=float, default=3.0, help="seconds from all running to a failure"
+    )
+    demo.add_argument(
+        "--fail-every",
+        type=float,
+        default=30.0,
+        help="seconds between failures of the next relay (0: fail one relay once)",
     )
     commands.add_parser(
         "migrate",
@@ -126,9 +147,23 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+def demo(args: argparse.Namespace) -> int:
+    """``relaywarden demo``: its own settings (the environment's are not used)."""
+    import asyncio
+
+    from receiver.demo.run import DemoOptions, run_demo
+
+    # The story goes to stdout; of the service's own log, only warnings and errors.
+    configure_logging("console", logging.WARNING)
+    options = DemoOptions(args.port, args.data_dir, args.fail_after, args.fail_every)
+    return asyncio.run(run_demo(options, lambda text: print(text, flush=True)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
+    if args.command == "demo":
+        return demo(args)
     if args.command not in ("serve", "migrate"):
         return run_admin_command(args)
     try:
@@ -146,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"relaywarden: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, logging.getLevelName(settings.log_level.upper()))
     structlog.get_logger("relaywarden").debug("configured")
     if args.command == "migrate":
         return migrate(settings)

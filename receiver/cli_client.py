@@ -106,6 +106,23 @@ class ApiClient:
                 return
             query["cursor"] = str(cursor)
 
+    def retry_all(
+        self, path: str, params: Mapping[str, str] | None = None, *, batch: int = 500
+    ) -> list[dict[str, Any]]:
+        """POST a bulk retry (``{"retried": [...]}``, at most ``batch`` a call) until done.
+
+        A short batch means nothing dead was left; never "until none is dead": an item
+        that dies again at once would keep the loop going.
+        """
+        retried: list[dict[str, Any]] = []
+        while True:
+            found: list[dict[str, Any]] = self.call("POST", path, params=dict(params or {}))[
+                "retried"
+            ]
+            retried += found
+            if len(found) < batch:
+                return retried
+
 
 def _json(response: httpx.Response) -> Any:
     try:

@@ -12,6 +12,7 @@ from urllib.parse import quote
 from receiver.cli_client import ApiClient, CommandError
 from receiver.cli_declare import add_declare_commands, relays_apply
 from receiver.cli_events import add_event_commands, events_search
+from receiver.cli_forwards import FORWARD_COMMANDS, add_forward_commands
 from receiver.cli_output import Printer
 from receiver.cli_token import add_token_commands, token_rotate, token_show
 from receiver.domain.states import JobState, RelayState
@@ -172,14 +173,7 @@ def jobs_retry(args: argparse.Namespace, api: ApiClient, out: Printer) -> int:
         out.result(job, f"job #{job['id']} ({job['action']}) is {job['state']} again")
         return 0
     params = {"relay": args.relay} if args.relay else {}
-    retried: list[dict[str, Any]] = []
-    while True:
-        # At most 500 per call: a short batch means no dead job was left. (Never "until
-        # none is dead": a job that dies again at once would keep the loop going.)
-        batch = api.call("POST", "/api/jobs/retry-dead", params=params)["retried"]
-        retried += batch
-        if len(batch) < RETRY_BATCH:
-            break
+    retried = api.retry_all("/api/jobs/retry-dead", params, batch=RETRY_BATCH)
     if out.as_json:
         out.json({"retried": [j["id"] for j in retried]})
     else:
@@ -203,6 +197,7 @@ COMMANDS: dict[str, Command] = {
     "events search": events_search,
     "token show": token_show,
     "token rotate": token_rotate,
+    **FORWARD_COMMANDS,
 }
 
 
@@ -250,3 +245,4 @@ def add_admin_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     retry.set_defaults(command_name="jobs retry")
     add_event_commands(commands, common)
     add_token_commands(commands, common)
+    add_forward_commands(commands, common)

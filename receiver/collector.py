@@ -8,6 +8,7 @@ import structlog
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from receiver.domain.forwards import ForwardState
 from receiver.domain.states import Provider, RelayState, Status
 from receiver.metrics import JOB_ACTIONS, REGISTRY
 from receiver.store.base import AggregatesElsewhere, Store
@@ -18,7 +19,8 @@ log = structlog.get_logger("relaywarden.metrics")
 
 
 class StoreCollector(Collector):
-    """``relaywarden_tasks``, ``relaywarden_jobs_pending``, oldest pending job, relays.
+    """``relaywarden_tasks``, ``relaywarden_jobs_pending``, oldest pending job, relays,
+    the forward backlog and dead forwards.
 
     Each scrape runs a few ``GROUP BY`` queries over indexed columns on a read connection.
     Known label values are always exported (as 0) so that absent series mean "no scrape".
@@ -38,6 +40,9 @@ class StoreCollector(Collector):
             task_counts = self._store.task_counts()
             pending, oldest_ms = self._store.pending_jobs()
             relay_counts = self._store.relay_counts()
+            forward_counts = dict(self._store.forward_counts())
+            not_running = self._store.relays_not_running()
+            dead_jobs = self._store.dead_jobs()
         except AggregatesElsewhere:  # counted once, by the replica that leads the metrics
             return
         except Exception as exc:  # a failing scrape must not break /metrics
@@ -85,6 +90,31 @@ class StoreCollector(Collector):
         for state, count in sorted(by_state.items()):
             relays.add_metric((state,), count)
         yield relays
+        yield GaugeMetricFamily(
+            "relaywarden_jobs_dead",
+            "Follow-up jobs that failed for the last time and wait for a retry "
+            "(relaywarden jobs retry --all-dead).",
+            value=dead_jobs,
+        )
+        yield GaugeMetricFamily(
+            "relaywarden_relays_not_running",
+            "Relays relaywarden keeps alive (pending or active) whose current task is not "
+            "running (no task yet, or one that is idle, recovering, offline or exited).",
+            value=not_running,
+        )
+
+        yield GaugeMetricFamily(
+            "relaywarden_forward_backlog",
+            "Accepted callbacks not yet forwarded to RELAYWARDEN_FORWARD_URL (pending or being "
+            "sent; dead ones not included).",
+            value=forward_counts.get(ForwardState.PENDING, 0)
+            + forward_counts.get(ForwardState.SENDING, 0),
+        )
+        yield GaugeMetricFamily(
+            "relaywarden_forwards_dead",
+            "Forwards that failed every attempt (GET /api/forwards?state=dead; retry by hand).",
+            value=forward_counts.get(ForwardState.DEAD, 0),
+        )
 
 
 #: The one collector registered in ``REGISTRY``; the running app binds its store to it.

@@ -117,6 +117,9 @@ def sqlite_path_from_url(url: str) -> str:
     return path
 
 
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 def _check_oss_endpoint(endpoint: str | None) -> None:
     """An OSS endpoint must be a bare ``http(s)://host[:port]`` (buckets are added to it)."""
     if endpoint is None:
@@ -153,6 +156,8 @@ class Settings:
     css_callback_key: str | None = None
     rules_file: str | None = None
     log_format: str = "json"
+    log_level: str = "info"
+    """``RELAYWARDEN_LOG_LEVEL``: debug shows probe and scrape requests too."""
     max_body_bytes: int = 1024 * 1024
     job_lease_seconds: int = 120
     job_backoff_seconds: float = 2.0
@@ -175,6 +180,12 @@ class Settings:
     provider_deadline_seconds: float = 30.0
     adopt_max_relays: int = 1000
     adopt_per_minute: int = 60
+    forward_url: str | None = None
+    """Where every accepted callback is forwarded (``RELAYWARDEN_FORWARD_URL``); None: off."""
+    forward_secret: str | None = None
+    forward_max_attempts: int = 10
+    forward_backoff_seconds: float = 1.0
+    forward_timeout_seconds: float = 10.0
     #: ``serve --new-token``: make a callback token even though the store has history.
     new_token: bool = False
 
@@ -185,7 +196,13 @@ class Settings:
         log_format = env.get("RELAYWARDEN_LOG_FORMAT", "json") or "json"
         if log_format not in ("json", "console"):
             raise ConfigError(f"RELAYWARDEN_LOG_FORMAT must be json or console, got {log_format!r}")
+        log_level = (env.get("RELAYWARDEN_LOG_LEVEL") or "info").lower()
+        if log_level not in _LOG_LEVELS:
+            raise ConfigError(
+                f"RELAYWARDEN_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {log_level!r}"
+            )
         settings = cls(
+            log_level=log_level,
             host=env.get("RELAYWARDEN_HOST") or "127.0.0.1",
             port=_int(env, "RELAYWARDEN_PORT", 8080, minimum=0),
             database_url=env.get("RELAYWARDEN_DATABASE_URL") or default_database_url(env),
@@ -234,9 +251,15 @@ class Settings:
                 "RELAYWARDEN_PROVIDER_DEADLINE_SECONDS",
                 min(30.0, _int(env, "RELAYWARDEN_JOB_LEASE_SECONDS", 120) / 4),
             ),
+            forward_url=_opt(env, "RELAYWARDEN_FORWARD_URL"),
+            forward_secret=_opt(env, "RELAYWARDEN_FORWARD_SECRET"),
+            forward_max_attempts=_int(env, "RELAYWARDEN_FORWARD_MAX_ATTEMPTS", 10),
+            forward_backoff_seconds=_positive(env, "RELAYWARDEN_FORWARD_BACKOFF_SECONDS", 1.0),
+            forward_timeout_seconds=_positive(env, "RELAYWARDEN_FORWARD_TIMEOUT_SECONDS", 10.0),
         )
         if not is_postgres_url(settings.database_url):
             sqlite_path_from_url(settings.database_url)
+        settings.check_forwarding()
         _check_oss_endpoint(settings.oss_endpoint)
         settings.check_provider_deadline()
         return settings
@@ -248,6 +271,21 @@ class Settings:
                 "RELAYWARDEN_PROVIDER_DEADLINE_SECONDS must be at most a quarter of "
                 f"RELAYWARDEN_JOB_LEASE_SECONDS ({self.job_lease_seconds}s), got "
                 f"{self.provider_deadline_seconds:g}s"
+            )
+
+    def check_forwarding(self) -> None:
+        """A forward URL must be http(s) and come with the secret its signature uses."""
+        if self.forward_url is None:
+            return
+        scheme, _, rest = self.forward_url.partition("://")
+        if scheme not in ("http", "https") or not rest:
+            raise ConfigError(
+                "RELAYWARDEN_FORWARD_URL must look like https://consumer.example.com/callbacks"
+            )
+        if not self.forward_secret or len(self.forward_secret) < 16:
+            raise ConfigError(
+                "RELAYWARDEN_FORWARD_SECRET (at least 16 characters) must be set with "
+                "RELAYWARDEN_FORWARD_URL: the consumer checks our signature with it"
             )
 
     def check_exposure(self) -> None:

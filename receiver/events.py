@@ -45,6 +45,9 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     task_info: dict[str, object] | None = None
     context: dict[str, str] = msgspec.field(default_factory=dict)
     scope_relay: str | None = None
+    #: The callback's headers that travel with its forward; None when forwarding is off
+    #: (then nothing is copied into the forwarding outbox).
+    forward_headers: dict[str, str] | None = None
 
     @property
     def dedupe_key(self) -> str:

@@ -154,15 +154,21 @@ def _encode_json(event_dict: Any, **_: Any) -> bytes:
     return _JSON.encode(event_dict)
 
 
+def _encode_json_text(event_dict: Any, **_: Any) -> str:
+    # The stdlib handler (uvicorn's lines) writes text: the same encoding, decoded.
+    return _JSON.encode(event_dict).decode()
+
+
 def configure_logging(log_format: str = "json", level: int = logging.INFO) -> None:
     """Route structlog and stdlib logging (uvicorn's included) to stdout in one format."""
     text_renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_encode_json_text)
         if log_format == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     # Our own lines (one per callback, on the hot path) are encoded by msgspec straight to
-    # bytes; stdlib lines (uvicorn's) go through the text renderer above.
+    # bytes; stdlib lines (uvicorn's) go through the text renderer above, with the same
+    # encoder, so every line on stdout has one JSON format.
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_encode_json)
         if log_format == "json"

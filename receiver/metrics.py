@@ -25,6 +25,7 @@ __all__ = [
     "CALLBACK_OUTCOMES",
     "CALLBACK_SOURCES",
     "CONNECTION_REFUSALS",
+    "FORWARD_OUTCOMES",
     "JOB_ACTIONS",
     "JOB_OUTCOMES",
     "KNOWN_REASONS",
@@ -37,6 +38,7 @@ __all__ = [
     "callbacks_total",
     "connections_refused_total",
     "count_transition",
+    "forwards_total",
     "ingests_unknown_total",
     "job_duration_seconds",
     "jobs_total",
@@ -181,8 +183,18 @@ orphan_tasks = Gauge(
 )
 pruned_rows_total = Counter(
     "relaywarden_pruned_rows_total",
-    "Rows pruned by retention, by kind (events, unrecognized, jobs; raw: bodies emptied).",
+    "Rows pruned by retention, by kind (events, unrecognized, jobs, delivered forwards; "
+    "raw: bodies emptied).",
     ("kind",),
+    registry=REGISTRY,
+)
+#: What one forward attempt came to: delivered (2xx), retried (failed, tried again later),
+#: dead (failed for the last time).
+FORWARD_OUTCOMES = ("delivered", "retried", "dead")
+forwards_total = Counter(
+    "relaywarden_forwards_total",
+    "Attempts to forward an accepted callback to RELAYWARDEN_FORWARD_URL, by outcome.",
+    ("outcome",),
     registry=REGISTRY,
 )
 recreations_total = Counter(
@@ -250,9 +262,11 @@ def _preinitialise() -> None:
         connections_refused_total.labels(reason)
     for outcome in ("created", "gave_up"):
         recreations_total.labels(outcome)
+    for outcome in FORWARD_OUTCOMES:
+        forwards_total.labels(outcome)
     for provider in ("aliyun", "trtc"):
         reconcile_events_total.labels(provider)
-    for kind in ("events", "unrecognized", "jobs", "raw"):
+    for kind in ("events", "unrecognized", "jobs", "forwards", "raw"):
         pruned_rows_total.labels(kind)
     for reason in ADOPTION_REFUSALS:
         adoptions_refused_total.labels(reason)

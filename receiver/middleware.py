@@ -10,9 +10,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from receiver.auth import bearer_token_matches
 from receiver.http import error_response
 
-__all__ = ["AccessLogMiddleware", "AdminAuthMiddleware", "ErrorGuardMiddleware"]
+__all__ = ["PROBE_PATHS", "AccessLogMiddleware", "AdminAuthMiddleware", "ErrorGuardMiddleware"]
 
 log = structlog.get_logger("relaywarden.http")
+
+#: Paths polled by load balancers and Prometheus: logged at debug unless they fail.
+PROBE_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 
 
 class AdminAuthMiddleware:
@@ -44,7 +47,8 @@ class AdminAuthMiddleware:
 
 
 class AccessLogMiddleware:
-    """One log line per non-callback request (callback routes log their own, richer line)."""
+    """One log line per non-callback request (callback routes log their own, richer line);
+    successful probes and scrapes (``PROBE_PATHS``) at debug level."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -65,7 +69,9 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            log.info(
+            # Probes and scrapes come every few seconds: they would drown the log at info.
+            quiet = scope["path"] in PROBE_PATHS and 0 < status < 400
+            (log.debug if quiet else log.info)(
                 "http_request",
                 method=scope["method"],
                 path=scope["path"],  # never the query string: it may carry a token

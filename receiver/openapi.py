@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import msgspec
 
+from receiver.domain.forwards import ForwardRecord
 from receiver.domain.relay import RelaySpec
 from receiver.domain.states import JobAction
 from receiver.follow_up_views import WhipRequest, WhipView
+from receiver.forwards_api import RetriedForwards
 from receiver.operator_views import (
     EventReplayView,
     FoundEventView,
@@ -58,6 +60,9 @@ _TYPES: tuple[object, ...] = (
     TokenView,
     WhipRequest,
     WhipView,
+    ForwardRecord,
+    Page[ForwardRecord],
+    RetriedForwards,
 )
 _REF = "#/components/schemas/{name}"
 
@@ -88,7 +93,10 @@ def build_openapi() -> Json:
     """The OpenAPI 3.1 document of the ``/api`` routes."""
     refs, components = msgspec.json.schema_components(_TYPES, ref_template=_REF)
     ref = dict(zip(_TYPES, refs, strict=True))
-    enum_of = {name: components[name] for name in ("Status", "RelayState", "JobState", "Provider")}
+    enum_of = {
+        name: components[name]
+        for name in ("Status", "RelayState", "JobState", "Provider", "ForwardState")
+    }
     errors: dict[str, Json] = {
         "400": _json(ref[ErrorBody], "Bad query or body"),
         "401": _json(ref[ErrorBody], "Missing or wrong bearer token"),
@@ -276,6 +284,34 @@ def build_openapi() -> Json:
                     "200": (JobView, "The job, pending again"),
                     "409": (ErrorBody, "The job is not dead"),
                 },
+            )
+        },
+        "/api/forwards": {
+            "get": get(
+                "Callbacks forwarded to RELAYWARDEN_FORWARD_URL, newest first (state=dead: "
+                "the dead letters)",
+                [_query("state", enum_of["ForwardState"]), *_PAGE],
+                Page[ForwardRecord],
+            )
+        },
+        "/api/forwards/{id}": {
+            "get": get("One forward", [_path_param("id", "integer")], ForwardRecord)
+        },
+        "/api/forwards/{id}/retry": {
+            "post": operation(
+                "Send a dead forward again",
+                [_path_param("id", "integer")],
+                {
+                    "200": (ForwardRecord, "The forward, pending again"),
+                    "409": (ErrorBody, "The forward is not dead"),
+                },
+            )
+        },
+        "/api/forwards/retry-dead": {
+            "post": operation(
+                "Send dead forwards again (oldest first, at most limit)",
+                [_query("limit", {"type": "integer", "minimum": 1, "maximum": 500})],
+                {"200": (RetriedForwards, "Retried")},
             )
         },
     }

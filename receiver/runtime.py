@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import quote
@@ -45,6 +46,8 @@ class Runtime:
     relay_token_key: str = ""
     #: True when this start made the callback token (the banner shows it this once).
     token_created: bool = False
+    #: Set when a callback committed a forward (wakes the forwarder at once).
+    forwards_queued: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.orphans = OrphanBoard(self.store)

@@ -6,12 +6,11 @@ Nothing is ever written into the home; tests that ask for PostgreSQL share one s
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from receiver.store.select import AnyStore, build_store
 from tests.support.postgres import PostgresServer, postgres_server
 
 
@@ -58,14 +57,3 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         url: str = request.getfixturevalue("pg_url")
         return url
     return f"sqlite:///{tmp_path / 'relaywarden.db'}"
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[AnyStore]:
-    """A started store of each backend (``database_url``); modules may define their own."""
-    opened = build_store(database_url)
-    await opened.start()
-    try:
-        yield opened
-    finally:
-        await opened.stop()

@@ -15,6 +15,8 @@ from typing import Protocol
 from receiver.domain.plan import JobSpec, Plan, PlanInput, Planner, TaskChange
 from receiver.store.action_interface import ActionStore
 from receiver.store.event_interface import EventStore
+from receiver.store.forward_interface import ForwardStore
+from receiver.store.gauges_interface import GaugeStore
 from receiver.store.healing_interface import HealingStore
 from receiver.store.job_interface import JobStore
 from receiver.store.relay_interface import RelayStore
@@ -55,11 +57,14 @@ __all__ = [
 ]
 
 
-class Store(EventStore, RelayStore, JobStore, ActionStore, HealingStore, Protocol):
+class Store(
+    EventStore, RelayStore, JobStore, ActionStore, HealingStore, ForwardStore, GaugeStore, Protocol
+):
     """Events, tasks, relays, jobs, quarantine and the process lock, as one interface.
 
     Each part lives in a module of its own (``event_interface``, ``relay_interface``,
-    ``job_interface``, ``action_interface``, ``healing_interface``); this adds the lifecycle.
+    ``job_interface``, ``action_interface``, ``healing_interface``, ``forward_interface``,
+    ``gauges_interface``); this adds the lifecycle.
     """
 
     @property

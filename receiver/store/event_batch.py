@@ -33,6 +33,7 @@ from receiver.store.adoption_bounds import bound_adoption
 from receiver.store.base import IngestResult
 from receiver.store.cache import TaskKey, WriterCache
 from receiver.store.events import apply_healing_plan, event_row, ingest_input
+from receiver.store.forwards import FORWARD_COLUMNS, forward_row
 from receiver.store.jobs import enqueue_job
 from receiver.store.relays import claim_task, insert_relay, update_relay
 from receiver.store.scope_queries import check_scope
@@ -65,6 +66,11 @@ def _insert_events(rows: int) -> str:
 
 
 @functools.lru_cache(maxsize=_CHUNK)
+def _insert_forwards(rows: int) -> str:
+    return f"INSERT INTO forwards ({FORWARD_COLUMNS}) VALUES {_values(10, rows)}"
+
+
+@functools.lru_cache(maxsize=_CHUNK)
 def _upsert_tasks(rows: int) -> str:
     # first_seen_ms is kept on conflict: it is the first sighting.
     return (
@@ -88,16 +94,17 @@ def _write_rows(conn: sqlite3.Connection, sql: Any, rows: list[tuple[Any, ...]])
 
 
 class _Pending:
-    """Event and task rows decided but not yet written."""
+    """Event, task and forward rows decided but not yet written."""
 
-    __slots__ = ("events", "tasks")
+    __slots__ = ("events", "forwards", "tasks")
 
     def __init__(self) -> None:
         self.events: list[tuple[Any, ...]] = []
         self.tasks: dict[TaskKey, tuple[Any, ...]] = {}
+        self.forwards: list[tuple[Any, ...]] = []
 
     def flush(self, conn: sqlite3.Connection, cache: WriterCache) -> None:
-        if not (self.events or self.tasks):
+        if not (self.events or self.tasks or self.forwards):
             return
         cache.own_writes(conn, True)
         try:
@@ -107,6 +114,9 @@ class _Pending:
             if self.tasks:
                 _write_rows(conn, _upsert_tasks, list(self.tasks.values()))
                 self.tasks.clear()
+            if self.forwards:
+                _write_rows(conn, _insert_forwards, self.forwards)
+                self.forwards.clear()
         finally:
             cache.own_writes(conn, False)
 
@@ -172,6 +182,8 @@ class EventBatch:
         moved = apply_order(None if current is None else current[0], event.status, order_time)
         event_id = cache.event_id(conn)
         pending.events.append((event_id, *event_row(event, order_time, moved is not None, now)))
+        if event.forward_headers is not None:  # forwarding is on: the outbox copy, same commit
+            pending.forwards.append(forward_row(event, event_id, now))
         if moved is not None:
             self._move(task_key, moved, event, event_id, now, pending)
         change = TaskChange(

@@ -21,6 +21,7 @@ from receiver.events import Event
 from receiver.store.adoption_bounds import bound_adoption
 from receiver.store.base import IngestResult
 from receiver.store.dialect import Db, is_postgres
+from receiver.store.forwards import enqueue_forward
 from receiver.store.ingests import apply_ingest_update, claimable_start, ingest_by_task
 from receiver.store.jobs import enqueue_job
 from receiver.store.relays import (
@@ -105,6 +106,8 @@ def apply_event(
     event_id = _record(conn, event, order_time, moved is not None, now)
     if event_id is None:
         return IngestResult(duplicate=True, event_id=None, change=None)
+    if event.forward_headers is not None:  # forwarding is on: the outbox copy, same commit
+        enqueue_forward(conn, event, event_id, now)
     if moved is not None and row is None:
         conn.execute(
             "INSERT INTO tasks (provider, task_id, status, reason, state_event_id, "

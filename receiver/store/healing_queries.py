@@ -97,6 +97,11 @@ PRUNABLE: tuple[tuple[str, str, tuple[object, ...]], ...] = (
         f"AND state IN ({', '.join('?' for _ in _FINISHED_JOBS)}) LIMIT ?",
         _FINISHED_JOBS,
     ),
+    (
+        "forwards",
+        "SELECT id FROM forwards WHERE updated_at_ms < ? AND state = 'delivered' LIMIT ?",
+        (),
+    ),
 )
 
 

@@ -209,6 +209,30 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX relays_by_origin_created ON relays (origin, created_at_ms);
         """
     ),
+    # 8: the forwarding outbox: a copy of each accepted callback (body and the headers that
+    # matter) for RELAYWARDEN_FORWARD_URL, written in the callback's transaction, claimed
+    # under a lease and fence like jobs.
+    Migration(
+        """
+        CREATE TABLE forwards (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            headers TEXT NOT NULL,
+            body BLOB NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            fence INTEGER NOT NULL DEFAULT 0,
+            due_at_ms INTEGER NOT NULL,
+            lease_until_ms INTEGER,
+            last_status INTEGER,
+            last_error TEXT,
+            created_at_ms INTEGER NOT NULL,
+            updated_at_ms INTEGER NOT NULL
+        );
+        CREATE INDEX forwards_due ON forwards (state, due_at_ms);
+        """
+    ),
 )
 
 _PG_TYPES = (

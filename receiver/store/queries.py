@@ -8,7 +8,7 @@ import secrets
 import msgspec
 
 from receiver.domain.records import EventRecord, QuarantinedRecord, TaskDetail, TaskRecord
-from receiver.domain.states import Provider, Status
+from receiver.domain.states import Provider, RelayState, Status
 from receiver.store.base import CallbackTokens, TokenRefused
 from receiver.store.dialect import Db, is_postgres
 from receiver.store.jobs import jobs_of_task
@@ -18,6 +18,7 @@ __all__ = [
     "TOKENS_CHANNEL",
     "TOKEN_KEY",
     "callback_tokens",
+    "dead_jobs",
     "get_task",
     "get_unrecognized",
     "insert_unrecognized",
@@ -27,6 +28,7 @@ __all__ = [
     "mark_replayed",
     "pending_jobs",
     "relay_counts",
+    "relays_not_running",
     "rotate_callback_token",
     "save_orphans",
     "task_counts",
@@ -231,3 +233,25 @@ def relay_counts(conn: Db) -> list[tuple[str, int]]:
     """(state, count) of relays."""
     sql = "SELECT state, COUNT(*) FROM relays GROUP BY state"
     return [(str(state), int(n)) for state, n in conn.execute(sql)]
+
+
+def dead_jobs(conn: Db) -> int:
+    """How many jobs are dead (the ``jobs_due`` index counts them)."""
+    row = conn.execute("SELECT COUNT(*) FROM jobs WHERE state = 'dead'").fetchone()
+    return int(row[0])
+
+
+def relays_not_running(conn: Db) -> int:
+    """Relays kept alive (pending or active) whose current Alibaba task is not running."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM relays r WHERE r.state IN (?, ?) AND NOT EXISTS ("
+        "SELECT 1 FROM tasks t WHERE t.provider = ? AND t.task_id = r.current_task_id "
+        "AND t.status = ?)",
+        (
+            RelayState.PENDING.value,
+            RelayState.ACTIVE.value,
+            Provider.ALIYUN.value,
+            Status.RUNNING.value,
+        ),
+    ).fetchone()
+    return int(row[0])

@@ -18,14 +18,15 @@ from receiver.store.base import Conflict, IngestResult, StoreUnavailable
 from receiver.store.events import apply_event
 from receiver.store.operator_queries import OperatorQueries
 from receiver.store.rows import now_ms
+from receiver.store.sql_forwards import SqlForwards
 from receiver.store.sql_healing import SqlHealing
 
 __all__ = ["SqlStore"]
 
 
-class SqlStore(SqlHealing, OperatorQueries):
-    """Callbacks, tasks and quarantine (plus relays, jobs, self-healing and operator queries
-    from mixins)."""
+class SqlStore(SqlHealing, OperatorQueries, SqlForwards):
+    """Callbacks, tasks and quarantine (plus relays, jobs, self-healing, operator queries
+    and the forwarding outbox from mixins)."""
 
     planner: Planner | None
     adoption_limits: AdoptionLimits | None

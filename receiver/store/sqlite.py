@@ -25,6 +25,7 @@ from receiver.store import queries
 from receiver.store.base import Conflict, IngestResult, StoreUnavailable
 from receiver.store.cache import WriterCache
 from receiver.store.event_batch import EventBatch
+from receiver.store.forwards import forward_counts
 from receiver.store.jobs import watch_enqueues
 from receiver.store.migrations import migrate
 from receiver.store.rows import now_ms
@@ -216,3 +217,15 @@ class SqliteStore(SqlStore):
     def relay_counts(self) -> list[tuple[str, int]]:
         """(state, count) for the ``relaywarden_relays`` gauge."""
         return self.read_sync(queries.relay_counts)
+
+    def forward_counts(self) -> list[tuple[str, int]]:
+        """(state, count) of undelivered forwards, for the forward gauges."""
+        return self.read_sync(forward_counts)
+
+    def dead_jobs(self) -> int:
+        """Dead jobs, for their gauge."""
+        return self.read_sync(queries.dead_jobs)
+
+    def relays_not_running(self) -> int:
+        """Relays kept alive whose task is not running, for their gauge."""
+        return self.read_sync(queries.relays_not_running)

@@ -102,8 +102,16 @@ METRICS: dict[str, MetricSpec] = {
     "relaywarden_reconcile_events_total": MetricSpec("counter", {"provider": PROVIDERS}),
     "relaywarden_reconcile_sweep_seconds": MetricSpec("gauge", {}),
     "relaywarden_pruned_rows_total": MetricSpec(
-        "counter", {"kind": frozenset({"events", "unrecognized", "jobs", "raw"})}
+        "counter", {"kind": frozenset({"events", "unrecognized", "jobs", "forwards", "raw"})}
     ),
+    # Issue 13 (operator experience): forwarding and relays that are not running.
+    "relaywarden_forwards_total": MetricSpec(
+        "counter", {"outcome": frozenset({"delivered", "retried", "dead"})}
+    ),
+    "relaywarden_forward_backlog": MetricSpec("gauge", {}),
+    "relaywarden_forwards_dead": MetricSpec("gauge", {}),
+    "relaywarden_relays_not_running": MetricSpec("gauge", {}),
+    "relaywarden_jobs_dead": MetricSpec("gauge", {}),
     "relaywarden_connections_refused_total": MetricSpec("counter", {"reason": CONNECTION_REFUSALS}),
     "relaywarden_adoptions_refused_total": MetricSpec("counter", {"reason": ADOPTION_REFUSALS}),
 }

@@ -129,6 +129,8 @@ GUARD_MUTATIONS: dict[str, Any] = {
     "RelaywardenCallbacksUnrecognized": _replace("[30m]", "[60m]"),
     "RelaywardenRelayGaveUp": _replace("[15m]", "[30m]"),
     "RelaywardenRelaysFailed": _drop_for,
+    "RelaywardenRelaysNotRunning": _drop_for,
+    "RelaywardenForwardsDead": _replace('outcome="dead"', 'outcome=~"dead|retried"'),
     "RelaywardenIngestUnknown": _replace("[30m]", "[60m]"),
     "RelaywardenOrphanTasks": _drop_for,
     "RelaywardenAdoptionsRefused": _replace("[15m]", "[45m]"),

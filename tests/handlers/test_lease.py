@@ -14,9 +14,11 @@ from handlers.runner import JobRunner
 from handlers.trtc_client import TrtcClient
 from receiver.store.select import AnyStore
 from tests.fakes.aliyun_live import FakeAliyunLive
+from tests.handlers.test_runner import store
 from tests.receiver.test_store_lifecycle import SPEC
 
 pytestmark = pytest.mark.anyio
+__all__ = ["store"]  # the both-backend store fixture
 CREATE = "CreateLivePullToPush"
 
 

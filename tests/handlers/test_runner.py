@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import statistics
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,7 +25,7 @@ from receiver.store.base import JobSpec, LeaseLost, RunResult
 from receiver.store.dialect import Db
 from receiver.store.jobs import enqueue_job
 from receiver.store.rows import now_ms, one
-from receiver.store.select import AnyStore
+from receiver.store.select import AnyStore, build_store
 from receiver.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.anyio
@@ -57,6 +57,16 @@ def test_backoff_grows_exponentially_up_to_the_cap() -> None:
 
 
 # ----- store: claims, leases, fences -----------------------------------------------------
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[AnyStore]:
+    opened = build_store(database_url)
+    await opened.start()
+    try:
+        yield opened
+    finally:
+        await opened.stop()
 
 
 def _enqueue(spec: JobSpec, now: int) -> Callable[[Db], int]:

@@ -141,7 +141,7 @@ def test_cli_main_refuses_before_serving(
 
     monkeypatch.setattr("receiver.cli.serve", fake_serve)
     # Logging set-up is global to the process: keep the test runner's.
-    monkeypatch.setattr("receiver.cli.configure_logging", lambda log_format: None)
+    monkeypatch.setattr("receiver.cli.configure_logging", lambda log_format, level=None: None)
     assert main(["serve", "--host", "0.0.0.0"]) == 2
     assert served == []
     assert (

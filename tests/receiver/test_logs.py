@@ -111,3 +111,40 @@ def test_callback_log_lines_and_secrets(tmp_path: Path) -> None:
     assert f"{process.base}/callbacks/trtc" in stderr
     assert f"{process.base}/callbacks/tencent/pull-to-push?token=" in stderr
     assert "WARNING: the callback URLs point at 127.0.0.1" in stderr
+
+
+def _serve_and_probe(tmp_path: Path, name: str, **env: str) -> list[str]:
+    """Start ``serve``, send probes, a scrape and one API request; its stdout lines."""
+    process = start_serve(tmp_path, tmp_path / f"{name}.db", name=name, env={**OFFLINE, **env})
+    try:
+        with httpx.Client(base_url=process.base, timeout=10) as client:
+            for path in ("/healthz", "/readyz", "/metrics", "/api/tasks"):
+                assert client.get(path).status_code == 200
+    finally:
+        process.stop()
+    return [line for line in process.stdout.read_text().splitlines() if line]
+
+
+def test_probes_log_at_debug_and_uvicorn_lines_share_the_json_format(tmp_path: Path) -> None:
+    lines = _serve_and_probe(tmp_path, "info")
+    parsed = [json.loads(line) for line in lines]
+    # One encoding for every line: ours and uvicorn's (compact, same key spelling).
+    for raw, line in zip(lines, parsed, strict=True):
+        assert raw == json.dumps(line, separators=(",", ":"), ensure_ascii=False)
+        assert {"event", "level", "timestamp"} <= set(line)
+    uvicorn = [line for line in parsed if line.get("logger", "").startswith("uvicorn")]
+    assert any(line["event"].startswith("Uvicorn running on") for line in uvicorn)
+    requests = [line["path"] for line in parsed if line["event"] == "http_request"]
+    assert requests == ["/api/tasks"]  # probes and the scrape stay out at info
+
+    debug = [
+        json.loads(line)
+        for line in _serve_and_probe(tmp_path, "debug", RELAYWARDEN_LOG_LEVEL="debug")
+    ]
+    probes = {line["path"]: line["level"] for line in debug if line["event"] == "http_request"}
+    assert probes == {
+        "/healthz": "debug",
+        "/readyz": "debug",
+        "/metrics": "debug",
+        "/api/tasks": "info",
+    }

@@ -8,8 +8,11 @@ import pytest
 from receiver import metrics
 from receiver.orphans import OrphanBoard, OrphanList, OrphanTask
 from receiver.store.select import AnyStore
+from tests.receiver.test_store_sqlite import store
 
 pytestmark = pytest.mark.anyio
+
+__all__ = ["store"]  # the fixture: both backends
 
 
 def _orphan(task_id: str, *, adopted: bool) -> OrphanTask:

@@ -19,6 +19,9 @@ from receiver.domain.states import ChannelState, JobAction, JobState, RelayState
 from receiver.store.base import LeaseLost, RunResult
 from receiver.store.select import AnyStore
 from tests.receiver.test_store_lifecycle import SPEC
+from tests.receiver.test_store_sqlite import store
+
+__all__ = ["store"]  # the fixture, on every backend
 
 pytestmark = pytest.mark.anyio
 

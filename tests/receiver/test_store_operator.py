@@ -22,9 +22,10 @@ from receiver.store.base import Conflict, DeclareOutcome, EventQuery, RunResult,
 from receiver.store.migrations import MIGRATIONS, migrate, migrate_postgres, postgres_sql
 from receiver.store.select import AnyStore
 from tests.receiver.test_store_lifecycle import SPEC
-from tests.receiver.test_store_sqlite import event
+from tests.receiver.test_store_sqlite import event, store
 
 pytestmark = pytest.mark.anyio
+__all__ = ["store"]  # the fixture, shared with the store tests: both backends
 
 
 def trtc_event(task_id: str, time_ms: int) -> Event:

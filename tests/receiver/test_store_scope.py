@@ -14,9 +14,10 @@ from receiver.events import Event
 from receiver.store.base import IngestResult, RunResult
 from receiver.store.select import AnyStore
 from tests.receiver.test_store_lifecycle import SPEC
-from tests.receiver.test_store_sqlite import event
+from tests.receiver.test_store_sqlite import event, store
 
 pytestmark = pytest.mark.anyio
+__all__ = ["store"]
 
 
 def scoped(task_id: str, relay_id: str, time_ms: int, status: Status = Status.RUNNING) -> Event:

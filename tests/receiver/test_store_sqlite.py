@@ -14,7 +14,7 @@ from receiver.events import Event, EventKind, Provider, Source, Status
 from receiver.store.base import StoreUnavailable
 from receiver.store.dialect import Db
 from receiver.store.migrations import MIGRATIONS
-from receiver.store.select import AnyStore
+from receiver.store.select import AnyStore, build_store
 from receiver.store.sqlite import SqliteStore
 from tests.support.database import refresh_aggregates
 
@@ -40,6 +40,16 @@ def event(
         provider_status=status.value,
         raw=f"{task_id}:{status}:{time_ms}".encode(),
     )
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[AnyStore]:
+    opened = build_store(database_url)
+    await opened.start()
+    try:
+        yield opened
+    finally:
+        await opened.stop()
 
 
 async def test_schema_is_migrated_once_and_durable_settings_hold(tmp_path: Path) -> None:

@@ -13,8 +13,11 @@ from receiver.runtime import Runtime
 from receiver.store.postgres.store import PgStore
 from receiver.store.select import AnyStore
 from receiver.token_sync import TokenSync
+from tests.receiver.test_store_sqlite import store
 
 pytestmark = pytest.mark.anyio
+
+__all__ = ["store"]  # the fixture: both backends
 
 
 async def _runtime(store: AnyStore, tmp_path: Path) -> Runtime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import threading
 import time
@@ -11,12 +12,29 @@ from typing import Any
 
 import uvicorn
 
+#: Ports handed out below the kernel's ephemeral range (32768-60999 by default): a port
+#: taken from that range can be grabbed as the source port of any outgoing loopback
+#: connection (wrk, httpx, PostgreSQL clients) between our check and the server's bind.
+_PORT_RANGE = (20000, 32000)
+_handed_out: set[int] = set()
+_ports_lock = threading.Lock()
+
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that is free right now and not handed out before."""
+    with _ports_lock:
+        for _ in range(1000):
+            port = random.randrange(*_PORT_RANGE)
+            if port in _handed_out:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free loopback port found")
 
 
 class _ThreadedServer(uvicorn.Server):

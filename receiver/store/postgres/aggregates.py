@@ -27,6 +27,7 @@ import structlog
 from receiver.store import queries
 from receiver.store.base import AggregatesElsewhere, StoreUnavailable
 from receiver.store.dialect import PgConnection
+from receiver.store.forwards import forward_counts
 
 __all__ = ["METRICS_LEADER_LOCK", "AggregateRefresher", "Aggregates"]
 
@@ -43,6 +44,9 @@ class Aggregates:
     task_counts: list[tuple[str, str, int]]
     pending_jobs: tuple[list[tuple[str, int]], int | None]
     relay_counts: list[tuple[str, int]]
+    forward_counts: list[tuple[str, int]]
+    relays_not_running: int
+    dead_jobs: int
 
 
 class AggregateRefresher:
@@ -114,6 +118,9 @@ class AggregateRefresher:
                     queries.task_counts(conn),
                     queries.pending_jobs(conn),
                     queries.relay_counts(conn),
+                    forward_counts(conn),
+                    queries.relays_not_running(conn),
+                    queries.dead_jobs(conn),
                 )
             self._error = None
         except psycopg.Error as exc:

@@ -158,3 +158,15 @@ class PgStore(SqlStore):
     def relay_counts(self) -> list[tuple[str, int]]:
         """(state, count) of relays (leader only)."""
         return self.aggregates.latest().relay_counts
+
+    def forward_counts(self) -> list[tuple[str, int]]:
+        """(state, count) of undelivered forwards (leader only)."""
+        return self.aggregates.latest().forward_counts
+
+    def dead_jobs(self) -> int:
+        """Dead jobs (leader only)."""
+        return self.aggregates.latest().dead_jobs
+
+    def relays_not_running(self) -> int:
+        """Relays kept alive whose task is not running (leader only)."""
+        return self.aggregates.latest().relays_not_running

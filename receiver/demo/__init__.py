@@ -1,0 +1,1 @@
+"""``relaywarden demo``: relaywarden against a simulated provider, with no cloud account."""
