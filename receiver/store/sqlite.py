@@ -80,6 +80,7 @@ class SqliteStore(SqlStore):
         self.checkpointer = Checkpointer(lambda: connect(path), lambda: self.writer.batches)
         self._readers = _Readers(path)
         self._jobs_enqueued = asyncio.Event()
+        self._tokens_changed = asyncio.Event()  # one process: its own rotation needs no news
         self._loop: asyncio.AbstractEventLoop | None = None
         self._due_ms: int | None = None  # earliest due time a pending commit enqueued
 
@@ -105,6 +106,15 @@ class SqliteStore(SqlStore):
     def jobs_enqueued(self) -> asyncio.Event:
         """Set when a committed write made a job pending (at the time it becomes due)."""
         return self._jobs_enqueued
+
+    @property
+    def tokens_changed(self) -> asyncio.Event:
+        """Never set: the one process applies its own rotations."""
+        return self._tokens_changed
+
+    async def leads_rounds(self) -> bool:
+        """Always: one process on one file runs every periodic round."""
+        return True
 
     # lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
