@@ -70,6 +70,8 @@ class _Readers:
 class SqliteStore(SqlStore):
     """Everything relaywarden keeps, in one SQLite file."""
 
+    writer: SqliteWriter
+
     def __init__(self, path: str, *, planner: Planner | None = None, max_batch: int = 256) -> None:
         self.path = path
         self._cache = cache = WriterCache()
@@ -162,16 +164,6 @@ class SqliteStore(SqlStore):
     async def stop(self) -> None:
         """``close``, as the store interface spells it."""
         self.close()
-
-    @property
-    def alive(self) -> bool:
-        """True while the writer thread runs."""
-        return self.writer.alive
-
-    @property
-    def commit_failure(self) -> str | None:
-        """Why writes fail now (disk full, read-only); None while they commit."""
-        return self.writer.failing
 
     # access ------------------------------------------------------------------------------
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:

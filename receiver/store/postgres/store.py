@@ -45,6 +45,8 @@ def migrate_url(url: str) -> tuple[int, int]:
 class PgStore(SqlStore):
     """Everything relaywarden keeps, in one PostgreSQL database shared by replicas."""
 
+    writer: PgWriter
+
     def __init__(
         self,
         url: str,
@@ -73,16 +75,6 @@ class PgStore(SqlStore):
         self.aggregates = AggregateRefresher(url, interval=metrics_interval)
         self.rate_slots = PgRateSlots(self._async_pool)
         self._started = False
-
-    @property
-    def alive(self) -> bool:
-        """True while the writer thread runs."""
-        return self.writer.alive
-
-    @property
-    def commit_failure(self) -> str | None:
-        """Why writes fail now (disk full, read-only); None while they commit."""
-        return self.writer.failing
 
     @property
     def jobs_enqueued(self) -> asyncio.Event:
