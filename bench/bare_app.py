@@ -1,4 +1,4 @@
-"""The baseline of the throughput benchmark (``bench/throughput.py``): a bare Starlette endpoint.
+"""The throughput baseline (served next to relaywarden by ``bench/servers.py``): a bare endpoint.
 
 Served by uvicorn with the same settings as ``relaywarden serve`` (see ``receiver/cli.py``),
 on the same path, reading the body as relaywarden does, and nothing else.
