@@ -160,7 +160,7 @@ def test_every_env_variable_is_documented_with_a_default() -> None:
         if path.exists():
             rows.update(config_rows(path.read_text(encoding="utf-8")))
     missing = sorted(in_code - rows.keys())
-    assert not missing, f"not in a configuration table of README.md/docs/configuration.md: {missing}"
+    assert not missing, f"in no configuration table of README.md/docs/configuration.md: {missing}"
     no_default = sorted(name for name in in_code if not rows[name])
     assert not no_default, f"documented without a default: {no_default}"
 
@@ -181,9 +181,12 @@ def test_relative_links_resolve(doc: Path) -> None:
         destination = (doc.parent / file_part).resolve() if file_part else doc
         if not destination.exists():
             broken.append(target)
-        elif anchor and destination.suffix == ".md":
-            if anchor not in heading_anchors(destination.read_text(encoding="utf-8")):
-                broken.append(target)
+        elif (
+            anchor
+            and destination.suffix == ".md"
+            and anchor not in heading_anchors(destination.read_text(encoding="utf-8"))
+        ):
+            broken.append(target)
     assert not broken, f"{doc.name}: links to nothing: {broken}"
 
 
