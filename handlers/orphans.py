@@ -75,7 +75,7 @@ class OrphanFinder:
                     seen_at=iso_time(now_ms()),
                 )
             )
-        self.board.replace(orphans, now_ms())
+        await self.board.replace(orphans, now_ms())
         if orphans:
             log.warning("orphans_found", count=len(orphans), adopted=fed)
         return fed

@@ -7,6 +7,9 @@ same ordering and rules heal it: a task that went offline, exited or vanished wi
 callback, an ingest that vanished. Its calls go through low-priority views of the job
 runner's rate limiters, so they never delay a follow-up. Each sweep also lists the tasks
 whose CallbackUrl points at this service (``handlers.orphans``).
+
+On a shared PostgreSQL database only the leading replica sweeps (``Store.leads_rounds``),
+so the providers see each sweep's calls once, not once per replica.
 """
 
 from __future__ import annotations
@@ -64,7 +67,13 @@ class Reconciler(PeriodicService):
         self.trtc = trtc
         self.orphans = orphans
         self.last: SweepReport | None = None
-        super().__init__(interval_seconds, first_at_start=False)
+        super().__init__(interval_seconds, first_at_start=False, leader=store.leads_rounds)
+
+    def follow(self) -> None:
+        """Another replica sweeps: its orphan gauge counts them, this one reports none."""
+        super().follow()
+        if self.orphans is not None:
+            self.orphans.board.step_down()
 
     async def stop(self) -> None:
         """Stop sweeping (a sweep in progress is cancelled) and close the clients."""

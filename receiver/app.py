@@ -32,6 +32,7 @@ from receiver.runtime import BackgroundService, Runtime
 from receiver.store.base import TokenRefused
 from receiver.store.select import build_store, describe_database
 from receiver.token_api import token_routes
+from receiver.token_sync import TokenSync
 from receiver.web import web_routes
 from receiver.whip_api import whip_routes
 
@@ -76,6 +77,8 @@ def create_app(
         runtime.set_tokens(tokens)
         STORE_COLLECTOR.bind(store)
         runtime.services = list(services(runtime)) if services is not None else []
+        if settings.callback_token is None:  # a stored token: other replicas may rotate it
+            runtime.services.append(TokenSync(runtime))
         for service in runtime.services:
             await service.start()
         log.info(

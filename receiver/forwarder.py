@@ -21,7 +21,7 @@ import structlog
 
 from receiver import metrics
 from receiver.config import Settings
-from receiver.domain.forwards import ClaimedForward, ForwardState
+from receiver.domain.forwards import ClaimedForward, ForwardAttempt, ForwardState
 from receiver.forward_signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from receiver.store.base import Store
 from receiver.store.rows import now_ms
@@ -140,9 +140,7 @@ class Forwarder:
         else:
             state, outcome = ForwardState.PENDING, "retried"
             due = now + backoff_ms(self.backoff_seconds, claim.attempts)
-        kept = await self.store.finish_forward(
-            claim, state=state, due_at_ms=due, status=status, error=error
-        )
+        kept = await self.store.finish_forward(claim, ForwardAttempt(state, due, status, error))
         if not kept:  # our lease ended and another claim owns the forward now
             log.warning("forward_lease_lost", forward_id=claim.id)
             return

@@ -177,7 +177,8 @@ adoptions_refused_total = Counter(
 )
 orphan_tasks = Gauge(
     "relaywarden_orphan_tasks",
-    "Provider tasks whose CallbackUrl points at relaywarden but that no relay knows.",
+    "Provider tasks whose CallbackUrl points at relaywarden but that no relay knows "
+    "(the last sweep's; 0 on replicas that do not lead the periodic rounds).",
     registry=REGISTRY,
 )
 pruned_rows_total = Counter(

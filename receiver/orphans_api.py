@@ -14,7 +14,7 @@ __all__ = ["orphan_routes"]
 
 async def list_orphans(request: Request) -> Response:
     """``GET /api/orphans``."""
-    return json_response(runtime_of(request).orphans.snapshot())
+    return json_response(await runtime_of(request).orphans.snapshot())
 
 
 def orphan_routes() -> list[Route]:

@@ -3,7 +3,8 @@
 Every ``RELAYWARDEN_RETENTION_DAYS`` (default 30; 0 keeps everything) old raw bodies are
 emptied, and events of relays that are no longer managed, quarantined callbacks and
 finished jobs are deleted, one short transaction per batch with a pause between, so the
-writer serves callbacks in between. Task and relay state is never pruned.
+writer serves callbacks in between. Task and relay state is never pruned. Replicas on one
+PostgreSQL database prune from the leading one only (``Store.leads_rounds``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Retention(PeriodicService):
         batch: int = 500,
         pause_seconds: float = 0.05,
     ) -> None:
-        super().__init__(interval_seconds, first_at_start=True)
+        super().__init__(interval_seconds, first_at_start=True, leader=store.leads_rounds)
         self.store = store
         self.days = days
         self.batch = batch

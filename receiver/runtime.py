@@ -40,7 +40,7 @@ class Runtime:
     store: Store
     services: list[BackgroundService] = field(default_factory=list)
     callback_token: str = ""
-    orphans: OrphanBoard = field(default_factory=lambda: OrphanBoard())
+    orphans: OrphanBoard = field(init=False)
     providers: RelayProviders | None = None
     #: The key per-relay tokens derive from (the first callback token; survives rotation).
     relay_token_key: str = ""
@@ -48,6 +48,9 @@ class Runtime:
     token_created: bool = False
     #: Set when a callback committed a forward (wakes the forwarder at once).
     forwards_queued: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.orphans = OrphanBoard(self.store)
 
     def set_tokens(self, tokens: CallbackTokens) -> None:
         """Take the store's callback token and per-relay key."""

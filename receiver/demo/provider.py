@@ -12,18 +12,17 @@ demo signs with made-up keys) and injects no faults; the tests' fake (``tests/fa
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
+import msgspec
 import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 __all__ = ["SimulatedLive", "SimulatedTask"]
@@ -35,6 +34,77 @@ RUNNING, OFFLINE, EXITED = 1, 3, -1
 #: A created task's Running callback follows its API answer by this long, as at the provider
 #: (relaywarden has recorded the new task id by then).
 CALLBACK_DELAY_SECONDS = 0.3
+_JSON_HEADERS = {"content-type": "application/json"}
+
+
+class TaskInfo(msgspec.Struct, omit_defaults=True):
+    """A task's configuration, as the provider echoes it in answers and callbacks."""
+
+    TaskId: str
+    DstUrl: str
+    StartTime: str
+    EndTime: str
+    SourceUrls: list[str]
+    SourceType: str = "live"
+    TaskName: str | None = None
+    CallbackURL: str = ""
+
+
+class TaskState(msgspec.Struct, omit_defaults=True):
+    """One task in ``DescribeLivePullToPush`` / ``DescribeLivePullToPushList`` answers."""
+
+    TaskId: str
+    TaskStatus: int
+    TaskInfo: TaskInfo
+    TaskInvalidReason: str | None = None
+    TaskExitReason: str | None = None
+
+
+class StatusCallback(msgspec.Struct, omit_defaults=True):
+    """A ``LivePullToPushRunning`` callback (running, recovering or offline)."""
+
+    TaskId: str
+    EventTime: str
+    TaskStatus: int
+    TaskInfo: TaskInfo
+    Event: str = "LivePullToPushRunning"
+    TaskInvalidReason: str | None = None
+
+
+class ExitCallback(msgspec.Struct):
+    """A ``LivePullToPushExit`` callback."""
+
+    TaskId: str
+    EventTime: str
+    TaskExitTime: int
+    TaskExitReason: str
+    TaskInfo: TaskInfo
+    Event: str = "LivePullToPushExit"
+
+
+class Answer(msgspec.Struct, omit_defaults=True):
+    """A successful API answer; each operation fills the fields it returns."""
+
+    RequestId: str = ""
+    RetCode: int | None = None
+    Description: str | None = None
+    TaskId: str | None = None
+    TaskStatus: int | None = None
+    TaskInfo: TaskInfo | None = None
+    TaskInvalidReason: str | None = None
+    TaskExitReason: str | None = None
+    Total: int | None = None
+    PageNumber: int | None = None
+    PageSize: int | None = None
+    TaskList: list[TaskState] | None = None
+
+
+class ErrorAnswer(msgspec.Struct):
+    """An error answer (HTTP 400) in the provider's shape."""
+
+    RequestId: str
+    Code: str
+    Message: str
 
 
 @dataclass
@@ -43,33 +113,29 @@ class SimulatedTask:
 
     task_id: str
     region: str
-    info: dict[str, Any]
+    info: TaskInfo
     status: int = RUNNING
     reason: str | None = None
     deleted: bool = False
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> TaskState:
         """The task as ``DescribeLivePullToPush`` shows it."""
-        out: dict[str, Any] = {"TaskId": self.task_id, "TaskStatus": self.status}
-        out["TaskInfo"] = dict(self.info)
-        if self.status == OFFLINE and self.reason:
-            out["TaskInvalidReason"] = self.reason
-        if self.status == EXITED:
-            out["TaskExitReason"] = self.reason or "TriggerByUser"
-        return out
+        return TaskState(
+            TaskId=self.task_id,
+            TaskStatus=self.status,
+            TaskInfo=msgspec.structs.replace(self.info),
+            TaskInvalidReason=self.reason if self.status == OFFLINE and self.reason else None,
+            TaskExitReason=(self.reason or "TriggerByUser") if self.status == EXITED else None,
+        )
 
-    def callback(self) -> dict[str, Any]:
+    def callback(self) -> StatusCallback | ExitCallback:
         """The callback body for the task's current status."""
-        body: dict[str, Any] = {"EventTime": str(int(time.time())), "TaskId": self.task_id}
-        body["TaskInfo"] = dict(self.info)
+        now = int(time.time())
+        info = msgspec.structs.replace(self.info)
         if self.status == EXITED:
-            body.update(Event="LivePullToPushExit", TaskExitReason=self.reason or "")
-            body["TaskExitTime"] = int(time.time())
-        else:
-            body.update(Event="LivePullToPushRunning", TaskStatus=self.status)
-            if self.status == OFFLINE and self.reason:
-                body["TaskInvalidReason"] = self.reason
-        return body
+            return ExitCallback(self.task_id, str(now), now, self.reason or "", info)
+        reason = self.reason if self.status == OFFLINE and self.reason else None
+        return StatusCallback(self.task_id, str(now), self.status, info, TaskInvalidReason=reason)
 
 
 class SimulatedLive:
@@ -95,33 +161,31 @@ class SimulatedLive:
         action = request.headers.get("x-acs-action", "")
         request_id = str(uuid.uuid4()).upper()
         try:
-            result = await self._perform(action, params)
+            answer = await self._perform(action, params)
         except LookupError:
-            body = {"RequestId": request_id, "Code": "CodeTaskNotExist"}
-            body["Message"] = "Task does not exist."
-            return JSONResponse(body, status_code=400)
+            error = ErrorAnswer(request_id, "CodeTaskNotExist", "Task does not exist.")
+            return _json(error, 400)
         except ValueError as exc:
-            body = {"RequestId": request_id, "Code": "InvalidParameter", "Message": str(exc)}
-            return JSONResponse(body, status_code=400)
-        return JSONResponse({"RequestId": request_id, **result})
+            return _json(ErrorAnswer(request_id, "InvalidParameter", str(exc)), 400)
+        answer.RequestId = request_id
+        return _json(answer, 200)
 
-    async def _perform(self, action: str, params: dict[str, str]) -> dict[str, Any]:
-        ok: dict[str, Any] = {"RetCode": 0, "Description": "OK"}
+    async def _perform(self, action: str, params: dict[str, str]) -> Answer:
         if action == "CreateLivePullToPush":
             task = self._create(params)
             await self._send(task, delay=CALLBACK_DELAY_SECONDS)
-            return {**ok, "TaskId": task.task_id}
+            return _ok(task.task_id)
         if action == "DescribeLivePullToPushList":
             region, dst = params.get("Region"), params.get("DstUrl")
             found = [
                 t.describe()
                 for t in self.live()
-                if t.region == region and (not dst or t.info["DstUrl"] == dst)
+                if t.region == region and (not dst or t.info.DstUrl == dst)
             ]
-            return {"Total": len(found), "PageNumber": 1, "PageSize": 100, "TaskList": found}
+            return Answer(Total=len(found), PageNumber=1, PageSize=100, TaskList=found)
         task = self._find(params)
         if action == "DescribeLivePullToPush":
-            return {**ok, **task.describe()}
+            return _ok(task.task_id, task.describe())
         if action == "DeleteLivePullToPush":
             task.deleted, task.status, task.reason = True, EXITED, "TriggerByUser"
         elif action == "StopLivePullToPush":
@@ -130,30 +194,35 @@ class SimulatedLive:
             task.status, task.reason = RUNNING, None
         elif action == "UpdateLivePullToPush":
             if "CallbackUrl" in params:
-                task.info["CallbackURL"] = params["CallbackUrl"]
-            return ok
+                task.info.CallbackURL = params["CallbackUrl"]
+            return _ok()
         else:
             raise ValueError(f"the demo's provider does not simulate {action or 'this call'}")
         await self._send(task, delay=CALLBACK_DELAY_SECONDS)
-        return {**ok, "TaskId": task.task_id}
+        return _ok(task.task_id)
 
     def _create(self, params: dict[str, str]) -> SimulatedTask:
         for name in ("Region", "SourceUrls", "DstUrl", "StartTime", "EndTime"):
             if not params.get(name):
                 raise ValueError(f"{name} is mandatory for this action.")
         task_id = str(uuid.uuid4())
-        info: dict[str, Any] = {
-            key: params.get(key) for key in ("TaskName", "StartTime", "EndTime", "DstUrl")
-        }
-        info.update(TaskId=task_id, CallbackURL=params.get("CallbackUrl", ""))
-        info.update(SourceType=params.get("SourceType", "live"))
         try:
-            info["SourceUrls"] = json.loads(params["SourceUrls"])
-        except ValueError:  # one URL, not a JSON array
-            info["SourceUrls"] = [params["SourceUrls"]]
+            sources = msgspec.json.decode(params["SourceUrls"], type=list[str])
+        except msgspec.DecodeError:  # one URL, not a JSON array
+            sources = [params["SourceUrls"]]
+        info = TaskInfo(
+            TaskId=task_id,
+            DstUrl=params["DstUrl"],
+            StartTime=params["StartTime"],
+            EndTime=params["EndTime"],
+            SourceUrls=sources,
+            SourceType=params.get("SourceType") or "live",
+            TaskName=params.get("TaskName"),
+            CallbackURL=params.get("CallbackUrl", ""),
+        )
         task = SimulatedTask(task_id, params["Region"], info)
         self.tasks[task_id] = task
-        log.info("demo_task_created", task_id=task_id, dst_url=info["DstUrl"])
+        log.info("demo_task_created", task_id=task_id, dst_url=info.DstUrl)
         return task
 
     def _find(self, params: dict[str, str]) -> SimulatedTask:
@@ -164,7 +233,7 @@ class SimulatedLive:
 
     async def _send(self, task: SimulatedTask, *, delay: float) -> None:
         """POST the task's current callback to its CallbackURL (in the background)."""
-        url, body = str(task.info.get("CallbackURL") or ""), task.callback()
+        url, body = task.info.CallbackURL, msgspec.json.encode(task.callback())
         if not url:
             return
 
@@ -172,10 +241,26 @@ class SimulatedLive:
             await asyncio.sleep(delay)
             try:
                 async with httpx.AsyncClient(timeout=5.0) as client:
-                    await client.post(url, json=body)
+                    await client.post(url, content=body, headers=_JSON_HEADERS)
             except httpx.HTTPError as exc:  # relaywarden down: the provider would retry
                 log.warning("demo_callback_failed", task_id=task.task_id, error=str(exc))
 
         sent = asyncio.create_task(post())
         self._sent.add(sent)
         sent.add_done_callback(self._sent.discard)
+
+
+def _ok(task_id: str | None = None, state: TaskState | None = None) -> Answer:
+    """A successful answer of an operation on one task; Describe's carries its ``state``."""
+    answer = Answer(RetCode=0, Description="OK", TaskId=task_id)
+    if state is not None:
+        answer.TaskStatus, answer.TaskInfo = state.TaskStatus, state.TaskInfo
+        answer.TaskInvalidReason, answer.TaskExitReason = (
+            state.TaskInvalidReason,
+            state.TaskExitReason,
+        )
+    return answer
+
+
+def _json(answer: Answer | ErrorAnswer, status: int) -> Response:
+    return Response(msgspec.json.encode(answer), status, media_type="application/json")

@@ -21,20 +21,22 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
+import msgspec
 import uvicorn
 
 from receiver.assembly import build_app
 from receiver.config import Settings
 from receiver.demo.provider import SimulatedLive
+from receiver.domain.relay import PullToPushSpec, RecreatePolicy, RelaySpec
 from receiver.server import server_options
 
 __all__ = ["DEMO_RELAYS", "DemoOptions", "demo_relay", "run_demo"]
 
 #: The relays the demo declares (names; each pulls its own simulated stream).
 DEMO_RELAYS = ("demo-news", "demo-sports", "demo-music")
+_JSON = {"content-type": "application/json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,21 +67,21 @@ def _free_port(port: int = 0) -> int | None:
         return int(sock.getsockname()[1])
 
 
-def demo_relay(name: str) -> dict[str, Any]:
+def demo_relay(name: str) -> RelaySpec:
     """The declaration of one demo relay, running for six hours."""
     end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 6 * 3600))
-    return {
-        "name": name,
-        "pull_to_push": {
-            "Region": "cn-shanghai",
-            "SourceType": "live",
-            "SourceProtocol": "rtmp",
-            "SourceUrls": [f"rtmp://source.demo.invalid/live/{name}"],
-            "DstUrl": f"rtmp://push.demo.invalid/live/{name}",
-            "EndTime": end,
-        },
-        "recreate": {"max_attempts": 100, "within_seconds": 3600, "base_delay_seconds": 1},
-    }
+    return RelaySpec(
+        name=name,
+        pull_to_push=PullToPushSpec(
+            Region="cn-shanghai",
+            SourceType="live",
+            SourceProtocol="rtmp",
+            SourceUrls=[f"rtmp://source.demo.invalid/live/{name}"],
+            DstUrl=f"rtmp://push.demo.invalid/live/{name}",
+            EndTime=end,
+        ),
+        recreate=RecreatePolicy(max_attempts=100, within_seconds=3600, base_delay_seconds=1),
+    )
 
 
 def demo_settings(data_dir: Path, port: int, provider_url: str, admin_token: str) -> Settings:
@@ -107,7 +109,9 @@ class _Demo:
 
     async def declare(self) -> None:
         for name in DEMO_RELAYS:
-            answer = await self.api.put(f"/api/relays/{name}", json=demo_relay(name))
+            answer = await self.api.put(
+                f"/api/relays/{name}", content=msgspec.json.encode(demo_relay(name)), headers=_JSON
+            )
             answer.raise_for_status()
             self.relays[name] = answer.json()["id"]
             self.say(f"declared relay {name} ({self.relays[name]})")

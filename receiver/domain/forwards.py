@@ -11,7 +11,7 @@ import enum
 
 import msgspec
 
-__all__ = ["FORWARDED_HEADERS", "ClaimedForward", "ForwardRecord", "ForwardState"]
+__all__ = ["FORWARDED_HEADERS", "ClaimedForward", "ForwardAttempt", "ForwardRecord", "ForwardState"]
 
 #: The request headers of a callback that travel with its forward (lower case): the ones a
 #: consumer needs to read or verify the body (TRTC signs with ``Sign`` over ``SdkAppId``).
@@ -49,6 +49,16 @@ class ForwardRecord(msgspec.Struct, frozen=True, kw_only=True):
     last_error: str | None
     created_at_ms: int
     updated_at_ms: int
+
+
+class ForwardAttempt(msgspec.Struct, frozen=True):
+    """What one delivery attempt ended in: the forward's next state and when it is due,
+    with the consumer's HTTP status and the error (None when delivered)."""
+
+    state: ForwardState
+    due_at_ms: int
+    status: int | None
+    error: str | None
 
 
 class ClaimedForward(ForwardRecord, frozen=True, kw_only=True):

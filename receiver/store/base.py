@@ -81,6 +81,23 @@ class Store(
         """
         ...
 
+    @property
+    def tokens_changed(self) -> asyncio.Event:
+        """Set when another process may have rotated the callback token (reload it).
+
+        PostgreSQL: a rotation's ``NOTIFY`` (and every (re)connect of the listener, which
+        may have missed one). SQLite has one process, which applies its own rotation: never.
+        """
+        ...
+
+    async def leads_rounds(self) -> bool:
+        """True when this process runs the periodic rounds (reconciler, retention).
+
+        PostgreSQL: only the replica holding the leader advisory lock (the metrics
+        leader's); SQLite: always (one process).
+        """
+        ...
+
     async def start(self) -> None:
         """Create or migrate the schema and get ready for work."""
         ...

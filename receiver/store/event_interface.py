@@ -75,7 +75,18 @@ class EventStore(Protocol):
         ...
 
     async def rotate_callback_token(self) -> CallbackTokens:
-        """Store a new callback token; the per-relay key stays (it is kept on first rotation)."""
+        """Store a new callback token; the per-relay key stays (it is kept on first rotation).
+
+        On PostgreSQL the commit notifies every replica (``tokens_changed``).
+        """
+        ...
+
+    async def save_orphans(self, blob: str) -> None:
+        """Keep the last orphan sweep (an ``OrphanList`` as JSON), replacing the one before."""
+        ...
+
+    async def load_orphans(self) -> str | None:
+        """The last orphan sweep kept by any replica (JSON), or None before the first."""
         ...
 
     # scrape-time aggregate (sync: the Prometheus collector runs in a thread) -------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from receiver.domain.forwards import ClaimedForward, ForwardRecord, ForwardState
+from receiver.domain.forwards import ClaimedForward, ForwardAttempt, ForwardRecord, ForwardState
 
 __all__ = ["ForwardStore"]
 
@@ -22,15 +22,7 @@ class ForwardStore(Protocol):
         """Claim up to ``limit`` due forwards under a lease (never one claimed elsewhere)."""
         ...
 
-    async def finish_forward(
-        self,
-        claim: ClaimedForward,
-        *,
-        state: ForwardState,
-        due_at_ms: int,
-        status: int | None,
-        error: str | None,
-    ) -> bool:
+    async def finish_forward(self, claim: ClaimedForward, attempt: ForwardAttempt) -> bool:
         """Record an attempt's outcome; False when another claim took the forward over."""
         ...
 

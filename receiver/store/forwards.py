@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from receiver.domain.forwards import ClaimedForward, ForwardRecord, ForwardState
+from receiver.domain.forwards import ClaimedForward, ForwardAttempt, ForwardRecord, ForwardState
 from receiver.events import Event
 from receiver.store.dialect import Db, is_postgres
 from receiver.store.rows import Row, one, rows, where
@@ -106,18 +106,22 @@ def claim_forwards(conn: Db, *, limit: int, lease_ms: int, now: int) -> list[Cla
 def finish_forward(
     conn: Db,
     claim: ClaimedForward,
-    *,
-    state: ForwardState,
-    due_at_ms: int,
-    status: int | None,
-    error: str | None,
+    attempt: ForwardAttempt,
     now: int,
 ) -> bool:
     """Record an attempt's outcome; False when the claim's fence was taken over since."""
     cursor = conn.execute(
         "UPDATE forwards SET state = ?, due_at_ms = ?, lease_until_ms = NULL, last_status = ?, "
         "last_error = ?, updated_at_ms = ? WHERE id = ? AND fence = ?",
-        (state.value, due_at_ms, status, error, now, claim.id, claim.fence),
+        (
+            attempt.state.value,
+            attempt.due_at_ms,
+            attempt.status,
+            attempt.error,
+            now,
+            claim.id,
+            claim.fence,
+        ),
     )
     return cursor.rowcount == 1
 

@@ -1,5 +1,6 @@
 """The operator methods of the SQL stores (a mixin of ``SqlStore``, both backends):
-declarations by name, job counts and bulk retries, event search, and the callback token."""
+declarations by name, job counts and bulk retries, event search, the callback token and
+the last orphan sweep."""
 
 from __future__ import annotations
 
@@ -71,3 +72,11 @@ class OperatorQueries(abc.ABC):
     async def rotate_callback_token(self) -> CallbackTokens:
         """Store a new callback token; per-relay tokens stay valid."""
         return await self.write(queries.rotate_callback_token)
+
+    async def save_orphans(self, blob: str) -> None:
+        """Keep the last orphan sweep (an ``OrphanList`` as JSON) for every replica."""
+        await self.write(lambda conn: queries.save_orphans(conn, blob))
+
+    async def load_orphans(self) -> str | None:
+        """The last orphan sweep any replica kept (JSON), or None before the first."""
+        return await self.read(queries.load_orphans)

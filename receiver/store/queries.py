@@ -10,11 +10,12 @@ import msgspec
 from receiver.domain.records import EventRecord, QuarantinedRecord, TaskDetail, TaskRecord
 from receiver.domain.states import Provider, RelayState, Status
 from receiver.store.base import CallbackTokens, TokenRefused
-from receiver.store.dialect import Db
+from receiver.store.dialect import Db, is_postgres
 from receiver.store.jobs import jobs_of_task
 from receiver.store.rows import Row, now_ms, rows, where
 
 __all__ = [
+    "TOKENS_CHANNEL",
     "TOKEN_KEY",
     "callback_tokens",
     "dead_jobs",
@@ -23,17 +24,23 @@ __all__ = [
     "insert_unrecognized",
     "list_tasks",
     "list_unrecognized",
+    "load_orphans",
     "mark_replayed",
     "pending_jobs",
     "relay_counts",
     "relays_not_running",
     "rotate_callback_token",
+    "save_orphans",
     "task_counts",
 ]
 
 TOKEN_KEY = "callback_token"
 #: Set on the first rotation to the token per-relay tokens were derived from until then.
 RELAY_KEY = "relay_token_key"
+#: The last orphan sweep (an ``OrphanList`` as JSON), whichever replica made it.
+ORPHANS_KEY = "orphans"
+#: ``NOTIFY`` channel of a rotation: every replica's listener reloads the callback token.
+TOKENS_CHANNEL = "relaywarden_tokens"
 
 _TASK_COLUMNS = (
     "t.seq, t.provider, t.task_id, t.status, t.reason, t.state_event_id, t.first_seen_ms, "
@@ -191,7 +198,20 @@ def rotate_callback_token(conn: Db) -> CallbackTokens:
         _set_meta(conn, RELAY_KEY, old)
     token = secrets.token_urlsafe(32)
     _set_meta(conn, TOKEN_KEY, token)
+    if is_postgres(conn):
+        # Delivered at the commit: the other replicas stop taking the old token at once.
+        conn.execute(f"NOTIFY {TOKENS_CHANNEL}")
     return CallbackTokens(token, _meta(conn, RELAY_KEY) or token, created=True)
+
+
+def save_orphans(conn: Db, blob: str) -> None:
+    """Keep the last orphan sweep (JSON), replacing the one before."""
+    _set_meta(conn, ORPHANS_KEY, blob)
+
+
+def load_orphans(conn: Db) -> str | None:
+    """The last orphan sweep (JSON), or None before the first."""
+    return _meta(conn, ORPHANS_KEY)
 
 
 def task_counts(conn: Db) -> list[tuple[str, str, int]]:

@@ -6,7 +6,7 @@ import abc
 from collections.abc import Callable
 from typing import TypeVar
 
-from receiver.domain.forwards import ClaimedForward, ForwardRecord, ForwardState
+from receiver.domain.forwards import ClaimedForward, ForwardAttempt, ForwardRecord, ForwardState
 from receiver.store import forwards
 from receiver.store.dialect import Db
 from receiver.store.rows import now_ms
@@ -36,27 +36,11 @@ class SqlForwards(abc.ABC):
             lambda conn: forwards.claim_forwards(conn, limit=limit, lease_ms=lease_ms, now=at)
         )
 
-    async def finish_forward(
-        self,
-        claim: ClaimedForward,
-        *,
-        state: ForwardState,
-        due_at_ms: int,
-        status: int | None,
-        error: str | None,
-    ) -> bool:
+    async def finish_forward(self, claim: ClaimedForward, attempt: ForwardAttempt) -> bool:
         """Record an attempt's outcome; False when another claim took the forward over."""
 
         def run(conn: Db) -> bool:
-            return forwards.finish_forward(
-                conn,
-                claim,
-                state=state,
-                due_at_ms=due_at_ms,
-                status=status,
-                error=error,
-                now=now_ms(),
-            )
+            return forwards.finish_forward(conn, claim, attempt, now_ms())
 
         return await self.write(run)
 

@@ -20,6 +20,7 @@ from receiver.store.operator_queries import OperatorQueries
 from receiver.store.rows import now_ms
 from receiver.store.sql_forwards import SqlForwards
 from receiver.store.sql_healing import SqlHealing
+from receiver.store.writer import GroupWriter
 
 __all__ = ["SqlStore"]
 
@@ -30,6 +31,17 @@ class SqlStore(SqlHealing, OperatorQueries, SqlForwards):
 
     planner: Planner | None
     adoption_limits: AdoptionLimits | None
+    writer: GroupWriter
+
+    @property
+    def alive(self) -> bool:
+        """True while the writer thread runs."""
+        return self.writer.alive
+
+    @property
+    def commit_failure(self) -> str | None:
+        """Why writes fail now (disk full, read-only); None while they commit."""
+        return self.writer.failing
 
     async def ping(self) -> None:
         """Raise if the database cannot be read."""

@@ -70,6 +70,8 @@ class _Readers:
 class SqliteStore(SqlStore):
     """Everything relaywarden keeps, in one SQLite file."""
 
+    writer: SqliteWriter
+
     def __init__(self, path: str, *, planner: Planner | None = None, max_batch: int = 256) -> None:
         self.path = path
         self._cache = cache = WriterCache()
@@ -80,6 +82,7 @@ class SqliteStore(SqlStore):
         self.checkpointer = Checkpointer(lambda: connect(path), lambda: self.writer.batches)
         self._readers = _Readers(path)
         self._jobs_enqueued = asyncio.Event()
+        self._tokens_changed = asyncio.Event()  # one process: its own rotation needs no news
         self._loop: asyncio.AbstractEventLoop | None = None
         self._due_ms: int | None = None  # earliest due time a pending commit enqueued
 
@@ -105,6 +108,15 @@ class SqliteStore(SqlStore):
     def jobs_enqueued(self) -> asyncio.Event:
         """Set when a committed write made a job pending (at the time it becomes due)."""
         return self._jobs_enqueued
+
+    @property
+    def tokens_changed(self) -> asyncio.Event:
+        """Never set: the one process applies its own rotations."""
+        return self._tokens_changed
+
+    async def leads_rounds(self) -> bool:
+        """Always: one process on one file runs every periodic round."""
+        return True
 
     # lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -152,16 +164,6 @@ class SqliteStore(SqlStore):
     async def stop(self) -> None:
         """``close``, as the store interface spells it."""
         self.close()
-
-    @property
-    def alive(self) -> bool:
-        """True while the writer thread runs."""
-        return self.writer.alive
-
-    @property
-    def commit_failure(self) -> str | None:
-        """Why writes fail now (disk full, read-only); None while they commit."""
-        return self.writer.failing
 
     # access ------------------------------------------------------------------------------
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from receiver.collector import StoreCollector
-from receiver.domain.forwards import ForwardState
+from receiver.domain.forwards import ForwardAttempt, ForwardState
 from receiver.domain.states import EventKind, JobState, Status
 from receiver.store.base import RunResult
 from receiver.store.select import AnyStore
@@ -61,7 +61,7 @@ async def test_forward_backlog_and_dead(store: AnyStore) -> None:
     values = scrape(store)
     assert (values["relaywarden_forward_backlog"], values["relaywarden_forwards_dead"]) == (3, 0)
     [claim, *_] = await store.claim_forwards(limit=3, lease_ms=60_000)
-    await store.finish_forward(claim, state=ForwardState.DEAD, due_at_ms=0, status=None, error="x")
+    await store.finish_forward(claim, ForwardAttempt(ForwardState.DEAD, 0, None, "x"))
     values = scrape(store)
     assert (values["relaywarden_forward_backlog"], values["relaywarden_forwards_dead"]) == (2, 1)
 

@@ -9,7 +9,7 @@ import asyncio
 import msgspec
 import pytest
 
-from receiver.domain.forwards import ForwardState
+from receiver.domain.forwards import ForwardAttempt, ForwardState
 from receiver.domain.states import Status
 from receiver.events import Event
 from receiver.store.postgres.store import PgStore
@@ -60,12 +60,10 @@ async def test_claim_is_leased_and_fenced(store: AnyStore) -> None:
     # The worker died: after the lease another claim takes it over with a new fence.
     [again] = await store.claim_forwards(limit=10, lease_ms=60_000, now=start + 80_000)
     assert (again.id, again.attempts, again.fence) == (claim.id, 2, claim.fence + 1)
-    stale = await store.finish_forward(
-        claim, state=ForwardState.DELIVERED, due_at_ms=0, status=200, error=None
-    )
+    stale = await store.finish_forward(claim, ForwardAttempt(ForwardState.DELIVERED, 0, 200, None))
     assert stale is False
     assert await store.finish_forward(
-        again, state=ForwardState.DEAD, due_at_ms=0, status=503, error="the consumer answered 503"
+        again, ForwardAttempt(ForwardState.DEAD, 0, 503, "the consumer answered 503")
     )
     dead = await store.list_forwards(state=ForwardState.DEAD, limit=10, cursor=None)
     assert [(f.id, f.last_status, f.attempts) for f in dead] == [(claim.id, 503, 2)]
@@ -89,11 +87,9 @@ async def test_retry_dead_and_prune_delivered(store: AnyStore) -> None:
     assert len(claims) == 3
     for claim in claims[:2]:
         await store.finish_forward(
-            claim, state=ForwardState.DEAD, due_at_ms=0, status=None, error="ConnectError"
+            claim, ForwardAttempt(ForwardState.DEAD, 0, None, "ConnectError")
         )
-    await store.finish_forward(
-        claims[2], state=ForwardState.DELIVERED, due_at_ms=0, status=204, error=None
-    )
+    await store.finish_forward(claims[2], ForwardAttempt(ForwardState.DELIVERED, 0, 204, None))
     [one] = await store.retry_dead_forwards(forward_id=claims[0].id, limit=1)
     assert (one.id, one.state, one.attempts) == (claims[0].id, ForwardState.PENDING, 0)
     assert await store.retry_dead_forwards(forward_id=claims[2].id, limit=1) == []  # delivered

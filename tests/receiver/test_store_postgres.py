@@ -231,6 +231,21 @@ async def test_one_replica_exports_the_database_gauges_and_another_takes_over(
             await second.stop()
 
 
+async def test_one_replica_leads_the_rounds_and_another_takes_them_at_its_next_round(
+    replicas: Callable[[int], AbstractAsyncContextManager[list[PgStore]]], pg_url: str
+) -> None:
+    async with replicas(1) as (first,):
+        second = PgStore(pg_url, metrics_interval=60)  # no refresh between its rounds
+        await second.start()
+        try:
+            assert [await first.leads_rounds(), await second.leads_rounds()] == [True, False]
+            assert await first.leads_rounds()  # kept, not taken twice
+            await first.stop()  # the leader goes away; its lock goes with its connection
+            assert await second.leads_rounds()  # taken at its round, not at the next refresh
+        finally:
+            await second.stop()
+
+
 async def test_a_lost_connection_fails_its_batch_with_503_and_the_next_batch_reconnects(
     replicas: Callable[[int], AbstractAsyncContextManager[list[PgStore]]],
 ) -> None:

@@ -9,6 +9,10 @@ another replica takes it at its next refresh.
 
 The Prometheus collector calls the store synchronously, so the leader refreshes the values
 in a thread every ``interval`` seconds and a scrape reads the latest refresh.
+
+The same leader runs the cluster's periodic rounds (reconciler, retention, orphan sweep):
+before each round a replica asks :meth:`AggregateRefresher.confirm_leader`, which takes
+the lock if it is free and, when held, proves it still is with a query on its connection.
 """
 
 from __future__ import annotations
@@ -89,6 +93,12 @@ class AggregateRefresher:
         """Take (or keep) the leadership and, as leader, recompute the aggregates."""
         with self._lock:
             self._refresh()
+
+    def confirm_leader(self) -> bool:
+        """Refresh now; True when this replica holds the leadership (its lock's session lives)."""
+        with self._lock:
+            self._refresh()
+            return self.leader and self._error is None
 
     def _refresh(self) -> None:
         try:

@@ -4,8 +4,9 @@ Implements ``receiver.store.base.Store`` with the same SQL functions as SQLite (
 ``receiver.store.dialect``). Writes of a replica go through one group-commit writer thread
 holding a pooled connection per batch; reads run on pooled connections in worker threads.
 Around that sit what only a shared database needs: migrations under an advisory lock, a
-``LISTEN`` connection waking the job runner, the metrics leader, and the provider rate-slot
-log (an async pool, used by the provider clients' shared limiters).
+``LISTEN`` connection waking the job runner and reloading a rotated callback token, the
+leader (metrics and periodic rounds), and the provider rate-slot log (an async pool, used
+by the provider clients' shared limiters).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def migrate_url(url: str) -> tuple[int, int]:
 class PgStore(SqlStore):
     """Everything relaywarden keeps, in one PostgreSQL database shared by replicas."""
 
+    writer: PgWriter
+
     def __init__(
         self,
         url: str,
@@ -74,19 +77,18 @@ class PgStore(SqlStore):
         self._started = False
 
     @property
-    def alive(self) -> bool:
-        """True while the writer thread runs."""
-        return self.writer.alive
-
-    @property
-    def commit_failure(self) -> str | None:
-        """Why writes fail now (disk full, read-only); None while they commit."""
-        return self.writer.failing
-
-    @property
     def jobs_enqueued(self) -> asyncio.Event:
         """Set when any replica commits an enqueue (its ``NOTIFY``, heard by the listener)."""
         return self.listener.enqueued
+
+    @property
+    def tokens_changed(self) -> asyncio.Event:
+        """Set when any replica commits a token rotation (or the listener reconnected)."""
+        return self.listener.tokens_changed
+
+    async def leads_rounds(self) -> bool:
+        """True when this replica holds the leader lock (taken now if free)."""
+        return await anyio.to_thread.run_sync(self.aggregates.confirm_leader)
 
     async def start(self) -> None:
         """Migrate (when behind), open the pools and start writer, listener and metrics."""
