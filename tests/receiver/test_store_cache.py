@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,17 +15,6 @@ from receiver.store.sqlite import SqliteStore
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """A SQLite store only: the writer cache has no PostgreSQL twin."""
-    opened = SqliteStore(str(tmp_path / "cache.db"))
-    await opened.start()
-    try:
-        yield opened
-    finally:
-        await opened.stop()
-
-
 def _relay(relay_id: str, task_id: str) -> Relay:
     return Relay(
         id=relay_id,
@@ -35,13 +22,7 @@ def _relay(relay_id: str, task_id: str) -> Relay:
         state=RelayState.ACTIVE,
         origin=RelayOrigin.DECLARED,
         region="cn-shanghai",
-        pull_to_push=PullToPushSpec(
-            Region="cn-shanghai",
-            SourceType="live",
-            SourceUrls=["rtmp://src/app/s"],
-            DstUrl=f"rtmp://dst/app/{relay_id}",
-            EndTime="2099-01-01T00:00:00Z",
-        ),
+        pull_to_push=PullToPushSpec(Region="cn-shanghai"),
         current_task_id=task_id,
     )
 
