@@ -3,7 +3,8 @@
 Every write of the process goes through one connection on one thread, so that thread can
 remember task states, relay links, relays and event ids instead of selecting them again for
 every callback. Temporary triggers on that connection tell it when anything else writes
-what it remembers: a write to the relay tables drops the relays and links, a write to
+what it remembers: a write to a row of the relay tables drops what was read from that
+row (one relay, one link, one relay's "has ingests"), a write to
 tasks or events that is not the callback transaction's own drops everything. It is also
 dropped when another connection committed (``PRAGMA data_version``) and after any rollback
 (the writer's ``after_rollback``). Each map is bounded: a full map is emptied. Writes to
@@ -32,6 +33,13 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 _UNKNOWN = object()
+#: The columns that name what the cache read from a row of each relay table: a relay by
+#: id, a link by (provider, task id), "has ingests" by relay id.
+_ROW_KEYS: dict[str, tuple[str, str | None]] = {
+    "relays": ("id", None),
+    "relay_tasks": ("provider", "task_id"),
+    "ingests": ("relay_id", None),
+}
 
 
 def _put(mapping: dict[K, V], key: K, value: V, limit: int) -> V:
@@ -61,30 +69,48 @@ class WriterCache:
             "INSERT INTO temp.cache_own_write SELECT 0 "
             "WHERE NOT EXISTS (SELECT 1 FROM temp.cache_own_write)"
         )
+        conn.create_function("relaywarden_cache_forget", 3, self._forget_row)
         own = " WHEN (SELECT active FROM temp.cache_own_write) = 0"
-        for table, scope, when in (
-            ("tasks", "all", own),
-            ("events", "all", own),
-            ("relays", "relays", ""),
-            ("relay_tasks", "relays", ""),
-            ("ingests", "relays", ""),
-        ):
+        for table in ("tasks", "events"):
             for op in ("INSERT", "UPDATE", "DELETE"):
                 conn.execute(
                     f"CREATE TEMP TRIGGER IF NOT EXISTS cache_{table}_{op.lower()} "
-                    f"AFTER {op} ON {table}{when} "
-                    f"BEGIN SELECT relaywarden_cache_stale('{scope}'); END"
+                    f"AFTER {op} ON {table}{own} "
+                    "BEGIN SELECT relaywarden_cache_stale('all'); END"
+                )
+        # A relay table's row drops only what was read from that row: the job runner's
+        # write to one relay must not empty the cache of every other one.
+        for table, keys in _ROW_KEYS.items():
+            for op, rows in (
+                ("INSERT", ("NEW",)),
+                ("UPDATE", ("OLD", "NEW")),
+                ("DELETE", ("OLD",)),
+            ):
+                first, second = keys
+                calls = ", ".join(
+                    f"relaywarden_cache_forget('{table}', {row}.{first}, "
+                    f"{f'{row}.{second}' if second else 'NULL'})"
+                    for row in rows
+                )
+                conn.execute(
+                    f"CREATE TEMP TRIGGER IF NOT EXISTS cache_{table}_{op.lower()} "
+                    f"AFTER {op} ON {table} BEGIN SELECT {calls}; END"
                 )
 
     def own_writes(self, conn: sqlite3.Connection, active: bool) -> None:
         """Mark the callback transaction's own event and task writes (they keep the cache)."""
         conn.execute("UPDATE temp.cache_own_write SET active = ?", (int(active),))
 
-    def _stale(self, scope: str) -> None:
-        if scope == "relays":
-            self.forget_relays()
+    def _stale(self, _: str) -> None:
+        self.clear()
+
+    def _forget_row(self, table: str, first: str, second: str | None) -> None:
+        if table == "relays":
+            self._relays.pop(first, None)
+        elif table == "relay_tasks":
+            self._links.pop((first, second), None)  # type: ignore[arg-type]
         else:
-            self.clear()
+            self._ingests.pop(first, None)
 
     def clear(self) -> None:
         """Forget everything (after a rollback, or a write the cache did not see)."""

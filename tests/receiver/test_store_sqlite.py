@@ -207,17 +207,6 @@ async def test_an_operation_queued_while_the_writer_stops_fails_instead_of_hangi
         await asyncio.wait_for(future, timeout=5)
 
 
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    """A SQLite store only: its writer cache and grouped ingest have no PostgreSQL twin."""
-    opened = SqliteStore(str(tmp_path / "cache.db"))
-    await opened.start()
-    try:
-        yield opened
-    finally:
-        await opened.stop()
-
-
 async def test_the_writer_cache_follows_writes_it_did_not_make(
     sqlite_store: SqliteStore,
 ) -> None:
