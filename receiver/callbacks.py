@@ -12,7 +12,6 @@ Every other path and method goes on to the rest of the app unchanged.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import msgspec
 import structlog
@@ -31,7 +30,6 @@ from receiver.http import (
     error_body,
     receive_body_limited,
 )
-from receiver.one_write import WHOLE_ANSWER
 from receiver.runtime import Runtime
 from receiver.sources import CALLBACK_SOURCES, CallbackSource, Decoder
 from receiver.store.base import IngestResult, StoreUnavailable
@@ -60,30 +58,24 @@ def decode_for_source(source: str, body: bytes, context: dict[str, str]) -> Even
 class _Answer:
     """A complete response: status, headers and body, built once when constant."""
 
-    __slots__ = ("body", "head", "payload", "start", "status")
+    __slots__ = ("body", "start", "status")
 
     def __init__(self, status: int, body: bytes) -> None:
         self.status = status
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        self.payload = body
-        self.head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
         self.body = {"type": "http.response.body", "body": body}
-        self.start = {"type": "http.response.start", "status": status, "headers": headers}
+        self.start = {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
 
-    async def send(self, scope: Scope, send: Send) -> None:
-        # Under relaywarden's server the whole answer goes out in one call (one_write.py).
-        whole = scope.get("extensions", _NO_EXTENSIONS).get(WHOLE_ANSWER)
-        if whole is not None and whole(self.status, self.head, self.payload):
-            return
+    async def send(self, send: Send) -> None:
         # Fresh message dicts: the server may keep or change what it is given.
         await send(dict(self.start))
         await send(dict(self.body))
-
-
-_NO_EXTENSIONS: dict[str, Any] = {}
 
 
 def _error(status: int, code: str, message: str) -> _Answer:
@@ -146,7 +138,7 @@ class CallbackEndpoint:
             # The net under the route (it is written not to raise): a JSON 500 and a log line.
             log.exception("unhandled_error", method=scope["method"], path=scope["path"])
             answer = _INTERNAL
-        await answer.send(scope, send)
+        await answer.send(send)
 
     async def _handle(self, scope: Scope, receive: Receive) -> _Answer:
         runtime, auth = self.runtime, self.row.auth

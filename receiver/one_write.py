@@ -9,12 +9,6 @@ Nothing else changes: uvicorn's own ``send`` still checks and frames every messa
 
 A head is held only while the app runs between its two ``send`` calls; if the app ends
 without a body, uvicorn closes the connection as it would have after writing the head.
-
-An app whose answer is fixed and complete (the callback answers) can skip both messages:
-the scope extension ``WHOLE_ANSWER`` is :meth:`OneWriteCycle.send_whole`, which writes a
-head built once by the app, uvicorn's default headers and the body in one write, without
-uvicorn formatting and checking the same constant headers on every request. It declines
-(the app then sends the two messages) whenever uvicorn's ``send`` would do more than that.
 """
 
 from __future__ import annotations
@@ -22,13 +16,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-__all__ = ["WHOLE_ANSWER", "OneWriteCycle", "use_one_write"]
-
-#: The scope extension (``scope["extensions"][WHOLE_ANSWER]``) holding the cycle's
-#: :meth:`OneWriteCycle.send_whole`.
-WHOLE_ANSWER = "relaywarden.whole_answer"
+__all__ = ["OneWriteCycle", "use_one_write"]
 
 
 class _Capture:
@@ -109,47 +99,12 @@ class OneWriteCycle(RequestResponseCycle):
         if not self.disconnected:
             prefixed.flush()
 
-    def send_whole(self, status: int, head: bytes, body: bytes) -> bool:
-        """Write a whole answer at once; False (nothing done) when it must go as messages.
-
-        ``head`` holds the app's header lines, each ending in CRLF, with lowercase names
-        and a ``content-length`` equal to ``len(body)``: built and checked once by the app.
-        Declined when uvicorn's ``send`` would do more than write: an answer already
-        started, a paused or closed transport, a connection to close after the answer, a
-        ``HEAD`` request, or an access log line to write.
-        """
-        if (
-            self.response_started
-            or self.disconnected
-            or self.flow.write_paused
-            or not self.keep_alive
-            or self.access_log
-            or self.scope["method"] == "HEAD"
-        ):
-            return False
-        self.response_started = True
-        self.waiting_for_100_continue = False
-        parts = [STATUS_LINE[status]]
-        for name, value in self.default_headers:  # uvicorn's own: date (and server)
-            parts += (name.lower(), b": ", value, b"\r\n")
-        parts += (head, b"\r\n", body)
-        self.transport.write(b"".join(parts))
-        self.chunked_encoding = False
-        self.expected_content_length = 0
-        self.response_complete = True
-        self.message_event.set()
-        self.on_response()
-        return True
-
 
 def use_one_write(cycle: Any) -> None:
-    """Make a cycle uvicorn just created a :class:`OneWriteCycle` (before its app runs),
-    offering its :meth:`~OneWriteCycle.send_whole` in the scope's extensions.
+    """Make a cycle uvicorn just created a :class:`OneWriteCycle` (before its app runs).
 
     uvicorn builds its cycles itself, so the class is switched on the new instance: the
     app's task was created but has not run, and looks ``send`` up when it does.
     """
     if type(cycle) is RequestResponseCycle:
         cycle.__class__ = OneWriteCycle
-        extensions: dict[str, Any] = cycle.scope.setdefault("extensions", {})
-        extensions[WHOLE_ANSWER] = cast(OneWriteCycle, cycle).send_whole

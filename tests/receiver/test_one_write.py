@@ -13,7 +13,7 @@ import pytest
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from receiver.one_write import WHOLE_ANSWER, OneWriteCycle, use_one_write
+from receiver.one_write import OneWriteCycle, use_one_write
 from receiver.server import ConnectionLimits, guarded_protocol
 from tests.support.servers import serve_in_thread
 
@@ -49,16 +49,7 @@ class RecordingTransport:
         pass
 
 
-_DATE = [(b"date", b"Wed, 02 Dec 2026 12:00:00 GMT")]
-
-
-def cycle(
-    transport: RecordingTransport,
-    *,
-    method: str = "POST",
-    keep_alive: bool = True,
-    on_response: Any = None,
-) -> Any:
+def cycle(transport: RecordingTransport, *, method: str = "POST", keep_alive: bool = True) -> Any:
     made = RequestResponseCycle(
         scope={"type": "http", "method": method, "path": "/", "headers": []},  # type: ignore[typeddict-item]
         transport=transport,  # type: ignore[arg-type]
@@ -66,11 +57,11 @@ def cycle(
         logger=logging.getLogger("test"),
         access_logger=logging.getLogger("test.access"),
         access_log=False,
-        default_headers=_DATE,
+        default_headers=[],
         message_event=asyncio.Event(),
         expect_100_continue=False,
         keep_alive=keep_alive,
-        on_response=on_response or (lambda: None),
+        on_response=lambda: None,
     )
     use_one_write(made)
     assert type(made) is OneWriteCycle
@@ -129,51 +120,6 @@ async def test_a_head_request_still_gets_its_head_and_a_closing_answer_closes_af
     assert closing.closed
 
 
-_WHOLE_HEAD = b"content-type: application/json\r\ncontent-length: 4\r\n"
-
-
-async def test_a_whole_answer_is_the_same_bytes_as_its_two_messages_in_one_write() -> None:
-    messages = RecordingTransport()
-    answer = cycle(messages)
-    await answer.send(start(4))
-    await answer.send({"type": "http.response.body", "body": b"{ok}"})
-
-    whole = RecordingTransport()
-    responded: list[bool] = []
-    answer = cycle(whole, on_response=lambda: responded.append(True))
-    assert answer.scope["extensions"][WHOLE_ANSWER](200, _WHOLE_HEAD, b"{ok}") is True
-    assert whole.writes == messages.writes and len(whole.writes) == 1
-    assert b"date: Wed, 02 Dec 2026" in whole.writes[0]
-    assert answer.response_started and answer.response_complete and responded == [True]
-    assert answer.message_event.is_set() and not whole.closed
-    # Answered: anything more from the app is refused as uvicorn refuses it.
-    assert answer.send_whole(200, _WHOLE_HEAD, b"{ok}") is False
-    assert len(whole.writes) == 1
-
-
-async def test_a_whole_answer_is_declined_when_uvicorn_must_do_more_than_write() -> None:
-    closing = RecordingTransport()
-    answer = cycle(closing, keep_alive=False)  # connection: close, then close
-    assert answer.send_whole(200, _WHOLE_HEAD, b"{ok}") is False
-    head = RecordingTransport()
-    assert cycle(head, method="HEAD").send_whole(200, _WHOLE_HEAD, b"{ok}") is False
-    paused = RecordingTransport()
-    answer = cycle(paused)
-    answer.flow.write_paused = True
-    assert answer.send_whole(200, _WHOLE_HEAD, b"{ok}") is False
-    gone = RecordingTransport()
-    answer = cycle(gone)
-    answer.disconnected = True
-    assert answer.send_whole(200, _WHOLE_HEAD, b"{ok}") is False
-    started = RecordingTransport()
-    answer = cycle(started)
-    await answer.send(start(4))
-    assert answer.send_whole(200, _WHOLE_HEAD, b"{ok}") is False
-    for transport in (closing, head, paused, gone, started):
-        assert transport.writes == [] and not transport.closed
-    assert not answer.response_complete
-
-
 async def test_a_wrong_first_message_is_still_refused_by_uvicorn() -> None:
     transport = RecordingTransport()
     answer = cycle(transport)
@@ -187,13 +133,6 @@ async def _app(scope: Any, receive: Any, send: Any) -> None:
         return
     while (await receive()).get("more_body"):
         pass
-    if scope["path"] == "/whole":
-        whole = scope["extensions"][WHOLE_ANSWER]
-        head = b"content-length: 21\r\n"
-        if not whole(201, head, b'{"status":"accepted"}'):  # declined: seen as a 500
-            await send({"type": "http.response.start", "status": 500, "headers": []})
-            await send({"type": "http.response.body", "body": b"declined"})
-        return
     if scope["path"] == "/stream":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         for part in (b"one,", b"two"):
@@ -209,7 +148,7 @@ async def _app(scope: Any, receive: Any, send: Any) -> None:
 @pytest.fixture
 def address() -> Iterator[tuple[str, int]]:
     protocol = guarded_protocol(ConnectionLimits(max_connections=10))
-    with serve_in_thread(_app, http=protocol, access_log=False) as base:
+    with serve_in_thread(_app, http=protocol) as base:
         host, port = base.removeprefix("http://").split(":")
         yield host, int(port)
 
@@ -231,12 +170,7 @@ def _read_answer(sock: socket.socket, *, head_only: bool = False) -> tuple[bytes
     return head, body
 
 
-def test_real_connections_get_whole_answers(
-    address: tuple[str, int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # As relaywarden serves: no access log (uvicorn's would quote the URL and its token);
-    # the test run's log capture gives uvicorn's access logger handlers.
-    monkeypatch.setattr(logging.getLogger("uvicorn.access"), "handlers", [])
+def test_real_connections_get_whole_answers(address: tuple[str, int]) -> None:
     with socket.create_connection(address, timeout=10) as sock:
         # Three requests on one keep-alive connection: POST, HEAD, a streamed GET.
         sock.sendall(b"POST /cb HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
@@ -249,14 +183,6 @@ def test_real_connections_get_whole_answers(
         head, body = _read_answer(sock)
         assert b"transfer-encoding: chunked" in head
         assert body == b"4\r\none,\r\n3\r\ntwo\r\n0\r\n\r\n"
-        # A whole answer from the scope extension, then the next request on the connection.
-        sock.sendall(b"POST /whole HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
-        head, body = _read_answer(sock)
-        assert head.startswith(b"HTTP/1.1 201 Created\r\ndate: ")
-        assert b"content-length: 21" in head and body == b'{"status":"accepted"}'
-        sock.sendall(b"POST /cb HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
-        head, body = _read_answer(sock)
-        assert head.startswith(b"HTTP/1.1 200 OK") and body == b'{"status":"accepted"}'
     with socket.create_connection(address, timeout=10) as sock:
         sock.sendall(b"GET /cb HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         data = b""
