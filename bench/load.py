@@ -118,8 +118,14 @@ def run_wrk(
     threads: int = 2,
     tasks: int = 256,
     delay_ms: int = 0,
+    first: int | None = None,
 ) -> WrkResult:
-    """Run wrk against ``url`` (scheme, host, port, path and query); parse its summary."""
+    """Run wrk against ``url`` (scheme, host, port, path and query); parse its summary.
+
+    ``first`` is the number of the run's first request; by default runs continue each other's
+    numbering. Concurrent runs must each get their own (disjoint) ``first``, so that no two
+    of their requests are the same event; such runs leave the default numbering alone.
+    """
     global _next
     wrk = ensure_wrk()
     threads = max(1, min(threads, connections))
@@ -133,7 +139,7 @@ def run_wrk(
             "BENCH_TEMPLATE": TEMPLATE,
             "BENCH_TASK_FMT": TASK_FMT,
             "BENCH_TASKS": str(tasks),
-            "BENCH_FIRST": str(_next),
+            "BENCH_FIRST": str(_next if first is None else first),
             "BENCH_DELAY_MS": str(delay_ms),
             "BENCH_THREADS": str(threads),
             "BENCH_OUT": str(out),
@@ -153,7 +159,8 @@ def run_wrk(
         if completed.returncode != 0 or not out.exists():
             raise SystemExit(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
         raw = json.loads(out.read_text())
-    _next = int(raw["next_k"])
+    if first is None:
+        _next = int(raw["next_k"])
     return WrkResult(
         requests=raw["requests"],
         duration=raw["duration_us"] / 1e6,

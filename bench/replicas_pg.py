@@ -1,137 +1,147 @@
-"""Benchmark: callback throughput and p99 on SQLite (one process) and PostgreSQL (one and two
+"""Benchmark: callback throughput and p99 on SQLite (one process) and PostgreSQL (one and N
 replicas), under the same load.
 
-Every run is real ``relaywarden serve`` processes (rules, job runner, JSON logs) driven by the
-same load generator (``bench/loadgen.py``: N keep-alive connections in total, closed loop,
-fixed duration after a warm-up). With two replicas the connections are split evenly between
-them, in one event loop, as a load balancer would. SQLite commits with synchronous=FULL;
-PostgreSQL runs a fresh cluster (``initdb`` in a temporary directory, default durability:
-fsync and synchronous_commit on) on this machine. Every request carries a distinct event,
-so none is a duplicate, and the events stored are counted afterwards.
+Every run is real ``relaywarden serve`` processes (``bench/servers.py``: rules, job runner,
+JSON logs, adoption bounds raised for the load) driven by wrk (``bench/load.py``). With N
+replicas the connections are split evenly between them, one wrk per replica running at the
+same time, as a load balancer would; their counts are summed and the latencies shown are the
+worst replica's percentiles. SQLite commits with synchronous=FULL; PostgreSQL runs a fresh
+cluster (``tests/support/postgres.py``: ``initdb`` in a temporary directory, fsync and
+synchronous_commit on) on this machine. Every request carries a distinct event (each wrk
+numbers its requests from its own offset), so none is a duplicate, and the events stored are
+counted afterwards.
 
     .venv/bin/python bench/replicas_pg.py [--connections 32] [--duration 10] [--warmup 2]
+        [--replicas 2] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
+import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-from callbacks import PATH, TOKEN, callback_body, free_port, stop, wait_ready
-from loadgen import Result, _run
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(1, str(ROOT))  # tests.support: the PostgreSQL server and db_query
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from load import WrkResult, run_wrk  # noqa: E402
+from servers import Server, relaywarden  # noqa: E402
 
 from tests.support.database import db_query  # noqa: E402
 from tests.support.postgres import PostgresServer, find_pg_bin  # noqa: E402
 
+#: Request numbers each wrk run owns: run i sends numbers [i * STRIDE, (i + 1) * STRIDE).
+#: Far above what one run can send, and EventTime (base + number) stays a plausible date.
+STRIDE = 10_000_000
 
-def _split_bodies(replica: int, replicas: int) -> Callable[[int], bytes]:
-    """Bodies for one replica's share: no two replicas ever send the same event."""
-    return lambda n: callback_body(n * replicas + replica)
+
+@dataclass(frozen=True)
+class RunResult:
+    """One configuration's load, summed over its replicas, and what the store kept."""
+
+    parts: list[WrkResult]
+    accepted: int  # callbacks the replicas acknowledged as new events (warm-up included)
+    duplicates: int
+    stored: int  # events in the database after the run (warm-up included)
+
+    @property
+    def requests(self) -> int:
+        return sum(part.requests for part in self.parts)
+
+    @property
+    def errors(self) -> int:
+        return sum(part.errors for part in self.parts)
+
+    @property
+    def non_2xx(self) -> int:
+        return sum(part.non_2xx for part in self.parts)
+
+    @property
+    def rate(self) -> float:
+        return sum(part.rate for part in self.parts)
+
+    @property
+    def p50(self) -> float:
+        return max(part.p50 for part in self.parts)
+
+    @property
+    def p99(self) -> float:
+        return max(part.p99 for part in self.parts)
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "replicas": len(self.parts),
+            "requests": self.requests,
+            "errors": self.errors,
+            "non_2xx": self.non_2xx,
+            "req_per_s": round(self.rate, 1),
+            "p50_ms": round(self.p50 * 1000, 3),
+            "p99_ms": round(self.p99 * 1000, 3),
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "stored": self.stored,
+        }
 
 
-async def _load(ports: Sequence[int], args: argparse.Namespace) -> Result:
-    target = f"{PATH}?token={TOKEN}"
-    share = args.connections // len(ports)
-    parts = await asyncio.gather(
-        *(
-            _run(
-                "127.0.0.1",
-                port,
-                target,
-                _split_bodies(i, len(ports)),
-                share,
-                args.warmup,
-                args.duration,
-            )
-            for i, port in enumerate(ports)
+def _load(
+    servers: list[Server], args: argparse.Namespace, phase: int, seconds: float
+) -> list[WrkResult]:
+    """One wrk per replica, concurrently, each on its own range of request numbers."""
+    share = max(1, args.connections // len(servers))
+
+    def one(index: int) -> WrkResult:
+        return run_wrk(
+            servers[index].callback_url,
+            connections=share,
+            duration=seconds,
+            tasks=args.tasks,
+            first=(phase * len(servers) + index) * STRIDE,
         )
-    )
-    merged = Result(duration=args.duration)
-    for part in parts:
-        merged.latencies.extend(part.latencies)
-        merged.errors += part.errors
-        for status, count in part.statuses.items():
-            merged.statuses[status] = merged.statuses.get(status, 0) + count
-        for body, count in part.bodies.items():
-            merged.bodies[body] = merged.bodies.get(body, 0) + count
-    return merged
+
+    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+        return list(pool.map(one, range(len(servers))))
 
 
 def run(
-    database_url: str, replicas: int, args: argparse.Namespace, logs: Path
-) -> tuple[Result, int]:
+    database_url: str, replicas: int, args: argparse.Namespace, workdir: Path, label: str
+) -> RunResult:
     """Start ``replicas`` serve processes on ``database_url``, load them, count stored events."""
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("RELAYWARDEN_")}
-    processes: list[subprocess.Popen[bytes]] = []
-    ports: list[int] = []
-    try:
-        for n in range(replicas):
-            port = free_port()
-            env = {
-                **base_env,
-                "RELAYWARDEN_PORT": str(port),
-                "RELAYWARDEN_DATABASE_URL": database_url,
-                "RELAYWARDEN_CALLBACK_TOKEN": TOKEN,
-                # Jobs of adopted tasks must not leave the machine.
-                "RELAYWARDEN_ALIYUN_LIVE_ENDPOINT": "http://127.0.0.1:9",
-                "RELAYWARDEN_TRTC_ENDPOINT": "http://127.0.0.1:9",
-                # The load adopts every task id it uses: measure that, not the bounds.
-                "RELAYWARDEN_ADOPT_MAX_RELAYS": "10000000",
-                "RELAYWARDEN_ADOPT_PER_MINUTE": "10000000",
-            }
-            with (logs / f"serve-{replicas}-{n}.log").open("wb") as out:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "receiver.cli", "serve"],
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=ROOT,
-                )
-            processes.append(process)
-            ports.append(port)
-            wait_ready(f"http://127.0.0.1:{port}", process)
-        result = asyncio.run(_load(ports, args))
-    finally:
-        for process in processes:
-            stop(process)
+    with contextlib.ExitStack() as stack:
+        servers = [
+            stack.enter_context(relaywarden(workdir, f"{label}-{n}", database_url=database_url))
+            for n in range(replicas)
+        ]
+        if args.warmup > 0:
+            _load(servers, args, 0, args.warmup)
+        parts = _load(servers, args, 1, args.duration)
+        accepted = sum(server.accepted() for server in servers)
+        duplicates = sum(server.duplicates() for server in servers)
     stored = int(db_query(database_url, "SELECT COUNT(*) AS n FROM events")[0]["n"])
-    return result, stored
+    return RunResult(parts, accepted, duplicates, stored)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
-    args = parser.parse_args()
-    bin_dir = find_pg_bin()
-    if bin_dir is None:
-        raise SystemExit("PostgreSQL server binaries not found: apt install postgresql")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    add = parser.add_argument
+    add("--connections", type=int, default=32, help="wrk connections in total, per run")
+    add("--duration", type=float, default=10.0, help="measured seconds per run (wrk: >= 1)")
+    add("--warmup", type=float, default=2.0, help="unmeasured seconds first (0: none)")
+    add("--replicas", type=int, default=2, help="PostgreSQL replicas of the last run")
+    add("--tasks", type=int, default=256, help="distinct task ids the load cycles through")
+    add("--json", type=Path, help="also write the results to this file")
+    return parser
 
-    results: dict[str, tuple[Result, int]] = {}
-    with tempfile.TemporaryDirectory(prefix="relaywarden-bench-pg-") as tmp:
-        root = Path(tmp)
-        results["SQLite, 1 process"] = run(f"sqlite:///{root / 'bench.db'}", 1, args, root)
-        server = PostgresServer(bin_dir, root / "pg")
-        server.root.mkdir()
-        os.chmod(root, 0o755)
-        server.start()
-        try:
-            results["PostgreSQL, 1 replica"] = run(server.new_database(), 1, args, root)
-            results["PostgreSQL, 2 replicas"] = run(server.new_database(), 2, args, root)
-        finally:
-            server.stop()
 
+def _report(results: dict[str, RunResult], args: argparse.Namespace) -> bool:
+    """Print the table; True when every run is valid (no errors, non-200s or duplicates)."""
     print(
         f"{args.connections} connections in total, {args.warmup:g} s warm-up + "
         f"{args.duration:g} s measured per run; {os.cpu_count()} CPUs (load generator, "
@@ -142,18 +152,47 @@ def main() -> None:
     header += f"{'p50 ms':>8} {'p99 ms':>8} {'stored':>8}"
     print(header)
     print("-" * len(header))
-    invalid = False
-    for name, (result, stored) in results.items():
-        non_200 = result.requests - result.statuses.get(200, 0)
-        duplicates = result.bodies.get(b'{"status":"duplicate"}', 0)
-        invalid = invalid or bool(result.errors or non_200 or duplicates)
+    valid = True
+    for name, result in results.items():
+        valid = valid and not (result.errors or result.non_2xx or result.duplicates)
+        valid = valid and result.stored >= result.requests
         print(
-            f"{name:<24} {result.requests:>9} {non_200:>8} {result.errors:>7} "
-            f"{result.rate:>8.0f} {result.percentile(0.50) * 1000:>8.2f} "
-            f"{result.percentile(0.99) * 1000:>8.2f} {stored:>8}"
+            f"{name:<24} {result.requests:>9} {result.non_2xx:>8} {result.errors:>7} "
+            f"{result.rate:>8.0f} {result.p50 * 1000:>8.2f} {result.p99 * 1000:>8.2f} "
+            f"{result.stored:>8}"
         )
-    print("stored: events in the database after the run (warm-up included)")
-    if invalid:
+    print("p50/p99: the worst replica's; stored: events in the database (warm-up included)")
+    return valid
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    if args.replicas < 1 or args.connections < args.replicas:
+        raise SystemExit("need --replicas >= 1 and at least one connection per replica")
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        raise SystemExit("PostgreSQL server binaries not found: apt install postgresql")
+
+    results: dict[str, RunResult] = {}
+    with tempfile.TemporaryDirectory(prefix="relaywarden-bench-pg-") as tmp:
+        root = Path(tmp)
+        results["SQLite, 1 process"] = run(f"sqlite:///{root / 'bench.db'}", 1, args, root, "lite")
+        server = PostgresServer(bin_dir, root / "pg")
+        server.root.mkdir()
+        os.chmod(root, 0o755)  # the postgres user (under root) must reach its directory
+        server.start()
+        try:
+            results["PostgreSQL, 1 replica"] = run(server.new_database(), 1, args, root, "pg1")
+            many = f"PostgreSQL, {args.replicas} replicas"
+            results[many] = run(server.new_database(), args.replicas, args, root, "pgn")
+        finally:
+            server.stop()
+
+    valid = _report(results, args)
+    if args.json is not None:
+        data = {name: result.as_dict() for name, result in results.items()}
+        args.json.write_text(json.dumps({"valid": valid, "runs": data}, indent=2) + "\n")
+    if not valid:
         raise SystemExit("the benchmark saw errors or duplicates: the figures are not valid")
 
 
