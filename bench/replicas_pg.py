@@ -12,7 +12,10 @@ numbers its requests from its own offset), so none is a duplicate, and the event
 counted afterwards.
 
     .venv/bin/python bench/replicas_pg.py [--connections 32] [--duration 10] [--warmup 2]
-        [--replicas 2] [--json out.json]
+        [--replicas 2] [--json out.json] [--pg-databases URL URL]
+
+``--pg-databases`` runs on two existing, empty PostgreSQL databases (one replica, then N)
+instead of a cluster of its own: the bench's smoke test uses the test suite's server.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import os
 import platform
 import sys
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--replicas", type=int, default=2, help="PostgreSQL replicas of the last run")
     add("--tasks", type=int, default=256, help="distinct task ids the load cycles through")
     add("--json", type=Path, help="also write the results to this file")
+    add("--pg-databases", nargs=2, metavar="URL", help="two empty databases to use instead")
     return parser
 
 
@@ -165,28 +170,38 @@ def _report(results: dict[str, RunResult], args: argparse.Namespace) -> bool:
     return valid
 
 
+@contextlib.contextmanager
+def _postgres(args: argparse.Namespace, root: Path) -> Iterator[tuple[str, str]]:
+    """Two empty databases: ``--pg-databases``, or on a fresh cluster under ``root``."""
+    if args.pg_databases:
+        yield args.pg_databases[0], args.pg_databases[1]
+        return
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        raise SystemExit("PostgreSQL server binaries not found: apt install postgresql")
+    server = PostgresServer(bin_dir, root / "pg")
+    server.root.mkdir()
+    os.chmod(root, 0o755)  # the postgres user (under root) must reach its directory
+    server.start()
+    try:
+        yield server.new_database(), server.new_database()
+    finally:
+        server.stop()
+
+
 def main() -> None:
     args = _parser().parse_args()
     if args.replicas < 1 or args.connections < args.replicas:
         raise SystemExit("need --replicas >= 1 and at least one connection per replica")
-    bin_dir = find_pg_bin()
-    if bin_dir is None:
-        raise SystemExit("PostgreSQL server binaries not found: apt install postgresql")
-
     results: dict[str, RunResult] = {}
     with tempfile.TemporaryDirectory(prefix="relaywarden-bench-pg-") as tmp:
         root = Path(tmp)
         results["SQLite, 1 process"] = run(f"sqlite:///{root / 'bench.db'}", 1, args, root, "lite")
-        server = PostgresServer(bin_dir, root / "pg")
-        server.root.mkdir()
-        os.chmod(root, 0o755)  # the postgres user (under root) must reach its directory
-        server.start()
-        try:
-            results["PostgreSQL, 1 replica"] = run(server.new_database(), 1, args, root, "pg1")
-            many = f"PostgreSQL, {args.replicas} replicas"
-            results[many] = run(server.new_database(), args.replicas, args, root, "pgn")
-        finally:
-            server.stop()
+        with _postgres(args, root) as (one, many):
+            results["PostgreSQL, 1 replica"] = run(one, 1, args, root, "pg1")
+            results[f"PostgreSQL, {args.replicas} replicas"] = run(
+                many, args.replicas, args, root, "pgn"
+            )
 
     valid = _report(results, args)
     if args.json is not None:
