@@ -174,11 +174,7 @@ def jobs_retry(args: argparse.Namespace, api: ApiClient, out: Printer) -> int:
         return 0
     params = {"relay": args.relay} if args.relay else {}
     retried = api.retry_all("/api/jobs/retry-dead", params, batch=RETRY_BATCH)
-    if out.as_json:
-        out.json({"retried": [j["id"] for j in retried]})
-    else:
-        ids = " ".join(f"#{j['id']}" for j in retried)
-        out.line(f"retried {len(retried)} dead job(s)" + (f": {ids}" if ids else ""))
+    out.retried(retried, "job")
     return 0
 
 

@@ -43,11 +43,7 @@ def forwards_retry(args: argparse.Namespace, api: ApiClient, out: Printer) -> in
         out.result(forward, f"forward #{forward['id']} is {forward['state']} again")
         return 0
     retried = api.retry_all("/api/forwards/retry-dead")
-    if out.as_json:
-        out.json({"retried": [f["id"] for f in retried]})
-    else:
-        ids = " ".join(f"#{f['id']}" for f in retried)
-        out.line(f"retried {len(retried)} dead forward(s)" + (f": {ids}" if ids else ""))
+    out.retried(retried, "forward")
     return 0
 
 

@@ -45,6 +45,15 @@ class Printer:
         else:
             self.table(headers, [row(item) for item in items])
 
+    def retried(self, items: Sequence[Any], noun: str) -> None:
+        """What a bulk retry put back: ``{"retried": [ids]}`` with ``--json``, else a line."""
+        ids = [item["id"] for item in items]
+        if self.as_json:
+            self.json({"retried": ids})
+        else:
+            shown = " ".join(f"#{i}" for i in ids)
+            self.line(f"retried {len(ids)} dead {noun}(s)" + (f": {shown}" if shown else ""))
+
     def line(self, text: str = "") -> None:
         """One line of text."""
         print(text, file=self.stream)

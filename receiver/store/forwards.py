@@ -17,7 +17,7 @@ import msgspec
 from receiver.domain.forwards import ClaimedForward, ForwardAttempt, ForwardRecord, ForwardState
 from receiver.events import Event
 from receiver.store.dialect import Db, is_postgres
-from receiver.store.rows import Row, one, rows, where
+from receiver.store.rows import Row, lease_row, one, rows, where
 
 __all__ = [
     "FORWARD_COLUMNS",
@@ -85,20 +85,8 @@ def claim_forwards(conn: Db, *, limit: int, lease_ms: int, now: int) -> list[Cla
     )
     claimed: list[ClaimedForward] = []
     for row in found:
-        fence = int(row["fence"]) + 1
-        conn.execute(
-            "UPDATE forwards SET state = 'sending', fence = ?, attempts = attempts + 1, "
-            "lease_until_ms = ?, updated_at_ms = ? WHERE id = ?",
-            (fence, now + lease_ms, now, row["id"]),
-        )
-        row.update(
-            state=ForwardState.SENDING.value,
-            attempts=int(row["attempts"]) + 1,
-            fence=fence,
-            updated_at_ms=now,
-            headers=json.loads(row["headers"]),
-            body=bytes(row["body"]),
-        )
+        lease_row(conn, "forwards", row, ForwardState.SENDING.value, now=now, lease_ms=lease_ms)
+        row.update(headers=json.loads(row["headers"]), body=bytes(row["body"]))
         claimed.append(msgspec.convert(row, ClaimedForward, strict=False))
     return claimed
 

@@ -22,7 +22,7 @@ from receiver.domain.states import JobState, RelayState
 from receiver.store.base import ClaimedJob, LeaseLost, RunResult
 from receiver.store.dialect import Db, is_postgres
 from receiver.store.relays import get_relay, update_relay
-from receiver.store.rows import Row, now_ms, one, rows, where
+from receiver.store.rows import Row, lease_row, now_ms, one, rows, where
 
 __all__ = [
     "CLAIM_LOCK",
@@ -142,20 +142,8 @@ def claim_due_jobs(conn: Db, *, limit: int, lease_ms: int, now: int) -> list[Cla
             continue
         if relay_id is not None:
             busy.add(relay_id)
-        fence = int(row["fence"]) + 1
-        conn.execute(
-            "UPDATE jobs SET state = 'running', fence = ?, attempts = attempts + 1, "
-            "lease_until_ms = ?, updated_at_ms = ? WHERE id = ?",
-            (fence, now + lease_ms, now, row["id"]),
-        )
-        row.update(
-            state=JobState.RUNNING.value,
-            attempts=int(row["attempts"]) + 1,
-            fence=fence,
-            updated_at_ms=now,
-            payload=json.loads(row["payload"]),
-            lease_ms=lease_ms,
-        )
+        lease_row(conn, "jobs", row, JobState.RUNNING.value, now=now, lease_ms=lease_ms)
+        row.update(payload=json.loads(row["payload"]), lease_ms=lease_ms)
         claimed.append(msgspec.convert(row, ClaimedJob, strict=False))
         if len(claimed) >= limit:
             break
