@@ -168,7 +168,7 @@ class CallbackEndpoint:
         context: dict[str, str],
         scope: str | None,
         out: _Outcome,
-        forward: dict[str, str] | None = None,
+        forward: dict[str, str] | None,
     ) -> _Answer:
         """Decode and commit an authenticated body (``scope``: its token's only relay; with
         its forward when ``forward``)."""
@@ -177,10 +177,8 @@ class CallbackEndpoint:
             event = self.row.decoder(body, context)
         except (Malformed, Unrecognized) as exc:
             return await self._quarantine(exc, body, context, out)
-        if scope is not None:
-            event = msgspec.structs.replace(event, scope_relay=scope)
-        if forward is not None:
-            event = msgspec.structs.replace(event, forward_headers=forward)
+        if scope is not None or forward is not None:
+            event = msgspec.structs.replace(event, scope_relay=scope, forward_headers=forward)
         out.fields["task_id"] = event.task_id
         out.fields["status_to"] = event.status.value
         try:

@@ -18,6 +18,7 @@ __all__ = ["check_scope", "relay_awaiting_task_id"]
 _CREATES = (JobAction.CREATE_TASK.value, JobAction.RECREATE.value)
 _OPEN = (JobState.PENDING.value, JobState.RUNNING.value)
 _MANAGED = tuple(state.value for state in RelayState if state.managed)
+_MARKS = ", ".join("?" * len(_MANAGED))
 
 
 def relay_awaiting_task_id(conn: Db, relay_id: str) -> bool:
@@ -25,7 +26,7 @@ def relay_awaiting_task_id(conn: Db, relay_id: str) -> bool:
     ``create_sent`` before sending) and that job has not recorded the task id yet."""
     row = conn.execute(
         "SELECT 1 FROM relays r JOIN jobs j ON j.relay_id = r.id "
-        "WHERE r.id = ? AND r.state IN (?, ?) AND j.action IN (?, ?) AND j.state IN (?, ?) "
+        f"WHERE r.id = ? AND r.state IN ({_MARKS}) AND j.action IN (?, ?) AND j.state IN (?, ?) "
         "AND j.payload LIKE ? LIMIT 1",
         (relay_id, *_MANAGED, *_CREATES, *_OPEN, '%"create_sent":%'),
     ).fetchone()
